@@ -1,0 +1,403 @@
+"""The server extension: configuration, handlers, and the lifetime of the sampler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
+
+from ._version import __version__
+from .cost import CostModel
+from .handlers import handlers
+from .metrics import UsageCollector
+from .sampling.cgroup import CgroupReader
+from .sampling.disk import DiskReader
+from .sampling.gpu import GpuReader
+from .sampling.network import NetworkReader
+from .sampling.processes import ProcessTree
+from .sampling.sampler import KernelInfo, Sampler, Sources, series_values
+from .series import SeriesStore
+from .session import SessionRecorder
+from .store import SessionStore
+
+EVENT_SCHEMA = Path(__file__).parent / "events" / "session-summary.yaml"
+EVENT_SCHEMA_ID = "https://jupyter-usage.org/events/session-summary"
+
+
+class UsageApp(ExtensionApp):
+    """Samples what this Jupyter server uses and serves it to the Usage panel."""
+
+    name = "jupyter_usage"
+    description = __doc__ or ""
+    load_other_extensions = True
+    classes = [CostModel]
+
+    sample_interval = Float(
+        1.0,
+        config=True,
+        help="""Seconds between two samples of CPU, memory, GPU, disk and network.
+
+        One background thread takes every sample; the panel, the history and the
+        Prometheus metrics all read it. Shorter intervals give livelier charts and
+        cost a little more CPU. Must be between 0.1 and 3600. Default: 1.
+        """,
+    )
+
+    checkpoint_interval = Float(
+        10.0,
+        config=True,
+        help="""Seconds between two checkpoints of the session's totals to the store.
+
+        A server that is killed without warning loses at most this much of its
+        session. A KubeSpawner pod gets about one second to stop, so the summary
+        written at stop must start from a recent checkpoint. Must be between 1 and
+        3600. Default: 10.
+        """,
+    )
+
+    data_dir = Unicode(
+        config=True,
+        help="""Directory of the per-user store of sessions (an SQLite file).
+
+        Default: `jupyter_usage` under the Jupyter data directory of the user.
+        """,
+    )
+
+    memory_limit_bytes = Int(
+        0,
+        config=True,
+        help="""Memory limit of this server in bytes, for when neither the container's
+        cgroup nor the spawner (`MEM_LIMIT`) says. 0 means unknown. Default: 0.
+        """,
+    )
+
+    cpu_limit_cores = Float(
+        0.0,
+        config=True,
+        help="""CPU limit of this server in cores, for when neither the container's
+        cgroup nor the spawner (`CPU_LIMIT`) says. 0 means unknown. Default: 0.
+        """,
+    )
+
+    memory_metric = Unicode(
+        "rss",
+        config=True,
+        help="""How to measure the memory of processes when the cgroup cannot be used:
+        "rss" (resident set size, cheap), "pss" or "uss" (fairer for shared pages,
+        but about 45 times as expensive to read). Default: "rss".
+        """,
+    )
+
+    idle_after_seconds = Float(
+        60.0,
+        config=True,
+        help="""Seconds without a busy kernel or any use of the server after which the
+        server counts as idle in the session's accounting. Default: 60.
+        """,
+    )
+
+    disk_paths = List(
+        Unicode(),
+        config=True,
+        help="""Directories whose filesystems are reported (used, free and total bytes).
+
+        Default: the server's root directory, and the home directory when it differs.
+        """,
+    )
+
+    disk_scan = Bool(
+        False,
+        config=True,
+        help="""Whether to measure the size of the files under the first of `disk_paths`
+        with a bounded background walk (at most 2 s and 200,000 files per walk, one walk
+        every 10 minutes). Off by default: the filesystem figures come from statvfs.
+        """,
+    )
+
+    gpu = Bool(
+        True,
+        config=True,
+        help="""Whether to read NVIDIA GPUs through NVML. Without a driver the GPU
+        section is simply absent. Default: True.
+        """,
+    )
+
+    retention_days = Float(
+        365.0,
+        config=True,
+        help="""Days to keep ended sessions in the store. 0 keeps them forever.
+        Default: 365.
+        """,
+    )
+
+    idle_culler_timeout = Float(
+        0.0,
+        config=True,
+        help="""Seconds of inactivity after which the hub's idle culler stops this server
+        (the `--timeout` of jupyterhub-idle-culler), so the panel can show the cost of
+        leaving the server running until then. 0 means unknown: no projection is shown.
+        Default: 0, or `ServerApp.shutdown_no_activity_timeout` when that is set.
+        """,
+    )
+
+    @default("data_dir")
+    def _default_data_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "jupyter_usage")
+
+    @validate("retention_days")
+    def _validate_retention(self, proposal: dict[str, Any]) -> float:
+        return _bounded("UsageApp.retention_days", proposal["value"], 0, 36500)
+
+    @validate("idle_culler_timeout")
+    def _validate_culler(self, proposal: dict[str, Any]) -> float:
+        return _bounded("UsageApp.idle_culler_timeout", proposal["value"], 0, 365 * 86400)
+
+    @validate("sample_interval")
+    def _validate_sample_interval(self, proposal: dict[str, Any]) -> float:
+        return _bounded("UsageApp.sample_interval", proposal["value"], 0.1, 3600)
+
+    @validate("checkpoint_interval")
+    def _validate_checkpoint_interval(self, proposal: dict[str, Any]) -> float:
+        return _bounded("UsageApp.checkpoint_interval", proposal["value"], 1, 3600)
+
+    @validate("memory_limit_bytes")
+    def _validate_memory_limit(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if value < 0:
+            raise TraitError(f"UsageApp.memory_limit_bytes must be >= 0 (0 = unknown), got {value}")
+        return value
+
+    @validate("cpu_limit_cores")
+    def _validate_cpu_limit(self, proposal: dict[str, Any]) -> float:
+        return _bounded("UsageApp.cpu_limit_cores", proposal["value"], 0, 1e6)
+
+    @validate("idle_after_seconds")
+    def _validate_idle_after(self, proposal: dict[str, Any]) -> float:
+        return _bounded("UsageApp.idle_after_seconds", proposal["value"], 1, 7 * 86400)
+
+    @validate("memory_metric")
+    def _validate_memory_metric(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).lower()
+        if value not in ("rss", "pss", "uss"):
+            raise TraitError(
+                f'UsageApp.memory_metric must be "rss", "pss" or "uss", got {proposal["value"]!r}'
+            )
+        return value
+
+    # -- wiring --
+
+    def initialize_settings(self) -> None:
+        self.series = SeriesStore()
+        self.sampler = Sampler(
+            self._sources(),
+            interval_seconds=self.sample_interval,
+            idle_after_seconds=self.idle_after_seconds,
+            log=self.log,
+        )
+        self.sampler.add_listener(
+            lambda sample: self.series.add(sample.time, series_values(sample))
+        )
+        self.collector = UsageCollector(self)
+        self._kernel_task: asyncio.Task[None] | None = None
+
+        self.cost_model = CostModel(parent=self)
+        retention = self.retention_days * 86400 if self.retention_days else float("inf")
+        self.store = SessionStore(
+            os.path.join(self.data_dir, "sessions.sqlite"),
+            retention_seconds=retention,
+            log=self.log,
+        )
+        self.recorder = SessionRecorder(
+            self.store,
+            self.cost_model.effective_rates(),
+            started=time.time(),
+            user=os.environ.get("JUPYTERHUB_USER"),
+            server_name=os.environ.get("JUPYTERHUB_SERVER_NAME"),
+            checkpoint_interval_seconds=self.checkpoint_interval,
+            log=self.log,
+        )
+        self.sampler.add_listener(self.recorder.on_sample)
+        self._server.event_logger.register_event_schema(EVENT_SCHEMA)
+
+    def _sources(self) -> Sources:
+        root_dir = getattr(self.serverapp, "root_dir", None) or os.getcwd()
+        paths = list(self.disk_paths) or _unique([root_dir, os.path.expanduser("~")])
+        return Sources(
+            processes=ProcessTree(os.getpid(), memory_metric=self.memory_metric),
+            cgroup=CgroupReader.detect(),
+            gpu=GpuReader() if self.gpu else None,
+            disk=DiskReader(paths, scan=self.disk_scan),
+            network=NetworkReader(),
+            config_cpu_limit_cores=self.cpu_limit_cores or None,
+            config_memory_limit_bytes=self.memory_limit_bytes or None,
+        )
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(handlers())
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await asyncio.to_thread(self._open_store)
+        await self._refresh_kernels()
+        if self.sources_disk is not None:
+            self.sources_disk.start()
+        self.sampler.start()
+        self.collector.register()
+        self._kernel_task = asyncio.create_task(self._watch_kernels())
+        self._started = True
+
+    def _open_store(self) -> None:
+        self.store.open()
+        recovered = self.recorder.begin()
+        for record in recovered:
+            self.log.warning(
+                "jupyter_usage: the session started at %s was not closed (the server was "
+                "killed); it is kept up to its last checkpoint",
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record["started"] or 0)),
+            )
+        self.store.prune(time.time())
+
+    @property
+    def sources_disk(self) -> DiskReader | None:
+        return self.sampler.sources.disk
+
+    async def stop_extension(self) -> None:
+        """Stop sampling and close the session; bounded well within the second a
+        KubeSpawner pod gets between SIGTERM and SIGKILL."""
+        if not getattr(self, "_started", False):
+            return  # never started (it failed to initialise): nothing to close
+        if self._kernel_task is not None:
+            self._kernel_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._kernel_task
+        self.sampler.stop(timeout_seconds=0.3)
+        self.collector.unregister()
+        try:
+            summary = self.recorder.finish("stop")
+        except Exception:
+            self.log.exception("jupyter_usage: could not close the session")
+        else:
+            self._emit_summary(summary)
+        self.store.close()
+        if self.sources_disk is not None:
+            self.sources_disk.stop(0.1)
+        if self.sampler.sources.gpu is not None:
+            self.sampler.sources.gpu.close()
+
+    def _emit_summary(self, summary: dict[str, Any]) -> None:
+        data = {
+            **{
+                key: summary.get(key)
+                for key in (
+                    "duration_seconds",
+                    "idle_seconds",
+                    "resource_hours",
+                    "peaks",
+                    "cost",
+                    "advice",
+                )
+            },
+            "session_id": self.recorder.id,
+            "user": self.recorder.user,
+            "server_name": self.recorder.server_name,
+            "started": self.recorder.started,
+            "ended": summary.get("ended"),
+            "ended_by": "stop",
+        }
+        try:
+            self._server.event_logger.emit(schema_id=EVENT_SCHEMA_ID, data=data)
+        except Exception:
+            self.log.exception("jupyter_usage: could not emit the session summary event")
+
+    # -- what the event loop tells the sampler --
+
+    async def _watch_kernels(self) -> None:
+        interval = max(self.sample_interval, 1.0)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._refresh_kernels()
+            except Exception:
+                self.log.debug("jupyter_usage: could not list kernels", exc_info=True)
+
+    async def _refresh_kernels(self) -> None:
+        """Hand the sampler each kernel's name, notebook path, pid and state."""
+        serverapp = self._server
+        kernel_manager = serverapp.kernel_manager
+        paths: dict[str, str] = {}
+        with contextlib.suppress(Exception):
+            for session in await serverapp.session_manager.list_sessions():
+                kernel = session.get("kernel") or {}
+                if kernel.get("id"):
+                    paths[kernel["id"]] = session.get("path")
+        kernels: dict[str, KernelInfo] = {}
+        for kernel_id in list(kernel_manager.list_kernel_ids()):
+            try:
+                kernel = kernel_manager.get_kernel(kernel_id)
+            except KeyError:
+                continue
+            provisioner = getattr(kernel, "provisioner", None)
+            pid = getattr(provisioner, "pid", None)
+            kernels[kernel_id] = KernelInfo(
+                name=getattr(kernel, "kernel_name", None),
+                path=paths.get(kernel_id),
+                pid=pid if isinstance(pid, int) else None,
+                execution_state=getattr(kernel, "execution_state", None),
+            )
+        self.sampler.set_kernels(kernels)
+        web_app = serverapp.web_app
+        with contextlib.suppress(Exception):
+            self.sampler.set_last_activity(web_app.last_activity().timestamp())
+
+    def config_json(self) -> dict[str, Any]:
+        """What the UI needs to know about this extension's configuration."""
+        return {
+            "version": __version__,
+            "sample_interval_seconds": self.sample_interval,
+            "checkpoint_interval_seconds": self.checkpoint_interval,
+            "idle_after_seconds": self.idle_after_seconds,
+            "history_bytes": self.series.memory_bytes(),
+            "sources": self.sampler.active_sources(),
+            "store": {"persistent": self.store.persistent, "status": self.store.status},
+            "cost": self.recorder.rates.to_json(),
+            "idle_culler_timeout_seconds": self.culler_timeout_seconds(),
+        }
+
+    @property
+    def _server(self) -> Any:
+        """The ServerApp (always set once the extension is linked)."""
+        assert self.serverapp is not None
+        return self.serverapp
+
+    def culler_timeout_seconds(self) -> float | None:
+        timeout = self.idle_culler_timeout or float(
+            getattr(self.serverapp, "shutdown_no_activity_timeout", 0) or 0
+        )
+        return timeout or None
+
+    def last_activity(self) -> float | None:
+        with contextlib.suppress(Exception):
+            return float(self._server.web_app.last_activity().timestamp())
+        return None
+
+
+def _bounded(name: str, value: Any, low: float, high: float) -> float:
+    number = float(value)
+    if not low <= number <= high:
+        raise TraitError(f"{name} must be between {low:g} and {high:g}, got {number:g}")
+    return number
+
+
+def _unique(paths: list[str]) -> list[str]:
+    seen: list[str] = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real not in (os.path.realpath(p) for p in seen):
+            seen.append(path)
+    return seen

@@ -1,0 +1,162 @@
+"""Thin REST handlers: parse and check parameters, format what the core already has.
+
+No handler samples anything: they read the sampler's latest sample, the series,
+the ledger and the store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import TYPE_CHECKING, Any, cast
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+if TYPE_CHECKING:
+    from .app import UsageApp
+
+API_PREFIX = "/api/usage/v1"
+AUTH_RESOURCE = "usage"
+
+
+class BadRequest(ValueError):
+    """A request parameter is missing or wrong; the message is shown to the user."""
+
+
+class UsageHandler(ExtensionHandlerMixin, APIHandler):
+    # A panel polling all night must not keep the idle culler away.
+    _track_activity = False
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def usage(self) -> UsageApp:
+        return cast("UsageApp", self.extensionapp)
+
+    def write_json(self, body: Any) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body, allow_nan=False))
+
+    def bad_request(self, message: str) -> None:
+        self.set_status(400)
+        self.write_json({"message": message})
+
+    def float_argument(
+        self,
+        name: str,
+        default: float | None,
+        *,
+        low: float = -math.inf,
+        high: float = math.inf,
+    ) -> float | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise BadRequest(f"{name} must be a number, got {raw!r}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise BadRequest(f"{name} must be between {low:g} and {high:g}, got {raw!r}")
+        return value
+
+    def int_argument(self, name: str, default: int, *, low: int, high: int) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise BadRequest(f"{name} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise BadRequest(f"{name} must be between {low} and {high}, got {raw!r}")
+        return value
+
+    def check_known_arguments(self, *known: str) -> None:
+        unknown = sorted(set(self.request.query_arguments) - set(known))
+        if unknown:
+            raise BadRequest(
+                f"unknown parameter {unknown[0]!r}; this endpoint takes "
+                + (", ".join(known) if known else "no parameters")
+            )
+
+
+def answer(*arguments: str) -> Any:
+    """Decorate a `get` that returns a JSON body: checks arguments, turns BadRequest
+    into a 400 with a message, and keeps auth decorators in one place."""
+
+    def decorate(method: Any) -> Any:
+        @web.authenticated
+        @authorized
+        async def get(self: UsageHandler) -> None:
+            try:
+                self.check_known_arguments(*arguments)
+                body = await method(self)
+            except BadRequest as error:
+                self.bad_request(str(error))
+                return
+            if body is not None:
+                self.write_json(body)
+
+        get.__name__ = method.__name__
+        return get
+
+    return decorate
+
+
+class SnapshotHandler(UsageHandler):
+    @answer()
+    async def get(self) -> Any:
+        sample = self.usage.sampler.latest
+        if sample is None:
+            self.set_status(503)
+            return {"message": "The first sample is not taken yet; try again in a second."}
+        return sample.to_json()
+
+
+class HistoryHandler(UsageHandler):
+    @answer("since", "step", "until")
+    async def get(self) -> Any:
+        now = time.time()
+        since = self.float_argument("since", now - 600, low=0, high=now + 3600)
+        until = self.float_argument("until", None, low=0, high=now + 3600)
+        step = self.float_argument("step", None, low=0.001, high=30 * 86400)
+        assert since is not None
+        if until is not None and until < since:
+            raise BadRequest("until must not be before since")
+        try:
+            columns, effective_step = self.usage.series.query_with_meta(since, step, until=until)
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
+        return {"step_seconds": effective_step, "columns": columns}
+
+
+class ConfigHandler(UsageHandler):
+    @answer()
+    async def get(self) -> Any:
+        return self.usage.config_json()
+
+
+class MetricsHandler(UsageHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        try:
+            self.check_known_arguments()
+        except BadRequest as error:
+            self.bad_request(str(error))
+            return
+        body, content_type = self.usage.collector.exposition()
+        self.finish(body, set_content_type=content_type)
+
+
+def handlers() -> list[tuple[str, type[UsageHandler]]]:
+    return [
+        (rf"{API_PREFIX}/snapshot", SnapshotHandler),
+        (rf"{API_PREFIX}/history", HistoryHandler),
+        (rf"{API_PREFIX}/config", ConfigHandler),
+        (rf"{API_PREFIX}/metrics", MetricsHandler),
+    ]

@@ -1,0 +1,197 @@
+"""One Prometheus collector over the sampler's latest sample.
+
+It is registered once on the server's own `/metrics` (prometheus_client's default
+registry) and also served alone at `/api/usage/v1/metrics`. A scrape only formats
+what the sampler already measured: it never triggers a sample.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from .sampling.sample import Sample
+
+PREFIX = "jupyter_usage"
+
+
+def hub_labels(env: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, str]:
+    """`username` and `servername` from the spawner's environment, when under a hub."""
+    labels: dict[str, str] = {}
+    if env.get("JUPYTERHUB_USER"):
+        labels["username"] = env["JUPYTERHUB_USER"]
+        labels["servername"] = env.get("JUPYTERHUB_SERVER_NAME", "")
+    return labels
+
+
+class _Families:
+    """Builds metric families that all carry the same constant labels."""
+
+    def __init__(self, constant: dict[str, str]) -> None:
+        self.constant = constant
+        self.families: list[Metric] = []
+
+    def gauge(
+        self,
+        name: str,
+        documentation: str,
+        value: float | None,
+        labels: dict[str, str] | None = None,
+        family: GaugeMetricFamily | None = None,
+    ) -> GaugeMetricFamily | None:
+        return cast(
+            "GaugeMetricFamily",
+            self._add(GaugeMetricFamily, name, documentation, value, labels, family),
+        )
+
+    def counter(
+        self,
+        name: str,
+        documentation: str,
+        value: float | None,
+        labels: dict[str, str] | None = None,
+        family: CounterMetricFamily | None = None,
+    ) -> CounterMetricFamily | None:
+        return cast(
+            "CounterMetricFamily",
+            self._add(CounterMetricFamily, name, documentation, value, labels, family),
+        )
+
+    def _add(
+        self,
+        kind: Any,
+        name: str,
+        documentation: str,
+        value: float | None,
+        labels: dict[str, str] | None,
+        family: Any,
+    ) -> Any:
+        all_labels = {**self.constant, **(labels or {})}
+        if family is None:
+            family = kind(f"{PREFIX}_{name}", documentation, labels=list(all_labels))
+            self.families.append(family)
+        if value is not None:
+            family.add_metric(list(all_labels.values()), float(value))
+        return family
+
+
+class UsageCollector(Collector):
+    """Exposes the latest sample of a `UsageApp` (or anything with `.sampler`)."""
+
+    def __init__(self, app: Any, constant_labels: dict[str, str] | None = None) -> None:
+        self.app = app
+        self.constant_labels = hub_labels() if constant_labels is None else constant_labels
+        self._own_registry = CollectorRegistry(auto_describe=False)
+        self._own_registry.register(self)
+        self._registered = False
+
+    def register(self) -> None:
+        """Add the collector to the server's `/metrics` (once per process)."""
+        if not self._registered:
+            REGISTRY.register(self)
+            self._registered = True
+
+    def unregister(self) -> None:
+        if self._registered:
+            REGISTRY.unregister(self)
+            self._registered = False
+
+    def exposition(self) -> tuple[bytes, str]:
+        """This extension's metrics alone, in the text exposition format."""
+        return generate_latest(self._own_registry), CONTENT_TYPE_LATEST
+
+    def describe(self) -> Sequence[Metric]:
+        # Families depend on the machine (GPUs, disks); describe nothing up front.
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        sample: Sample | None = self.app.sampler.latest
+        if sample is None:
+            return iter(())
+        f = _Families(self.constant_labels)
+        self._resources(f, sample)
+        extra = getattr(self.app, "extra_metrics", None)
+        if extra is not None:
+            extra(f)
+        return iter(f.families)
+
+    @staticmethod
+    def _resources(f: _Families, sample: Sample) -> None:
+        cpu, memory = sample.cpu, sample.memory
+        f.gauge("cpu_cores", "CPU cores in use by this server.", cpu.cores)
+        f.gauge("cpu_limit_cores", "CPU limit of this server in cores.", cpu.limit_cores)
+        f.gauge("memory_bytes", "Memory in use by this server.", memory.used_bytes)
+        f.gauge("memory_limit_bytes", "Memory limit of this server.", memory.limit_bytes)
+        f.counter(
+            "oom_kills", "Processes killed for lack of memory in this container.", memory.oom_kills
+        )
+        f.gauge("kernels", "Kernels running on this server.", len(sample.kernels))
+        f.gauge(
+            "idle",
+            "1 when no kernel is busy and nobody used the server lately.",
+            1 if sample.idle else 0,
+        )
+        if sample.gpus:
+            families: dict[str, Any] = {}
+            for gpu in sample.gpus:
+                labels = {"gpu": str(gpu.index), "model": gpu.name or ""}
+                for name, doc, value, kind in (
+                    (
+                        "gpu_utilization_ratio",
+                        "Share of time the GPU was busy (0-1).",
+                        None if gpu.utilization_percent is None else gpu.utilization_percent / 100,
+                        "gauge",
+                    ),
+                    ("gpu_memory_used_bytes", "GPU memory in use.", gpu.memory_used_bytes, "gauge"),
+                    (
+                        "gpu_memory_total_bytes",
+                        "GPU memory in all.",
+                        gpu.memory_total_bytes,
+                        "gauge",
+                    ),
+                    ("gpu_power_watts", "GPU power draw.", gpu.power_watts, "gauge"),
+                    (
+                        "gpu_energy_joules",
+                        "GPU energy since the driver loaded.",
+                        gpu.energy_joules,
+                        "counter",
+                    ),
+                ):
+                    add = f.gauge if kind == "gauge" else f.counter
+                    families[name] = add(name, doc, value, labels, families.get(name))
+        if sample.disk:
+            used_family = total_family = None
+            for disk in sample.disk:
+                labels = {"path": disk.path}
+                used_family = f.gauge(
+                    "disk_used_bytes",
+                    "Used bytes of the filesystem.",
+                    disk.used_bytes,
+                    labels,
+                    used_family,
+                )
+                total_family = f.gauge(
+                    "disk_total_bytes",
+                    "Size of the filesystem.",
+                    disk.total_bytes,
+                    labels,
+                    total_family,
+                )
+        if sample.network is not None:
+            f.counter(
+                "network_receive_bytes",
+                "Bytes received by this server's network.",
+                sample.network.rx_bytes,
+            )
+            f.counter(
+                "network_transmit_bytes",
+                "Bytes sent by this server's network.",
+                sample.network.tx_bytes,
+            )

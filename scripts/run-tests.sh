@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Run the test suites (all of them by default, or the ones named) and end with
+# one summary line. Expects the virtualenv active (see `make test`).
+#
+#   scripts/run-tests.sh [lint] [python] [js] [ui] [integration]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+suites=("$@")
+[ ${#suites[@]} -eq 0 ] && suites=(lint python js ui integration)
+
+passed=0
+failed=0
+failures=()
+
+run() {
+  local name=$1
+  shift
+  echo
+  echo "=== $name: $* ==="
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+  fi
+}
+
+for suite in "${suites[@]}"; do
+  case $suite in
+    lint)
+      run "ruff" ruff check jupyter_usage tests benchmarks demo
+      run "ruff format" ruff format --check jupyter_usage tests benchmarks demo
+      run "mypy" mypy
+      run "prettier" jlpm -s prettier:check
+      run "eslint" jlpm -s eslint:check
+      run "tsc" jlpm -s typecheck
+      ;;
+    python)
+      run "pytest" python -m pytest -W error tests --ignore=tests/integration -q
+      ;;
+    js)
+      run "jest" jlpm -s jest --ci
+      ;;
+    ui)
+      run "galata" bash -c "cd ui-tests && CI=1 jlpm -s playwright test"
+      ;;
+    integration)
+      run "integration" python -m pytest -W error tests/integration -q
+      ;;
+    *)
+      echo "unknown suite: $suite" >&2
+      failed=$((failed + 1))
+      failures+=("$suite")
+      ;;
+  esac
+done
+
+echo
+if [ $failed -gt 0 ]; then
+  echo "Failed: ${failures[*]}"
+fi
+echo "suites: $passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,91 @@
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** The server answered with an error; `message` is fit to show to a person. */
+export class UsageApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
+    super(message);
+  }
+}
+
+/** Query parameters; `undefined` ones are left out. */
+export type UsageQuery = { [key: string]: string | number | undefined };
+
+/** The URL of a jupyter-usage endpoint (`/api/usage/v1/<path>`). */
+export function usageUrl(
+  path: string,
+  query: UsageQuery = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined) {
+      params.set(key, String(value));
+    }
+  }
+  const search = params.toString();
+  return (
+    URLExt.join(settings.baseUrl, 'api', 'usage', 'v1', path) +
+    (search ? `?${search}` : '')
+  );
+}
+
+async function send<T>(
+  url: string,
+  init: RequestInit,
+  settings: ServerConnection.ISettings
+): Promise<T> {
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new UsageApiError('The server cannot be reached.', 0);
+  }
+  let body: any = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  if (!response.ok) {
+    const message =
+      body && typeof body.message === 'string'
+        ? body.message
+        : `The server answered ${response.status}.`;
+    throw new UsageApiError(message, response.status);
+  }
+  return body as T;
+}
+
+/**
+ * GET a jupyter-usage endpoint (`/api/usage/v1/<path>`) and decode its JSON.
+ */
+export async function requestUsage<T>(
+  path: string,
+  query: UsageQuery = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  return send<T>(usageUrl(path, query, settings), {}, settings);
+}
+
+/**
+ * POST JSON to a jupyter-usage endpoint; resolves to the decoded answer (or null).
+ */
+export async function postUsage<T>(
+  path: string,
+  body: unknown,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  return send<T>(
+    usageUrl(path, {}, settings),
+    {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/json' }
+    },
+    settings
+  );
+}

@@ -1,0 +1,106 @@
+/**
+ * Formatting for people. The wire carries SI base units; only the UI turns them
+ * into GiB, percentages and money.
+ */
+
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+export function formatBytes(bytes: number | null | undefined, digits = 1): string {
+  if (bytes === null || bytes === undefined || !isFinite(bytes)) {
+    return '–';
+  }
+  let value = Math.abs(bytes);
+  let unit = 0;
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const sign = bytes < 0 ? '-' : '';
+  return `${sign}${value.toFixed(unit === 0 ? 0 : digits)} ${BYTE_UNITS[unit]}`;
+}
+
+/** `used / limit` in one unit, e.g. `1.2 / 4.0 GiB`. */
+export function formatBytesOf(
+  used: number | null | undefined,
+  limit: number | null | undefined
+): string {
+  if (limit === null || limit === undefined) {
+    return formatBytes(used);
+  }
+  let unit = 0;
+  let divisor = 1;
+  while (limit / divisor >= 1024 && unit < BYTE_UNITS.length - 1) {
+    divisor *= 1024;
+    unit++;
+  }
+  const usedText =
+    used === null || used === undefined ? '–' : (used / divisor).toFixed(1);
+  return `${usedText} / ${(limit / divisor).toFixed(1)} ${BYTE_UNITS[unit]}`;
+}
+
+export function formatCores(cores: number | null | undefined): string {
+  if (cores === null || cores === undefined || !isFinite(cores)) {
+    return '–';
+  }
+  return cores >= 10 ? cores.toFixed(0) : cores.toFixed(cores >= 1 ? 1 : 2);
+}
+
+export function formatPercent(percent: number | null | undefined): string {
+  if (percent === null || percent === undefined || !isFinite(percent)) {
+    return '–';
+  }
+  return `${percent.toFixed(percent < 10 ? 1 : 0)} %`;
+}
+
+export function formatRate(bytesPerSecond: number | null | undefined): string {
+  if (bytesPerSecond === null || bytesPerSecond === undefined) {
+    return '–';
+  }
+  return `${formatBytes(bytesPerSecond)}/s`;
+}
+
+export function formatMoney(
+  amount: number | null | undefined,
+  currency: string,
+  locale?: string
+): string {
+  if (amount === null || amount === undefined || !isFinite(amount)) {
+    return '–';
+  }
+  try {
+    return new Intl.NumberFormat(locale, {
+      style: 'currency',
+      currency,
+      maximumFractionDigits: amount !== 0 && Math.abs(amount) < 0.1 ? 3 : 2
+    }).format(amount);
+  } catch {
+    return `${amount.toFixed(2)} ${currency}`;
+  }
+}
+
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !isFinite(seconds)) {
+    return '–';
+  }
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (h > 0) {
+    return `${h} h ${m} min`;
+  }
+  if (m > 0) {
+    return `${m} min ${s % 60} s`;
+  }
+  return `${s} s`;
+}
+
+/** Share of a limit in [0, 1], or null when either side is unknown. */
+export function fraction(
+  used: number | null | undefined,
+  limit: number | null | undefined
+): number | null {
+  if (used === null || used === undefined || !limit) {
+    return null;
+  }
+  return Math.min(1, Math.max(0, used / limit));
+}

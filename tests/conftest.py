@@ -1,0 +1,57 @@
+"""Fixtures: a real Jupyter server with the extension, locked down like production."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+
+@pytest.fixture
+def usage_config() -> dict[str, Any]:
+    """Per-test overrides of UsageApp/CostModel config (merged into the server's)."""
+    return {}
+
+
+@pytest.fixture
+def jp_server_config(usage_config: dict[str, Any], tmp_path: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "ServerApp": {
+            "jpserver_extensions": {"jupyter_usage": True, "jupyter_server_terminals": False},
+            "terminals_enabled": False,
+            "allow_unauthenticated_access": False,
+            "reraise_server_extension_failures": True,
+        },
+        "UsageApp": {"sample_interval": 0.2, "data_dir": str(tmp_path / "usage-data")},
+    }
+    for section, values in usage_config.items():
+        config.setdefault(section, {}).update(values)
+    return config
+
+
+@pytest.fixture
+def jp_serverapp(jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
+    """The test server, with extensions started as `jupyter server` starts them (the
+    plugin initialises the app but never runs its start hooks)."""
+    jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_all_extensions())
+    return jp_serverapp
+
+
+@pytest.fixture
+def usage_app(jp_serverapp: Any) -> Any:
+    """The running UsageApp of the test server."""
+    return jp_serverapp.extension_manager.extension_points["jupyter_usage"].app
+
+
+@pytest.fixture
+def usage_get(jp_fetch: Any) -> Any:
+    """GET an extension endpoint and decode its JSON body."""
+
+    async def get(path: str, **params: Any) -> Any:
+        response = await jp_fetch("api", "usage", "v1", path, params=params or None)
+        return json.loads(response.body)
+
+    return get
