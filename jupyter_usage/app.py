@@ -24,7 +24,7 @@ from .sampling.network import NetworkReader
 from .sampling.processes import ProcessTree
 from .sampling.sampler import KernelInfo, Sampler, Sources, series_values
 from .series import SeriesStore
-from .session import SessionRecorder
+from .session import SEEN_KEY, SessionRecorder
 from .store import SessionStore
 
 EVENT_SCHEMA = Path(__file__).parent / "events" / "session-summary.yaml"
@@ -368,6 +368,24 @@ class UsageApp(ExtensionApp):
             "cost": self.recorder.rates.to_json(),
             "idle_culler_timeout_seconds": self.culler_timeout_seconds(),
         }
+
+    def projection(self, cost: dict[str, Any]) -> dict[str, float | None]:
+        """What the session will have cost when the idle culler stops it, if it stays idle."""
+        timeout = self.culler_timeout_seconds()
+        last_activity = self.last_activity()
+        per_hour = cost.get("per_hour")
+        if timeout is None or last_activity is None or per_hour is None:
+            return {"until_cull_seconds": None, "total_at_cull": None}
+        remaining = max(0.0, timeout - (time.time() - last_activity))
+        return {
+            "until_cull_seconds": remaining,
+            "total_at_cull": cost["total"] + per_hour * remaining / 3600,
+        }
+
+    def mark_summary_seen(self, session_id: str) -> None:
+        if session_id == self.recorder.id:
+            self.recorder.update_meta(**{SEEN_KEY: True})
+        self.store.update_meta(session_id, **{SEEN_KEY: True})
 
     @property
     def _server(self) -> Any:

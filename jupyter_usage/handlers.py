@@ -6,6 +6,7 @@ the ledger and the store.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -15,6 +16,9 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
+
+from .export import sessions_csv
+from .session import last_unseen_summary
 
 if TYPE_CHECKING:
     from .app import UsageApp
@@ -140,6 +144,85 @@ class ConfigHandler(UsageHandler):
         return self.usage.config_json()
 
 
+class SessionHandler(UsageHandler):
+    @answer()
+    async def get(self) -> Any:
+        body = self.usage.recorder.session_json()
+        body["projected"] = self.usage.projection(body["cost"])
+        return body
+
+
+class SessionsHandler(UsageHandler):
+    @answer("limit", "before")
+    async def get(self) -> Any:
+        limit = self.int_argument("limit", 50, low=1, high=1000)
+        before = self.float_argument("before", None, low=0)
+        records = await asyncio.to_thread(self.usage.store.list, limit, before)
+        return {"sessions": records}
+
+
+class SessionsCsvHandler(UsageHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        try:
+            self.check_known_arguments("limit", "before")
+            limit = self.int_argument("limit", 1000, low=1, high=100_000)
+            before = self.float_argument("before", None, low=0)
+        except BadRequest as error:
+            self.bad_request(str(error))
+            return
+        records = await asyncio.to_thread(self.usage.store.list, limit, before)
+        self.set_header("Content-Disposition", 'attachment; filename="jupyter-usage-sessions.csv"')
+        self.finish(sessions_csv(records), set_content_type="text/csv; charset=utf-8")
+
+
+class SummaryHandler(UsageHandler):
+    @answer("session", "last_unseen")
+    async def get(self) -> Any:
+        session_id = self.get_query_argument("session", None)
+        last_unseen = self.get_query_argument("last_unseen", None)
+        if session_id and last_unseen:
+            raise BadRequest("give either session or last_unseen, not both")
+        if last_unseen is not None:
+            if last_unseen not in ("1", "true"):
+                raise BadRequest("last_unseen must be 1 or true")
+            summary = await asyncio.to_thread(
+                last_unseen_summary, self.usage.store, self.usage.recorder.id
+            )
+            if summary is None:
+                self.set_status(404)
+                return {"message": "Every past session's summary has been shown."}
+            return summary
+        if not session_id or session_id == self.usage.recorder.id:
+            return self.usage.recorder.summary_json()
+        record = await asyncio.to_thread(self.usage.store.get, session_id)
+        if record is None:
+            self.set_status(404)
+            return {"message": f"There is no session {session_id!r}."}
+        if record.get("summary") is not None:
+            return record["summary"]
+        return await asyncio.to_thread(self.usage.recorder.summary_of_record, record)
+
+
+class SummarySeenHandler(UsageHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        try:
+            body = self.get_json_body() or {}
+        except web.HTTPError:
+            self.bad_request("the body must be a JSON object")
+            return
+        session_id = body.get("session") if isinstance(body, dict) else None
+        if not isinstance(session_id, str) or not session_id:
+            self.bad_request('the body must be {"session": "<session id>"}')
+            return
+        await asyncio.to_thread(self.usage.mark_summary_seen, session_id)
+        self.set_status(204)
+        self.finish()
+
+
 class MetricsHandler(UsageHandler):
     @web.authenticated
     @authorized
@@ -159,4 +242,9 @@ def handlers() -> list[tuple[str, type[UsageHandler]]]:
         (rf"{API_PREFIX}/history", HistoryHandler),
         (rf"{API_PREFIX}/config", ConfigHandler),
         (rf"{API_PREFIX}/metrics", MetricsHandler),
+        (rf"{API_PREFIX}/session", SessionHandler),
+        (rf"{API_PREFIX}/sessions", SessionsHandler),
+        (rf"{API_PREFIX}/sessions\.csv", SessionsCsvHandler),
+        (rf"{API_PREFIX}/summary", SummaryHandler),
+        (rf"{API_PREFIX}/summary/seen", SummarySeenHandler),
     ]

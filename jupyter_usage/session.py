@@ -195,6 +195,10 @@ class SessionRecorder:
             "meta": self._meta(),
         }
 
+    def summary_of_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The summary of a stored session that has none (a crash cut it short)."""
+        return self._summary_of_record(record)
+
     def _summary_of_record(self, record: dict[str, Any]) -> dict[str, Any]:
         return build_summary(record, limits=self._limits())
 

@@ -19,10 +19,11 @@ export function formatBytes(bytes: number | null | undefined, digits = 1): strin
   return `${sign}${value.toFixed(unit === 0 ? 0 : digits)} ${BYTE_UNITS[unit]}`;
 }
 
-/** `used / limit` in one unit, e.g. `1.2 / 4.0 GiB`. */
+/** `used / limit` in one unit, e.g. `1.2 / 4.0 GiB` (`1.2/4.0 GiB` with `separator` `/`). */
 export function formatBytesOf(
   used: number | null | undefined,
-  limit: number | null | undefined
+  limit: number | null | undefined,
+  separator = ' / '
 ): string {
   if (limit === null || limit === undefined) {
     return formatBytes(used);
@@ -35,7 +36,7 @@ export function formatBytesOf(
   }
   const usedText =
     used === null || used === undefined ? '–' : (used / divisor).toFixed(1);
-  return `${usedText} / ${(limit / divisor).toFixed(1)} ${BYTE_UNITS[unit]}`;
+  return `${usedText}${separator}${(limit / divisor).toFixed(1)} ${BYTE_UNITS[unit]}`;
 }
 
 export function formatCores(cores: number | null | undefined): string {
@@ -103,4 +104,54 @@ export function fraction(
     return null;
   }
   return Math.min(1, Math.max(0, used / limit));
+}
+
+/** A plain number with at most `digits` decimals, in the reader's locale. */
+export function formatNumber(
+  value: number | null | undefined,
+  digits = 1,
+  locale?: string
+): string {
+  if (value === null || value === undefined || !isFinite(value)) {
+    return '–';
+  }
+  return new Intl.NumberFormat(locale, {
+    maximumFractionDigits: digits
+  }).format(value);
+}
+
+/** Date and time of a unix time, e.g. `Nov 3, 2026, 2:05 PM`. */
+export function formatDateTime(
+  unixSeconds: number | null | undefined,
+  locale?: string
+): string {
+  if (unixSeconds === null || unixSeconds === undefined) {
+    return '–';
+  }
+  return new Intl.DateTimeFormat(locale, {
+    dateStyle: 'medium',
+    timeStyle: 'short'
+  }).format(new Date(unixSeconds * 1000));
+}
+
+/** A day for a chart label, e.g. `Tue, Nov 3`. */
+export function formatDay(unixSeconds: number, locale?: string): string {
+  return new Intl.DateTimeFormat(locale, {
+    weekday: 'short',
+    month: 'short',
+    day: 'numeric'
+  }).format(new Date(unixSeconds * 1000));
+}
+
+/** The local calendar day of a unix time, `YYYY-MM-DD`, for grouping. */
+export function dayKey(unixSeconds: number): string {
+  const date = new Date(unixSeconds * 1000);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+/** The last part of a path: `analysis.ipynb` for `work/analysis.ipynb`. */
+export function basename(path: string): string {
+  const parts = path.split('/').filter(part => part !== '');
+  return parts.length ? parts[parts.length - 1] : path;
 }

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ("pytest_jupyter.jupyter_server",)
+pytest_plugins = ("pytest_jupyter.jupyter_server", "jupyter_events.pytest_plugin")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from api_contract import paths, validate
+from tornado import web
 from tornado.httpclient import HTTPClientError
 
 from jupyter_usage.handlers import API_PREFIX
@@ -85,26 +86,40 @@ async def test_bad_parameters_get_400_with_a_message(
     assert fragment in body["message"]
 
 
-async def test_every_route_refuses_requests_without_credentials(
+def registered_routes(serverapp: Any) -> dict[str, type]:
+    """Every URL pattern under the extension's prefix, with its handler class."""
+    routes: dict[str, type] = {}
+    for outer in serverapp.web_app.default_router.rules:
+        for rule in getattr(outer.target, "rules", [outer]):
+            pattern = getattr(rule.matcher, "regex", re.compile("")).pattern
+            if API_PREFIX in pattern:
+                routes[pattern.rstrip("$").replace("\\", "")] = rule.target
+    return routes
+
+
+async def test_every_route_is_documented_and_refuses_requests_without_credentials(
     jp_fetch: Any, jp_serverapp: Any
 ) -> None:
-    routes = [
-        rule.matcher.regex.pattern
-        for rule in jp_serverapp.web_app.default_router.rules
-        for rule in getattr(rule.target, "rules", [rule])
-        if API_PREFIX in getattr(rule.matcher, "regex", re.compile("")).pattern
-    ]
+    routes = registered_routes(jp_serverapp)
     documented = {f"{API_PREFIX}{p}" for p in paths()}
-    registered = {pattern.rstrip("$").replace("\\", "") for pattern in routes}
     # A route that is registered but undocumented (or the reverse) fails here.
-    assert {r.split("/api/", 1)[1] for r in registered} == {
-        d.split("/api/", 1)[1] for d in documented
-    }
-    for route in sorted(registered):
-        parts = route.strip("/").split("/")[-4:]
-        with pytest.raises(HTTPClientError) as caught:
-            await jp_fetch(*parts, headers={"Authorization": ""})
-        assert caught.value.code == 403, route
+    assert {r.split("/api/", 1)[1] for r in routes} == {d.split("/api/", 1)[1] for d in documented}
+    for route, handler in sorted(routes.items()):
+        parts = route.split(API_PREFIX, 1)[1].strip("/").split("/")
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            if getattr(handler, method.lower()) is getattr(web.RequestHandler, method.lower()):
+                continue
+            with pytest.raises(HTTPClientError) as caught:
+                await jp_fetch(
+                    "api",
+                    "usage",
+                    "v1",
+                    *parts,
+                    method=method,
+                    headers={"Authorization": ""},
+                    body=None if method == "GET" else b"{}",
+                )
+            assert caught.value.code == 403, f"{method} {route}"
 
 
 async def test_polling_does_not_count_as_activity(jp_fetch: Any, usage_get: Any) -> None:

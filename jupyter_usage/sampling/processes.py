@@ -75,6 +75,10 @@ class ProcessTree:
         will include once it reaps them; subtracted so it is not counted twice."""
 
     @property
+    def root_pid(self) -> int:
+        return self._root_pid
+
+    @property
     def memory_metric(self) -> str:
         return self._memory_metric
 

@@ -8,6 +8,7 @@ Prometheus collector and browsers only ever read what it produced.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -16,6 +17,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import psutil
 
 from .cgroup import CgroupReader, CgroupReading
 from .disk import DiskReader
@@ -244,7 +247,17 @@ class Sampler:
         """Container totals are ours only when every process in the cgroup is."""
         assert self.sources.cgroup is not None
         procs = self.sources.cgroup.procs()
-        return bool(procs) and procs is not None and procs <= tree.pids
+        if not procs:
+            return False
+        # An init process (tini, a start script) above the server is part of the pod too.
+        return procs <= tree.pids | self._ancestors
+
+    @functools.cached_property
+    def _ancestors(self) -> frozenset[int]:
+        try:
+            return frozenset(p.pid for p in psutil.Process(self.sources.processes.root_pid).parents())
+        except psutil.Error:
+            return frozenset()
 
     def _cpu(
         self,

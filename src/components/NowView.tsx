@@ -5,40 +5,80 @@ import {
   formatBytesOf,
   formatCores,
   formatPercent,
-  formatRate
+  formatRate,
+  fraction
 } from '../format';
-import { ISnapshot } from '../tokens';
+import { IHistory, ISnapshot } from '../tokens';
+import { Meter } from './Meter';
+import { Sparkline } from './Sparkline';
+import { StateMessage } from './StateMessage';
 
 export interface INowViewProps {
   snapshot: ISnapshot | null;
+  /** The last minutes, for the charts; no charts while null. */
+  history?: IHistory | null;
+  /** Minutes the charts span, for their accessible names. */
+  chartMinutes?: number;
   error: string | null;
   trans: TranslationBundle;
   warnAt: number;
 }
 
-import { Meter } from './Meter';
+const BRAND = '--jp-brand-color1';
+const WARN = '--jp-warn-color1';
+const SECOND = '--jp-accent-color1';
 
-/** Live usage of this server against its limits. */
+/** Live usage of this server against its limits, each with a small chart. */
 export function NowView(props: INowViewProps): JSX.Element {
   const { snapshot, error, trans, warnAt } = props;
   if (!snapshot) {
-    return (
-      <div className="jp-Usage-empty" role="status">
-        {error
-          ? trans.__('Usage is not available: %1', error)
-          : trans.__('Loading usage…')}
-      </div>
+    return error ? (
+      <StateMessage kind="error">
+        {trans.__('Usage is not available: %1', error)}
+      </StateMessage>
+    ) : (
+      <StateMessage kind="loading">{trans.__('Loading usage…')}</StateMessage>
     );
   }
+  const columns = props.history?.columns;
+  const minutes = props.chartMinutes ?? 10;
+  const chart = (
+    label: string,
+    names: string[],
+    max: number | null | undefined,
+    warn: boolean
+  ): JSX.Element | null => {
+    if (!columns?.time || !names.every(name => columns[name])) {
+      return null;
+    }
+    return (
+      <Sparkline
+        label={trans.__('%1 over the last %2 minutes', label, minutes)}
+        times={columns.time}
+        series={names.map((name, i) => ({
+          values: columns[name],
+          colorVar: warn ? WARN : i === 0 ? BRAND : SECOND
+        }))}
+        max={max}
+      />
+    );
+  };
+  const warns = (used: number | null, limit: number | null | undefined) => {
+    const share = fraction(used, limit);
+    return share !== null && share >= warnAt;
+  };
+
   const cpu = snapshot.cpu;
   const memory = snapshot.memory;
   const cpuLimit = cpu.limit_cores ?? cpu.host_cores;
+  const disk = snapshot.disk;
+  const network = snapshot.network;
   return (
     <div className="jp-Usage-now">
       {error && (
-        <div className="jp-Usage-error" role="alert">
+        <StateMessage kind="error">
           {trans.__('Showing the last figures: %1', error)}
-        </div>
+        </StateMessage>
       )}
       <Meter
         id="cpu"
@@ -52,7 +92,14 @@ export function NowView(props: INowViewProps): JSX.Element {
         used={cpu.cores}
         limit={cpuLimit}
         warnAt={warnAt}
-      />
+      >
+        {chart(
+          trans.__('CPU'),
+          ['cpu_cores'],
+          cpuLimit,
+          warns(cpu.cores, cpuLimit)
+        )}
+      </Meter>
       <Meter
         id="memory"
         label={trans.__('Memory')}
@@ -60,7 +107,14 @@ export function NowView(props: INowViewProps): JSX.Element {
         used={memory.used_bytes}
         limit={memory.limit_bytes}
         warnAt={warnAt}
-      />
+      >
+        {chart(
+          trans.__('Memory'),
+          ['memory_bytes'],
+          memory.limit_bytes,
+          warns(memory.used_bytes, memory.limit_bytes)
+        )}
+      </Meter>
       {snapshot.gpus.map(gpu => (
         <Meter
           key={`gpu-${gpu.index}`}
@@ -74,32 +128,54 @@ export function NowView(props: INowViewProps): JSX.Element {
           used={gpu.memory_used_bytes}
           limit={gpu.memory_total_bytes}
           warnAt={warnAt}
-        />
+        >
+          {chart(
+            trans.__('GPU %1 utilization', gpu.index),
+            [`gpu${gpu.index}_utilization_percent`],
+            100,
+            false
+          )}
+        </Meter>
       ))}
-      {snapshot.disk.map(disk => (
+      {disk.map((entry, i) => (
         <Meter
-          key={`disk-${disk.path}`}
-          id="disk"
-          label={trans.__('Disk · %1', disk.path)}
-          value={formatBytesOf(disk.used_bytes, disk.total_bytes)}
-          used={disk.used_bytes}
-          limit={disk.total_bytes}
+          key={`disk-${entry.path}`}
+          id={i === 0 ? 'disk' : `disk-${i}`}
+          label={trans.__('Disk · %1', entry.path)}
+          value={formatBytesOf(entry.used_bytes, entry.total_bytes)}
+          used={entry.used_bytes}
+          limit={entry.total_bytes}
           warnAt={warnAt}
-        />
+        >
+          {i === 0 &&
+            chart(
+              trans.__('Disk'),
+              ['disk_used_bytes'],
+              entry.total_bytes,
+              warns(entry.used_bytes, entry.total_bytes)
+            )}
+        </Meter>
       ))}
-      {snapshot.network && (
+      {network && (
         <Meter
           id="network"
           label={trans.__('Network')}
           value={trans.__(
             '↓ %1 · ↑ %2',
-            formatRate(snapshot.network.rx_bytes_per_second),
-            formatRate(snapshot.network.tx_bytes_per_second)
+            formatRate(network.rx_bytes_per_second),
+            formatRate(network.tx_bytes_per_second)
           )}
           used={null}
           limit={null}
           warnAt={warnAt}
-        />
+        >
+          {chart(
+            trans.__('Network received and sent'),
+            ['network_rx_bytes_per_second', 'network_tx_bytes_per_second'],
+            null,
+            false
+          )}
+        </Meter>
       )}
     </div>
   );

@@ -1,0 +1,55 @@
+"""A plain (non-editable) install of the built wheel enables both halves of the extension."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    output = ANSI.sub("", result.stdout + result.stderr)
+    assert result.returncode == 0, output
+    return output
+
+
+def test_wheel_install_enables_server_and_lab_extensions(tmp_path: Path) -> None:
+    assert (ROOT / "jupyter_usage" / "labextension" / "package.json").exists(), (
+        "build the labextension first (make install)"
+    )
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path, ROOT)
+    wheels = list(tmp_path.glob("jupyter_usage-*.whl"))
+    assert len(wheels) == 1, wheels
+
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", venv)
+    python = venv / "bin" / "python"
+    run(python, "-m", "pip", "install", "-q", wheels[0])
+
+    # Outside the checkout, with config read only from the new environment.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("JUPYTER_", "VIRTUAL_ENV", "PYTHONPATH"))
+    }
+    env["PATH"] = f"{venv / 'bin'}:{env.get('PATH', '')}"
+    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
+    server = run(venv / "bin" / "jupyter", "server", "extension", "list", cwd=tmp_path, env=env)
+    assert re.search(r"jupyter_usage\s+enabled", server), server
+    assert re.search(r"jupyter_usage \S+ OK", server), server
+    lab = run(venv / "bin" / "jupyter", "labextension", "list", cwd=tmp_path, env=env)
+    assert re.search(r"jupyter-usage v\S+ enabled\s+OK \(python, jupyter_usage\)", lab), lab
