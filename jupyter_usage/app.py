@@ -364,6 +364,11 @@ class UsageApp(ExtensionApp):
             "idle_after_seconds": self.idle_after_seconds,
             "history_bytes": self.series.memory_bytes(),
             "sources": self.sampler.active_sources(),
+            "sampler": {
+                "samples_total": self.sampler.ticks_total,
+                "cpu_seconds_total": self.sampler.cpu_seconds_total,
+                "last_tick_cpu_seconds": self.sampler.tick_cpu_seconds,
+            },
             "store": {"persistent": self.store.persistent, "status": self.store.status},
             "cost": self.recorder.rates.to_json(),
             "idle_culler_timeout_seconds": self.culler_timeout_seconds(),

@@ -52,7 +52,10 @@ def session_row(record: Mapping[str, Any]) -> list[Any]:
         },
         "currency": cost.get("currency"),
         "cost_total": cost.get("total"),
-        **{f"cost_{name}": breakdown.get(name) for name in ("cpu", "memory", "gpu", "disk", "server")},
+        **{
+            f"cost_{name}": breakdown.get(name)
+            for name in ("cpu", "memory", "gpu", "disk", "server")
+        },
     }
     return ["" if values[column] is None else values[column] for column in COLUMNS]
 

@@ -117,6 +117,13 @@ class UsageCollector(Collector):
             return iter(())
         f = _Families(self.constant_labels)
         self._resources(f, sample)
+        sampler = self.app.sampler
+        f.counter(
+            "sampler_cpu_seconds",
+            "CPU time spent sampling, off the event loop.",
+            sampler.cpu_seconds_total,
+        )
+        f.counter("samples", "Samples taken since the server started.", sampler.ticks_total)
         extra = getattr(self.app, "extra_metrics", None)
         if extra is not None:
             extra(f)

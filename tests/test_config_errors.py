@@ -35,11 +35,9 @@ from jupyter_usage.cost import CostModel
 )
 def test_invalid_value_names_the_trait(section: str, name: str, value: Any) -> None:
     config = Config({section: {name: value}})
+    cls = UsageApp if section == "UsageApp" else CostModel
     with pytest.raises(TraitError, match=rf"{section}\.{name}"):
-        if section == "UsageApp":
-            UsageApp(config=config)
-        else:
-            CostModel(config=config)
+        cls(config=config)
 
 
 async def test_a_server_with_bad_config_refuses_to_start(

@@ -325,7 +325,8 @@ def compute_kpis(
                 "averaged over the days of the window.",
             ),
             "wau": kpi(
-                wau, "Weekly active users: distinct users with a server in the 7 days up to 'until'."
+                wau,
+                "Weekly active users: distinct users with a server in the 7 days up to 'until'.",
             ),
             "mau": kpi(
                 mau,

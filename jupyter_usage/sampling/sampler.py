@@ -86,7 +86,10 @@ class Sampler:
         self._cgroup_owned = False
         self._ticks = 0
         self.tick_cpu_seconds = 0.0
-        """CPU time the sampler thread spent in its last tick (for the benchmark)."""
+        """CPU time the sampler thread spent in its last tick."""
+        self.cpu_seconds_total = 0.0
+        """CPU time the sampler has spent since it started (for self-monitoring)."""
+        self.ticks_total = 0
 
     # -- inputs from the event loop (plain assignments: atomic under the GIL) --
 
@@ -164,6 +167,8 @@ class Sampler:
             except Exception:
                 self.log.exception("jupyter_usage: a sample listener failed")
         self.tick_cpu_seconds = time.thread_time() - started_cpu
+        self.cpu_seconds_total += self.tick_cpu_seconds
+        self.ticks_total += 1
         self._ticks += 1
         return sample
 
@@ -255,7 +260,9 @@ class Sampler:
     @functools.cached_property
     def _ancestors(self) -> frozenset[int]:
         try:
-            return frozenset(p.pid for p in psutil.Process(self.sources.processes.root_pid).parents())
+            return frozenset(
+                p.pid for p in psutil.Process(self.sources.processes.root_pid).parents()
+            )
         except psutil.Error:
             return frozenset()
 

@@ -35,6 +35,7 @@ export function Meter(props: IMeterProps): JSX.Element {
           aria-valuemin={0}
           aria-valuemax={100}
           aria-valuenow={Math.round(share * 100)}
+          aria-valuetext={props.value}
         >
           <div
             className="jp-Usage-barFill"
