@@ -17,6 +17,7 @@ from ._version import __version__
 from .cost import CostModel
 from .handlers import handlers
 from .metrics import UsageCollector
+from .oom import OomWatch
 from .sampling.cgroup import CgroupReader
 from .sampling.disk import DiskReader
 from .sampling.gpu import GpuReader
@@ -224,6 +225,8 @@ class UsageApp(ExtensionApp):
             log=self.log,
         )
         self.sampler.add_listener(self.recorder.on_sample)
+        self.oom = OomWatch()
+        self.sampler.add_listener(self.oom.on_sample)
         self._server.event_logger.register_event_schema(EVENT_SCHEMA)
 
     def _sources(self) -> Sources:

@@ -118,7 +118,9 @@ class SnapshotHandler(UsageHandler):
         if sample is None:
             self.set_status(503)
             return {"message": "The first sample is not taken yet; try again in a second."}
-        return sample.to_json()
+        body = sample.to_json()
+        body["notices"] = self.usage.oom.notices(since=sample.time - 3600)
+        return body
 
 
 class HistoryHandler(UsageHandler):
