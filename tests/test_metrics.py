@@ -35,3 +35,14 @@ async def test_promtool_finds_no_lint_problems(jp_fetch: Any, usage_get: Any) ->
         ["promtool", "check", "metrics"], input=text, capture_output=True, check=False
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_hub_labels_come_from_the_spawner_environment() -> None:
+    from jupyter_usage.metrics import hub_labels
+
+    assert hub_labels({}) == {}
+    assert hub_labels({"JUPYTERHUB_USER": "alice", "JUPYTERHUB_SERVER_NAME": "gpu"}) == {
+        "username": "alice",
+        "servername": "gpu",
+    }
+    assert hub_labels({"JUPYTERHUB_USER": "bob"}) == {"username": "bob", "servername": ""}
