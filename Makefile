@@ -30,9 +30,11 @@ $(BIN)/python:
 venv: $(BIN)/python
 
 # The editable install also runs `jlpm install` and builds the labextension.
+# `develop` links the venv's labextension to this checkout, so `jlpm build` is live.
 install: venv
 	$(BIN)/pip install -q -e ".[test,lint]"
-	@$(ACTIVATE) && jlpm install >/dev/null && jlpm build
+	@$(ACTIVATE) && jupyter-builder develop --overwrite . >/dev/null \
+		&& jlpm install >/dev/null && jlpm build >/dev/null
 
 ui-install: install
 	@$(ACTIVATE) && cd ui-tests && jlpm install >/dev/null
@@ -52,9 +54,14 @@ test-ui: system-deps ui-install
 test-integration: system-deps install
 	@$(ACTIVATE) && ./scripts/run-tests.sh integration
 
+# jupyter-resource-usage (the `bench` extra) goes to a directory of its own that only the
+# benchmark's server sees: installed into the venv, it would be enabled in every test server.
+BENCH_SITE := $(VENV)/bench-site
+
 bench: install
-	@$(ACTIVATE) && pip install -q ".[bench]" 2>/dev/null || $(BIN)/pip install -q jupyter-resource-usage
-	@$(ACTIVATE) && python benchmarks/api_cost.py --output docs/performance.md
+	$(BIN)/pip install -q --upgrade --no-deps --target $(BENCH_SITE) "jupyter-resource-usage>=1.0"
+	@$(ACTIVATE) && python benchmarks/api_cost.py --python-path $(BENCH_SITE) \
+	    --output docs/performance.md
 
 clean:
 	rm -rf $(VENV) node_modules ui-tests/node_modules lib jupyter_usage/labextension \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, vali
 from ._version import __version__
 from .cost import CostModel
 from .handlers import handlers
+from .hubclient import HubClient, HubInfo, SessionUploader
 from .metrics import UsageCollector
 from .oom import OomWatch
 from .sampling.cgroup import CgroupReader
@@ -148,6 +150,29 @@ class UsageApp(ExtensionApp):
         """,
     )
 
+    hub_service_name = Unicode(
+        "usage",
+        config=True,
+        help="""Name of the JupyterHub service that keeps every user's sessions
+        (`python -m jupyter_usage.hub`, see docs/hub.md). Sessions are posted to it at
+        checkpoints and at stop, and kept locally until it accepts them. An empty string
+        never posts. Needs `access:services!service=<name>` in the server's token scopes.
+        Default: "usage".
+        """,
+    )
+
+    hub_post_interval = Float(
+        300.0,
+        config=True,
+        help="""Seconds between two posts of the running session to the hub history
+        service (ended sessions are posted as soon as they end). Default: 300.
+        """,
+    )
+
+    @validate("hub_post_interval")
+    def _validate_hub_post_interval(self, proposal: dict[str, Any]) -> float:
+        return _bounded("UsageApp.hub_post_interval", proposal["value"], 10, 86400)
+
     @default("data_dir")
     def _default_data_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "jupyter_usage")
@@ -225,6 +250,18 @@ class UsageApp(ExtensionApp):
             log=self.log,
         )
         self.sampler.add_listener(self.recorder.on_sample)
+        self.hub_client = HubClient.from_env(logger=self.log, timeout_seconds=3)
+        self.hub_uploader = (
+            SessionUploader(
+                self.hub_client,
+                self.store,
+                self.hub_service_name,
+                current_every_seconds=self.hub_post_interval,
+            )
+            if self.hub_client is not None and self.hub_service_name
+            else None
+        )
+        self._hub_task: asyncio.Task[None] | None = None
         self.oom = OomWatch()
         self.sampler.add_listener(self.oom.on_sample)
         self._server.event_logger.register_event_schema(EVENT_SCHEMA)
@@ -253,6 +290,8 @@ class UsageApp(ExtensionApp):
         self.sampler.start()
         self.collector.register()
         self._kernel_task = asyncio.create_task(self._watch_kernels())
+        if self.hub_client is not None:
+            self._hub_task = asyncio.create_task(self._follow_hub())
         self._started = True
 
     def _open_store(self) -> None:
@@ -275,10 +314,11 @@ class UsageApp(ExtensionApp):
         KubeSpawner pod gets between SIGTERM and SIGKILL."""
         if not getattr(self, "_started", False):
             return  # never started (it failed to initialise): nothing to close
-        if self._kernel_task is not None:
-            self._kernel_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._kernel_task
+        for task in (self._kernel_task, self._hub_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         self.sampler.stop(timeout_seconds=0.3)
         self.collector.unregister()
         try:
@@ -287,11 +327,77 @@ class UsageApp(ExtensionApp):
             self.log.exception("jupyter_usage: could not close the session")
         else:
             self._emit_summary(summary)
+            await self._deliver_last()
         self.store.close()
         if self.sources_disk is not None:
             self.sources_disk.stop(0.1)
         if self.sampler.sources.gpu is not None:
             self.sampler.sources.gpu.close()
+
+    # -- JupyterHub --
+
+    async def _follow_hub(self) -> None:
+        """Learn the hub's view of this server, then keep the history service fed."""
+        assert self.hub_client is not None
+        info: HubInfo = await asyncio.to_thread(self.hub_client.user_model)
+        await asyncio.to_thread(self.apply_hub_info, info)
+        while True:
+            if self.hub_uploader is not None:
+                record = await asyncio.to_thread(self.store.get, self.recorder.id)
+                try:
+                    await asyncio.to_thread(self.hub_uploader.deliver_pending, record)
+                except Exception:
+                    self.log.debug("jupyter_usage: delivery to the hub failed", exc_info=True)
+            await asyncio.sleep(self.checkpoint_interval)
+
+    def apply_hub_info(self, info: HubInfo) -> None:
+        """The hub's start time, groups and profile shape this session and its rates."""
+        if not info.available:
+            return
+        rates = self.cost_model.effective_rates(info.groups, info.profile)
+        self.recorder.set_rates(rates)
+        self.recorder.update_meta(groups=list(info.groups), profile=info.profile)
+        self.recorder.set_started(info.started or self.recorder.started, rewrite=True)
+
+    async def _deliver_last(self) -> None:
+        """One short try to hand the ended session to the hub; it stays stored if not."""
+        if self.hub_uploader is None:
+            return
+        try:
+            await asyncio.wait_for(
+                asyncio.to_thread(
+                    self.hub_uploader.deliver_pending, ignore_backoff=True, timeout_seconds=0.5
+                ),
+                timeout=0.6,
+            )
+        except Exception:
+            self.log.info("jupyter_usage: the hub history service will get this session later")
+
+    async def hub_json(self) -> dict[str, Any]:
+        if self.hub_client is None:
+            return {"available": False, "reason": "not running under JupyterHub"}
+        info = await asyncio.to_thread(self.hub_client.user_model)
+        body = info.to_json()
+        if self.hub_uploader is not None:
+            body["delivery"] = self.hub_uploader.status()
+        return body
+
+    async def sessions_json(self, limit: int, before: float | None) -> dict[str, Any]:
+        """Past sessions from the hub history service (every server of the user) when
+        it answers, else from this server's store."""
+        if self.hub_client is not None and self.hub_service_name:
+            remote = await asyncio.to_thread(
+                functools.partial(
+                    self.hub_client.service_sessions,
+                    self.hub_service_name,
+                    limit=limit,
+                    before=before,
+                )
+            )
+            if remote is not None:
+                return {"sessions": remote, "source": "hub"}
+        local = await asyncio.to_thread(self.store.list, limit, before)
+        return {"sessions": local, "source": "local"}
 
     def _emit_summary(self, summary: dict[str, Any]) -> None:
         data = {
@@ -374,6 +480,7 @@ class UsageApp(ExtensionApp):
             },
             "store": {"persistent": self.store.persistent, "status": self.store.status},
             "cost": self.recorder.rates.to_json(),
+            "rates": self.recorder.rates.to_json(),
             "idle_culler_timeout_seconds": self.culler_timeout_seconds(),
         }
 

@@ -80,7 +80,12 @@ class UsageHandler(ExtensionHandlerMixin, APIHandler):
         return value
 
     def check_known_arguments(self, *known: str) -> None:
-        unknown = sorted(set(self.request.query_arguments) - set(known))
+        # JupyterLab's ServerConnection adds `?<timestamp>` to bust caches: not a parameter.
+        unknown = sorted(
+            name
+            for name, values in self.request.query_arguments.items()
+            if name not in known and not (name.isdigit() and values in ([b""], []))
+        )
         if unknown:
             raise BadRequest(
                 f"unknown parameter {unknown[0]!r}; this endpoint takes "
@@ -159,8 +164,7 @@ class SessionsHandler(UsageHandler):
     async def get(self) -> Any:
         limit = self.int_argument("limit", 50, low=1, high=1000)
         before = self.float_argument("before", None, low=0)
-        records = await asyncio.to_thread(self.usage.store.list, limit, before)
-        return {"sessions": records}
+        return await self.usage.sessions_json(limit, before)
 
 
 class SessionsCsvHandler(UsageHandler):
@@ -225,6 +229,12 @@ class SummarySeenHandler(UsageHandler):
         self.finish()
 
 
+class HubHandler(UsageHandler):
+    @answer()
+    async def get(self) -> Any:
+        return await self.usage.hub_json()
+
+
 class MetricsHandler(UsageHandler):
     @web.authenticated
     @authorized
@@ -249,4 +259,5 @@ def handlers() -> list[tuple[str, type[UsageHandler]]]:
         (rf"{API_PREFIX}/sessions\.csv", SessionsCsvHandler),
         (rf"{API_PREFIX}/summary", SummaryHandler),
         (rf"{API_PREFIX}/summary/seen", SummarySeenHandler),
+        (rf"{API_PREFIX}/hub", HubHandler),
     ]

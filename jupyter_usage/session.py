@@ -114,18 +114,16 @@ class SessionRecorder:
         """New rates (the hub told us the groups or profile); they price the whole session."""
         self._rates = rates
 
-    def set_started(self, started: float) -> None:
-        """The hub knows when the server really started (spawn time, before we loaded)."""
+    def set_started(self, started: float, rewrite: bool = False) -> None:
+        """The hub knows when the server really started (spawn time, before we loaded).
+        `rewrite` stores the session's start and meta again even when unchanged."""
         if started < self.started:
             self.started = started
             self._ledger.started = started
-            self.store.start_session(
-                self.id,
-                user=self.user,
-                server_name=self.server_name,
-                started=started,
-                meta=self._meta(),
-            )
+        elif not rewrite:
+            return
+        with self._lock:
+            self.store.restart_at(self.id, started=self.started, meta=self._meta())
 
     def update_meta(self, **fields: Any) -> None:
         self.meta.update(fields)

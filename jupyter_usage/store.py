@@ -367,6 +367,10 @@ class SessionStore:
             },
         )
 
+    def restart_at(self, session_id: str, *, started: float, meta: dict[str, Any]) -> None:
+        """Correct a stored session's start (the hub knew better) and its meta."""
+        self._write(session_id, {"started": started, "meta": _encode(meta)})
+
     def update_meta(self, session_id: str, **fields: Any) -> None:
         """Merge `fields` into a stored session's meta (e.g. that its summary was shown)."""
         with self._lock:

@@ -14,6 +14,7 @@ from traitlets import HasTraits
 
 from jupyter_usage.app import UsageApp
 from jupyter_usage.cost import CostModel
+from jupyter_usage.hub.service import UsageService
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
@@ -35,7 +36,7 @@ def describe(cls: type[HasTraits]) -> str:
                     "show_config_json", "generate_config", "extra_args", "logging_config",
                     "log", "parent"}:
             continue
-        if cls is UsageApp and name not in UsageApp.class_own_traits(config=True):
+        if cls is not CostModel and name not in cls.class_own_traits(config=True):
             continue
         default = trait.default_value_repr()
         lines += [
@@ -50,7 +51,12 @@ def describe(cls: type[HasTraits]) -> str:
 
 
 def render() -> str:
-    return "\n".join([HEADER, describe(UsageApp), describe(CostModel)]).rstrip() + "\n"
+    hub = (
+        "The hub history service (`python -m jupyter_usage.hub`, see [hub.md](hub.md)) "
+        "reads these from its own config file or command line."
+    )
+    parts = [HEADER, describe(UsageApp), describe(CostModel), hub, "", describe(UsageService)]
+    return "\n".join(parts).rstrip() + "\n"
 
 
 def main() -> int:

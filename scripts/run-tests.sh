@@ -32,18 +32,18 @@ for suite in "${suites[@]}"; do
       run "ruff" ruff check jupyter_usage tests benchmarks demo
       run "ruff format" ruff format --check jupyter_usage tests benchmarks demo
       run "mypy" mypy
-      run "prettier" jlpm -s prettier:check
-      run "eslint" jlpm -s eslint:check
-      run "tsc" jlpm -s typecheck
+      run "prettier" jlpm prettier:check
+      run "eslint" jlpm eslint:check
+      run "tsc" jlpm typecheck
       ;;
     python)
       run "pytest" python -m pytest -W error tests --ignore=tests/integration -q
       ;;
     js)
-      run "jest" jlpm -s jest --ci
+      run "jest" jlpm jest --ci
       ;;
     ui)
-      run "galata" bash -c "cd ui-tests && CI=1 jlpm -s playwright test"
+      run "galata" bash -c "cd ui-tests && CI=1 jlpm playwright test"
       ;;
     integration)
       run "integration" python -m pytest -W error tests/integration -q

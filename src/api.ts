@@ -68,7 +68,14 @@ export async function requestUsage<T>(
   query: UsageQuery = {},
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<T> {
-  return send<T>(usageUrl(path, query, settings), {}, settings);
+  // 'no-cache', not JupyterLab's default 'no-store': with 'no-store' it appends a
+  // cache-busting `?<time>` the API rejects as an unknown parameter; the API's
+  // answers say `Cache-Control: no-store` themselves.
+  return send<T>(
+    usageUrl(path, query, settings),
+    { cache: 'no-cache' },
+    settings
+  );
 }
 
 /**

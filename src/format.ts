@@ -5,7 +5,10 @@
 
 const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
-export function formatBytes(bytes: number | null | undefined, digits = 1): string {
+export function formatBytes(
+  bytes: number | null | undefined,
+  digits = 1
+): string {
   if (bytes === null || bytes === undefined || !isFinite(bytes)) {
     return '–';
   }
@@ -68,15 +71,22 @@ export function formatMoney(
   if (amount === null || amount === undefined || !isFinite(amount)) {
     return '–';
   }
-  try {
-    return new Intl.NumberFormat(locale, {
-      style: 'currency',
-      currency,
-      maximumFractionDigits: amount !== 0 && Math.abs(amount) < 0.1 ? 3 : 2
-    }).format(amount);
-  } catch {
-    return `${amount.toFixed(2)} ${currency}`;
+  const format = (value: number) => {
+    try {
+      return new Intl.NumberFormat(locale, {
+        style: 'currency',
+        currency,
+        maximumFractionDigits: value !== 0 && Math.abs(value) < 0.1 ? 3 : 2
+      }).format(value);
+    } catch {
+      return `${value.toFixed(2)} ${currency}`;
+    }
+  };
+  // A few seconds of a cheap server: say "less than", not "0.000".
+  if (amount > 0 && amount < 0.001) {
+    return `< ${format(0.001)}`;
   }
+  return format(amount);
 }
 
 export function formatDuration(seconds: number | null | undefined): string {
@@ -106,7 +116,10 @@ export function fraction(
   return Math.min(1, Math.max(0, used / limit));
 }
 
-/** A plain number with at most `digits` decimals, in the reader's locale. */
+/**
+ * A plain number with at most `digits` decimals, in the reader's locale; a value
+ * too small to show is `< 0.01`, not a misleading `0`.
+ */
 export function formatNumber(
   value: number | null | undefined,
   digits = 1,
@@ -115,9 +128,13 @@ export function formatNumber(
   if (value === null || value === undefined || !isFinite(value)) {
     return '–';
   }
-  return new Intl.NumberFormat(locale, {
-    maximumFractionDigits: digits
-  }).format(value);
+  const format = (n: number) =>
+    new Intl.NumberFormat(locale, { maximumFractionDigits: digits }).format(n);
+  const smallest = 10 ** -digits;
+  if (value > 0 && value < smallest / 2) {
+    return `< ${format(smallest)}`;
+  }
+  return format(value);
 }
 
 /** Date and time of a unix time, e.g. `Nov 3, 2026, 2:05 PM`. */

@@ -5,7 +5,9 @@ import { IHistory, ISnapshot } from './tokens';
  * (jupyter_usage/sampling/sampler.py `series_values`), so that the charts move
  * with every refresh between two `/history` requests.
  */
-export function pointOf(snapshot: ISnapshot): { [name: string]: number | null } {
+export function pointOf(snapshot: ISnapshot): {
+  [name: string]: number | null;
+} {
   const point: { [name: string]: number | null } = {
     time: snapshot.time,
     cpu_cores: snapshot.cpu.cores,
@@ -23,7 +25,9 @@ export function pointOf(snapshot: ISnapshot): { [name: string]: number | null } 
     const used = snapshot.gpus
       .map(gpu => gpu.memory_used_bytes)
       .filter((value): value is number => value !== null);
-    point.gpu_memory_bytes = used.length ? used.reduce((a, b) => a + b, 0) : null;
+    point.gpu_memory_bytes = used.length
+      ? used.reduce((a, b) => a + b, 0)
+      : null;
     for (const gpu of snapshot.gpus) {
       point[`gpu${gpu.index}_utilization_percent`] = gpu.utilization_percent;
       point[`gpu${gpu.index}_memory_bytes`] = gpu.memory_used_bytes;

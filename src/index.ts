@@ -4,50 +4,141 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { PageConfig } from '@jupyterlab/coreutils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { Signal } from '@lumino/signaling';
 
 import { UsageModel } from './model';
+import { FALLBACK_SETTINGS, IUsageSettings, readSettings } from './settings';
+import { notifyLastSession } from './widgets/lastSession';
+import { notifyNotices } from './widgets/notices';
+import { shutdownWithSummary } from './widgets/shutdown';
+import { showSessionSummary } from './widgets/summaryDialog';
 import { UsagePanel } from './widgets/UsagePanel';
+import { UsageStatus } from './widgets/UsageStatus';
 
-const PLUGIN_ID = 'jupyter-usage:panel';
+const PANEL_PLUGIN_ID = 'jupyter-usage:panel';
+const SUMMARY_PLUGIN_ID = 'jupyter-usage:summary';
+const SHUTDOWN_COMMAND = 'jupyter-usage:shutdown';
+
+/** The settings now, with the schema's defaults for whatever is missing. */
+function settingsOf(settings: ISettingRegistry.ISettings): IUsageSettings {
+  const defaults: { [key: string]: unknown } = {};
+  for (const key of Object.keys(FALLBACK_SETTINGS)) {
+    defaults[key] = settings.default(key);
+  }
+  return readSettings(settings.composite, readSettings(defaults));
+}
 
 /**
- * The Usage side panel.
+ * The Usage side panel and its status bar item, fed by one model.
  */
 const panelPlugin: JupyterFrontEndPlugin<void> = {
-  id: PLUGIN_ID,
+  id: PANEL_PLUGIN_ID,
   description: 'Shows what this Jupyter server uses and costs.',
   autoStart: true,
   requires: [ILabShell],
-  optional: [ILayoutRestorer, ISettingRegistry, ITranslator],
-  activate: (
+  optional: [ILayoutRestorer, ISettingRegistry, ITranslator, IStatusBar],
+  activate: async (
     app: JupyterFrontEnd,
     labShell: ILabShell,
     restorer: ILayoutRestorer | null,
     settingRegistry: ISettingRegistry | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    statusBar: IStatusBar | null
   ) => {
-    const model = new UsageModel();
+    translator = translator ?? nullTranslator;
+    const trans = translator.load('jupyter_usage');
+    let registered: ISettingRegistry.ISettings | null = null;
+    if (settingRegistry) {
+      try {
+        registered = await settingRegistry.load(PANEL_PLUGIN_ID);
+      } catch (error) {
+        console.warn('jupyter-usage: settings not loaded', error);
+      }
+    }
+    let current = registered ? settingsOf(registered) : FALLBACK_SETTINGS;
+
+    const model = new UsageModel({
+      refreshSeconds: current.refreshSeconds,
+      historySeconds: current.chartMinutes * 60
+    });
     const panel = new UsagePanel({
       model,
-      translator: translator ?? nullTranslator
+      settings: current,
+      translator,
+      openPath: path => {
+        void app.commands.execute('docmanager:open', { path });
+      },
+      showSummary: record => {
+        void showSessionSummary(record, trans);
+      }
     });
     labShell.add(panel, 'right', { rank: 900 });
     restorer?.add(panel, panel.id);
-    void model.start();
 
-    if (settingRegistry) {
-      void settingRegistry.load(PLUGIN_ID).then(settings => {
-        const apply = () => {
-          model.refreshSeconds = settings.get('refreshSeconds')
-            .composite as number;
-        };
-        apply();
-        settings.changed.connect(apply);
+    const statusChanged = new Signal<UsagePanel, void>(panel);
+    const status = statusBar
+      ? new UsageStatus({
+          model,
+          trans,
+          warnAt: current.warnFraction,
+          onClick: () => labShell.activateById(panel.id)
+        })
+      : null;
+    if (statusBar && status) {
+      statusBar.registerStatusItem('jupyter-usage:status', {
+        item: status,
+        align: 'left',
+        rank: 100,
+        isActive: () => current.statusBar,
+        activeStateChanged: statusChanged
       });
     }
+    notifyNotices(model);
+    void model.start();
+
+    registered?.changed.connect(settings => {
+      current = settingsOf(settings);
+      model.refreshSeconds = current.refreshSeconds;
+      model.historySeconds = current.chartMinutes * 60;
+      panel.settings = current;
+      if (status) {
+        status.warnAt = current.warnFraction;
+        status.update();
+        statusChanged.emit();
+      }
+    });
   }
 };
 
-export default [panelPlugin];
+/**
+ * File ▸ Shut Down with the session summary, and the summary of the last session
+ * that ended while JupyterLab was closed. The schema swaps JupyterLab's
+ * `filemenu:shutdown` for `jupyter-usage:shutdown` in the File menu.
+ */
+const summaryPlugin: JupyterFrontEndPlugin<void> = {
+  id: SUMMARY_PLUGIN_ID,
+  description:
+    'Shows the session summary at shutdown and after a session ended.',
+  autoStart: true,
+  optional: [ITranslator],
+  activate: (app: JupyterFrontEnd, translator: ITranslator | null) => {
+    const trans = (translator ?? nullTranslator).load('jupyter_usage');
+    // As JupyterLab's own Shut Down: only when the server offers it.
+    const canQuit = () =>
+      PageConfig.getOption('quitButton').toLowerCase() === 'true';
+    app.commands.addCommand(SHUTDOWN_COMMAND, {
+      label: trans.__('Shut Down'),
+      caption: trans.__('Shut down %1 and show the session summary', app.name),
+      isVisible: canQuit,
+      isEnabled: canQuit,
+      execute: () => shutdownWithSummary(app, trans)
+    });
+    void app.restored.then(() => notifyLastSession(trans));
+  }
+};
+
+export default [panelPlugin, summaryPlugin];

@@ -43,6 +43,7 @@ export class UsageModel implements IDisposable {
     this._fetch = options.fetch ?? requestUsage;
     this._slowEvery = Math.max(1, options.slowEvery ?? 5);
     this._historySeconds = options.historySeconds;
+    this._refreshSeconds = options.refreshSeconds;
     this._poll = new Poll({
       auto: false,
       factory: () => this._refresh(),
@@ -93,11 +94,11 @@ export class UsageModel implements IDisposable {
     return this._errors[part];
   }
 
-  /** Whether the server has the source (`gpu`, `disk`, …); true while unknown. */
+  /** Whether the server has the source (`gpu`, `disk`, …); false while unknown. */
   hasSource(source: string): boolean {
     const entry = this._config?.sources?.[source];
     if (entry === undefined || entry === null) {
-      return true;
+      return false;
     }
     return typeof entry === 'boolean' ? entry : entry.available !== false;
   }
@@ -140,9 +141,16 @@ export class UsageModel implements IDisposable {
   }
 
   set refreshSeconds(seconds: number) {
+    this._refreshSeconds = seconds;
+    this._applyInterval();
+  }
+
+  /** Asking more often than the server samples would only repeat the figures. */
+  private _applyInterval(): void {
+    const sampled = this._config?.sample_interval_seconds ?? 0;
     this._poll.frequency = {
       ...this._poll.frequency,
-      interval: UsageModel.intervalOf(seconds)
+      interval: UsageModel.intervalOf(Math.max(this._refreshSeconds, sampled))
     };
   }
 
@@ -195,6 +203,7 @@ export class UsageModel implements IDisposable {
         this._fetch<IConfig>('config').then(
           config => {
             this._config = config;
+            this._applyInterval();
           },
           () => undefined
         )
@@ -285,6 +294,7 @@ export class UsageModel implements IDisposable {
   private _history: IHistory | null = null;
   private _historySeconds: number;
   private _poll: Poll;
+  private _refreshSeconds: number;
   private _session: ISession | null = null;
   private _sessions: ISessionRecord[] | null = null;
   private _slowEvery: number;

@@ -59,6 +59,16 @@ export interface IKernelUsage {
   execution_state: string | null;
 }
 
+/** Something the user should hear about, e.g. a kernel stopped by an OOM kill. */
+export interface INotice {
+  time: number;
+  kind: string;
+  kernel_id: string | null;
+  path: string | null;
+  /** Plain words, from the server. */
+  message: string;
+}
+
 export interface ISnapshot {
   time: number;
   cpu: ICpuUsage;
@@ -69,6 +79,8 @@ export interface ISnapshot {
   kernels: IKernelUsage[];
   idle: boolean;
   errors: { [source: string]: string };
+  /** Notices of the last hour, oldest first. */
+  notices?: INotice[];
 }
 
 /** Columns of `/history`: `time` plus one array per series. */
@@ -84,12 +96,8 @@ export interface IConfig {
   checkpoint_interval_seconds: number;
   idle_after_seconds?: number;
   sources: { [source: string]: { available?: boolean } | boolean };
-  cost?: {
-    currency: string;
-    basis: string;
-    rates: { [rate: string]: unknown };
-    sources?: string[];
-  };
+  /** The rates in force, with `currency` and `basis`. */
+  cost?: { [name: string]: unknown };
   idle_culler_timeout_seconds?: number | null;
 }
 
@@ -151,6 +159,8 @@ export interface ISummary {
   };
   cost: ICost | null;
   advice: string[];
+  /** Only in `summary?last_unseen=1`: why that session ended. */
+  ended_by?: string | null;
 }
 
 /** One ended session of `/sessions`. */

@@ -45,7 +45,8 @@ def test_a_sample_from_the_real_machine(tmp_path: Path) -> None:
     first = sampler.sample_once()
     time.sleep(0.2)
     second = sampler.sample_once()
-    assert second.memory.used_bytes and second.memory.used_bytes > 10 * 2**20
+    assert second.memory.used_bytes
+    assert second.memory.used_bytes > 10 * 2**20
     assert second.cpu.cores is not None
     assert first.cpu.limit_cores == 1.5
     assert second.cpu.limit_source == "env"

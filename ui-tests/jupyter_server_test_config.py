@@ -1,6 +1,15 @@
-"""Server for the Galata UI tests: Galata's defaults plus a demo cost configuration."""
+"""Server for the Galata UI tests: Galata's defaults, demo cost rates, and a store that
+holds one earlier session which ended while JupyterLab was closed (the idle culler
+stopped it), as a previous server of this user would have left it."""
+
+import tempfile
+import time
+import uuid
 
 from jupyterlab.galata import configure_jupyter_server
+
+from jupyter_usage.store import SessionStore
+from jupyter_usage.summary import build_summary
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821
 configure_jupyter_server(c)
@@ -12,3 +21,43 @@ c.CostModel.currency = "USD"
 c.CostModel.cpu_core_hour = 0.05
 c.CostModel.memory_gib_hour = 0.01
 c.CostModel.server_hour = 0.02
+
+
+def _earlier_session(data_dir: str) -> None:
+    ended = time.time() - 3600
+    started = ended - 2 * 3600
+    gib = 2**30
+    record = {
+        "id": uuid.uuid4().hex,
+        "started": started,
+        "ended": ended,
+        "totals": {
+            "duration_seconds": 7200.0,
+            "idle_seconds": 5400.0,
+            "cpu_core_seconds": 1800.0,
+            "memory_byte_seconds": 7200.0 * 1.2 * gib,
+            "peak_memory_bytes": int(1.5 * gib),
+            "peak_cpu_cores": 1.0,
+        },
+        "cost": {
+            "currency": "USD",
+            "total": 0.26,
+            "basis": "max",
+            "breakdown": {"cpu": 0.2, "memory": 0.02, "gpu": 0.0, "disk": 0.0, "server": 0.04},
+        },
+    }
+    limits = {"cpu_limit_cores": 2.0, "memory_limit_bytes": 8 * gib, "gpu_count": 0}
+    with SessionStore(f"{data_dir}/sessions.sqlite") as store:
+        store.start_session(record["id"], user=None, server_name=None, started=started)
+        store.end_session(
+            record["id"],
+            ended=ended,
+            ended_by="stop",
+            totals=record["totals"],
+            cost=record["cost"],
+            summary=build_summary(record, limits=limits),
+        )
+
+
+c.UsageApp.data_dir = tempfile.mkdtemp(prefix="jupyter-usage-ui-tests-")
+_earlier_session(c.UsageApp.data_dir)

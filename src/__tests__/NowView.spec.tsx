@@ -2,38 +2,15 @@ import { render, screen } from '@testing-library/react';
 import * as React from 'react';
 
 import { NowView } from '../components/NowView';
-import { ISnapshot } from '../tokens';
+import { GIB, history, snapshot } from './fixtures';
 import { trans } from './translator';
 
-export function snapshot(overrides: Partial<ISnapshot> = {}): ISnapshot {
-  return {
-    time: 1_700_000_000,
-    cpu: {
-      cores: 0.4,
-      percent: 20,
-      limit_cores: 2,
-      guarantee_cores: null,
-      source: 'cgroup',
-      limit_source: 'cgroup',
-      host_cores: 8
-    },
-    memory: {
-      used_bytes: 1.2 * 2 ** 30,
-      limit_bytes: 4 * 2 ** 30,
-      guarantee_bytes: null,
-      source: 'cgroup',
-      limit_source: 'env',
-      oom_kills: 0
-    },
-    gpus: [],
-    disk: [],
-    network: null,
-    kernels: [],
-    idle: false,
-    errors: {},
-    ...overrides
-  };
-}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const UPlot = require('uplot');
+
+beforeEach(() => {
+  UPlot.instances.length = 0;
+});
 
 describe('NowView', () => {
   it('shows CPU and memory against their limits', () => {
@@ -44,11 +21,12 @@ describe('NowView', () => {
     expect(screen.getByText('1.2 / 4.0 GiB')).toBeTruthy();
     const memory = screen.getByRole('meter', { name: 'Memory' });
     expect(memory.getAttribute('aria-valuenow')).toBe('30');
+    expect(memory.getAttribute('aria-valuetext')).toBe('1.2 / 4.0 GiB');
   });
 
   it('turns a meter to the warning colour near its limit', () => {
     const s = snapshot();
-    s.memory.used_bytes = 3.8 * 2 ** 30;
+    s.memory.used_bytes = 3.8 * GIB;
     const { container } = render(
       <NowView snapshot={s} error={null} trans={trans} warnAt={0.9} />
     );
@@ -58,8 +36,20 @@ describe('NowView', () => {
     expect(cpu?.classList.contains('jp-Usage-meter-warn')).toBe(false);
   });
 
-  it('says in plain words when usage cannot be loaded', () => {
-    render(
+  it('follows the warning threshold it is given', () => {
+    const { container } = render(
+      <NowView snapshot={snapshot()} error={null} trans={trans} warnAt={0.25} />
+    );
+    const memory = container.querySelector('[data-key="memory"]');
+    expect(memory?.classList.contains('jp-Usage-meter-warn')).toBe(true);
+  });
+
+  it('says in plain words when usage is loading or cannot be loaded', () => {
+    const { rerender } = render(
+      <NowView snapshot={null} error={null} trans={trans} warnAt={0.9} />
+    );
+    expect(screen.getByRole('status').textContent).toBe('Loading usage…');
+    rerender(
       <NowView
         snapshot={null}
         error="The server cannot be reached."
@@ -67,16 +57,33 @@ describe('NowView', () => {
         warnAt={0.9}
       />
     );
-    expect(
-      screen.getByText('Usage is not available: The server cannot be reached.')
-    ).toBeTruthy();
+    expect(screen.getByRole('alert').textContent).toBe(
+      'Usage is not available: The server cannot be reached.'
+    );
   });
 
-  it('shows a GPU per device and hides the section without one', () => {
+  it('keeps the last figures and says why they are old', () => {
+    render(
+      <NowView
+        snapshot={snapshot()}
+        error="The server cannot be reached."
+        trans={trans}
+        warnAt={0.9}
+      />
+    );
+    expect(screen.getByRole('alert').textContent).toContain(
+      'Showing the last figures'
+    );
+    expect(screen.getByText('1.2 / 4.0 GiB')).toBeTruthy();
+  });
+
+  it('shows a GPU per device and no GPU, disk or network without them', () => {
     const { container, rerender } = render(
       <NowView snapshot={snapshot()} error={null} trans={trans} warnAt={0.9} />
     );
     expect(container.querySelector('[data-key^="gpu"]')).toBeNull();
+    expect(container.querySelector('[data-key="disk"]')).toBeNull();
+    expect(container.querySelector('[data-key="network"]')).toBeNull();
     rerender(
       <NowView
         snapshot={snapshot({
@@ -86,20 +93,96 @@ describe('NowView', () => {
               uuid: 'GPU-1',
               name: 'NVIDIA A100',
               utilization_percent: 50,
-              memory_used_bytes: 2 ** 30,
-              memory_total_bytes: 40 * 2 ** 30,
+              memory_used_bytes: GIB,
+              memory_total_bytes: 40 * GIB,
               process_memory_bytes: null,
               power_watts: 100
             }
-          ]
+          ],
+          disk: [
+            {
+              path: '/home/jovyan',
+              used_bytes: 5 * GIB,
+              total_bytes: 10 * GIB,
+              free_bytes: 5 * GIB,
+              directory_bytes: null
+            }
+          ],
+          network: {
+            rx_bytes: 0,
+            tx_bytes: 0,
+            rx_bytes_per_second: 2048,
+            tx_bytes_per_second: 0
+          }
         })}
         error={null}
         trans={trans}
         warnAt={0.9}
       />
     );
-    expect(container.querySelector('[data-key="gpu-0"]')?.textContent).toContain(
-      'NVIDIA A100'
+    expect(
+      container.querySelector('[data-key="gpu-0"]')?.textContent
+    ).toContain('NVIDIA A100');
+    expect(container.querySelector('[data-key="disk"]')?.textContent).toContain(
+      '5.0 / 10.0 GiB'
     );
+    expect(
+      container.querySelector('[data-key="network"]')?.textContent
+    ).toContain('↓ 2.0 KiB/s');
+  });
+
+  it('draws a chart per figure from the history, scaled to the limit', () => {
+    render(
+      <NowView
+        snapshot={snapshot()}
+        history={history([100, 104, 108])}
+        chartMinutes={10}
+        error={null}
+        trans={trans}
+        warnAt={0.9}
+      />
+    );
+    const chart = screen.getByRole('img', {
+      name: 'Memory over the last 10 minutes'
+    });
+    expect(chart).toBeTruthy();
+    // CPU and memory have history columns; nothing else is in the snapshot.
+    expect(UPlot.instances).toHaveLength(2);
+    const memory = UPlot.instances.find((u: any) => u.target === chart);
+    expect(memory.data).toEqual([
+      [100, 104, 108],
+      [GIB, GIB, GIB]
+    ]);
+    const range = memory.options.scales.y.range;
+    expect(range(memory, 0, GIB)).toEqual([0, 4 * GIB]);
+  });
+
+  it('tells of kernels stopped for want of memory, newest first', () => {
+    const notice = (time: number, message: string) => ({
+      time,
+      kind: 'oom',
+      kernel_id: 'k1',
+      path: 'a.ipynb',
+      message
+    });
+    render(
+      <NowView
+        snapshot={snapshot({
+          notices: [notice(1, 'First.'), notice(2, 'Second.')]
+        })}
+        error={null}
+        trans={trans}
+        warnAt={0.9}
+      />
+    );
+    const list = screen.getByRole('list', { name: 'Notices' });
+    expect(list.textContent).toBe('Second.First.');
+  });
+
+  it('has no chart before the history arrives', () => {
+    render(
+      <NowView snapshot={snapshot()} error={null} trans={trans} warnAt={0.9} />
+    );
+    expect(screen.queryByRole('img')).toBeNull();
   });
 });

@@ -26,9 +26,9 @@ export function basisText(basis: string, trans: TranslationBundle): string {
   }
 }
 
-export function resourceLabels(
-  trans: TranslationBundle
-): { [key in keyof ICostBreakdown]: string } {
+export function resourceLabels(trans: TranslationBundle): {
+  [key in keyof ICostBreakdown]: string;
+} {
   return {
     cpu: trans.__('CPU'),
     memory: trans.__('Memory'),
@@ -53,7 +53,10 @@ export function CostBreakdown(props: ICostBreakdownProps): JSX.Element {
           {trans.__('No prices are set on this server: its use is free.')}
         </p>
       ) : (
-        <dl className="jp-Usage-pairs" aria-label={trans.__('Cost by resource')}>
+        <dl
+          className="jp-Usage-pairs"
+          aria-label={trans.__('Cost by resource')}
+        >
           {parts.map(key => (
             <React.Fragment key={key}>
               <dt>{labels[key]}</dt>
@@ -70,7 +73,9 @@ export function CostBreakdown(props: ICostBreakdownProps): JSX.Element {
           ' ' +
             trans.__(
               'Billed on use for %1, as no reservation was known.',
-              fallbacks.map(key => labels[key as keyof ICostBreakdown] ?? key).join(', ')
+              fallbacks
+                .map(key => labels[key as keyof ICostBreakdown] ?? key)
+                .join(', ')
             )}
       </p>
     </div>

@@ -55,7 +55,9 @@ export function costPerDay(
 }
 
 /** A bar per day: plain HTML, so it reads as a list to a screen reader. */
-export function DailyCostChart(props: IDailyCostChartProps): JSX.Element | null {
+export function DailyCostChart(
+  props: IDailyCostChartProps
+): JSX.Element | null {
   const { trans, locale } = props;
   const entries = costPerDay(props.sessions, props.days ?? 14);
   if (entries.length === 0) {

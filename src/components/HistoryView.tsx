@@ -32,15 +32,13 @@ export function endedByText(
 ): string {
   switch (endedBy) {
     case 'user':
-      return trans.__('stopped by you');
+      return trans.__('shut down by you');
+    case 'stop':
+      return trans.__('the server stopped');
     case 'culler':
-    case 'idle':
       return trans.__('stopped by the idle culler');
-    case 'hub':
-      return trans.__('stopped by JupyterHub');
-    case 'crash':
     case 'recovered':
-      return trans.__('ended unexpectedly');
+      return trans.__('ended unexpectedly; recovered at the next start');
     case null:
       return trans.__('ended');
     default:
@@ -50,7 +48,10 @@ export function endedByText(
 
 /** Past sessions with their cost and peaks, a per-day chart and a CSV export. */
 export function HistoryView(props: IHistoryViewProps): JSX.Element {
-  const { sessions, trans, locale } = props;
+  const { trans, locale } = props;
+  // The list may hold the session running now; it is not past yet.
+  const sessions =
+    props.sessions?.filter(session => session.ended !== null) ?? null;
   let body: JSX.Element;
   if (sessions === null) {
     body = props.error ? (
@@ -83,31 +84,19 @@ export function HistoryView(props: IHistoryViewProps): JSX.Element {
     body = (
       <>
         <DailyCostChart sessions={sessions} trans={trans} locale={locale} />
-        <table className="jp-Usage-sessions">
-          <caption className="jp-Usage-visuallyHidden">
-            {trans.__('Past sessions, newest first')}
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">{trans.__('Started')}</th>
-              <th scope="col" className="jp-Usage-numeric">
-                {trans.__('Duration')}
-              </th>
-              <th scope="col" className="jp-Usage-numeric">
-                {trans.__('Cost')}
-              </th>
-              <th scope="col" className="jp-Usage-numeric">
-                {trans.__('Peak memory')}
-              </th>
-              <th scope="col" className="jp-Usage-numeric">
-                {trans.__('Peak CPU')}
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {sessions.map(session => (
-              <tr key={session.id} data-session={session.id}>
-                <th scope="row" title={endedByText(session.ended_by, trans)}>
+        <ul
+          className="jp-Usage-sessions"
+          aria-label={trans.__('Past sessions, newest first')}
+        >
+          {sessions.map(session => {
+            const started = formatDateTime(session.started, locale);
+            return (
+              <li
+                key={session.id}
+                className="jp-Usage-pastSession"
+                data-session={session.id}
+              >
+                <div className="jp-Usage-pastSessionHead">
                   {props.onShowSummary ? (
                     <button
                       type="button"
@@ -115,30 +104,34 @@ export function HistoryView(props: IHistoryViewProps): JSX.Element {
                       title={trans.__('Show the summary of this session')}
                       onClick={() => props.onShowSummary?.(session)}
                     >
-                      {formatDateTime(session.started, locale)}
+                      {started}
                     </button>
                   ) : (
-                    formatDateTime(session.started, locale)
+                    <span>{started}</span>
                   )}
-                </th>
-                <td className="jp-Usage-numeric">
-                  {formatDuration(session.duration_seconds)}
-                </td>
-                <td className="jp-Usage-numeric">
-                  {session.cost
-                    ? formatMoney(session.cost.total, session.cost.currency, locale)
-                    : '–'}
-                </td>
-                <td className="jp-Usage-numeric">
-                  {formatBytes(session.totals?.peak_memory_bytes)}
-                </td>
-                <td className="jp-Usage-numeric">
-                  {formatCores(session.totals?.peak_cpu_cores)}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                  <span className="jp-Usage-pastSessionCost" data-key="cost">
+                    {session.cost
+                      ? formatMoney(
+                          session.cost.total,
+                          session.cost.currency,
+                          locale
+                        )
+                      : '–'}
+                  </span>
+                </div>
+                <div className="jp-Usage-note" data-key="details">
+                  {trans.__(
+                    '%1 · peak %2 memory, %3 cores · %4',
+                    formatDuration(session.duration_seconds),
+                    formatBytes(session.totals?.peak_memory_bytes),
+                    formatCores(session.totals?.peak_cpu_cores),
+                    endedByText(session.ended_by, trans)
+                  )}
+                </div>
+              </li>
+            );
+          })}
+        </ul>
       </>
     );
   }

@@ -84,7 +84,9 @@ export function KernelTable(props: IKernelTableProps): JSX.Element {
   }
   if (kernels.length === 0) {
     return (
-      <StateMessage kind="empty">{trans.__('No kernel is running.')}</StateMessage>
+      <StateMessage kind="empty">
+        {trans.__('No kernel is running.')}
+      </StateMessage>
     );
   }
 
@@ -149,7 +151,11 @@ export function KernelTable(props: IKernelTableProps): JSX.Element {
             <tr
               key={kernel.id}
               data-kernel={kernel.id}
-              className={path ? 'jp-Usage-kernelRow jp-mod-openable' : 'jp-Usage-kernelRow'}
+              className={
+                path
+                  ? 'jp-Usage-kernelRow jp-mod-openable'
+                  : 'jp-Usage-kernelRow'
+              }
               tabIndex={path ? 0 : undefined}
               title={path ? trans.__('Open %1', path) : undefined}
               onClick={open}
@@ -166,8 +172,12 @@ export function KernelTable(props: IKernelTableProps): JSX.Element {
                   <span className="jp-Usage-busy">{trans.__('busy')}</span>
                 )}
               </th>
-              <td className="jp-Usage-numeric">{formatCores(kernel.cpu_cores)}</td>
-              <td className="jp-Usage-numeric">{formatBytes(kernel.memory_bytes)}</td>
+              <td className="jp-Usage-numeric">
+                {formatCores(kernel.cpu_cores)}
+              </td>
+              <td className="jp-Usage-numeric">
+                {formatBytes(kernel.memory_bytes)}
+              </td>
               {props.showGpu && (
                 <td className="jp-Usage-numeric">
                   {formatBytes(kernel.gpu_memory_bytes)}

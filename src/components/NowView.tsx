@@ -73,12 +73,25 @@ export function NowView(props: INowViewProps): JSX.Element {
   const cpuLimit = cpu.limit_cores ?? cpu.host_cores;
   const disk = snapshot.disk;
   const network = snapshot.network;
+  const notices = snapshot.notices ?? [];
   return (
     <div className="jp-Usage-now">
       {error && (
         <StateMessage kind="error">
           {trans.__('Showing the last figures: %1', error)}
         </StateMessage>
+      )}
+      {notices.length > 0 && (
+        <ul className="jp-Usage-notices" aria-label={trans.__('Notices')}>
+          {[...notices].reverse().map(notice => (
+            <li
+              key={`${notice.time}-${notice.kernel_id}`}
+              className="jp-Usage-notice"
+            >
+              {notice.message}
+            </li>
+          ))}
+        </ul>
       )}
       <Meter
         id="cpu"

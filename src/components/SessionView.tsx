@@ -38,7 +38,9 @@ export function SessionView(props: ISessionViewProps): JSX.Element {
         {trans.__('The session is not available: %1', props.error)}
       </StateMessage>
     ) : (
-      <StateMessage kind="loading">{trans.__('Loading the session…')}</StateMessage>
+      <StateMessage kind="loading">
+        {trans.__('Loading the session…')}
+      </StateMessage>
     );
   }
   const cost = session.cost;

@@ -1,44 +1,37 @@
-import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
-import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
+import { ReactWidget } from '@jupyterlab/apputils';
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import { ITranslator } from '@jupyterlab/translation';
 import { SidePanel } from '@jupyterlab/ui-components';
 import { IDisposable } from '@lumino/disposable';
 import { Message } from '@lumino/messaging';
+import { AccordionPanel } from '@lumino/widgets';
 import * as React from 'react';
 
+import { HistoryView } from '../components/HistoryView';
+import { KernelTable } from '../components/KernelTable';
 import { NowView } from '../components/NowView';
-import { UsageModel } from '../model';
+import { SessionView } from '../components/SessionView';
 import { usageIcon } from '../icons';
+import { UsageModel, UsagePart } from '../model';
+import { IUsageSettings, SECTION_NAMES, SectionName } from '../settings';
+import { ISessionRecord } from '../tokens';
+import { UsageSection } from './UsageSection';
 
-/** Shares of a limit from which meters warn, unless the settings say otherwise. */
-export const DEFAULT_WARN_AT = 0.9;
+/** Shares of the panel's height each section starts with. */
+const RELATIVE_SIZES: { [name in SectionName]: number } = {
+  now: 4,
+  kernels: 2,
+  session: 3,
+  history: 3
+};
 
-class NowSection extends ReactWidget {
-  constructor(
-    private readonly _model: UsageModel,
-    private readonly _trans: TranslationBundle
-  ) {
-    super();
-    this.title.label = _trans.__('Now');
-    this.addClass('jp-Usage-section');
-  }
-
-  warnAt = DEFAULT_WARN_AT;
-
-  render(): JSX.Element {
-    return (
-      <UseSignal signal={this._model.changed}>
-        {() => (
-          <NowView
-            snapshot={this._model.snapshot}
-            error={this._model.error}
-            trans={this._trans}
-            warnAt={this.warnAt}
-          />
-        )}
-      </UseSignal>
-    );
-  }
-}
+/** What each section needs the model to fetch. */
+const PARTS: { [name in SectionName]: UsagePart[] } = {
+  now: ['snapshot', 'history'],
+  kernels: ['snapshot'],
+  session: ['session'],
+  history: ['sessions']
+};
 
 /**
  * The Usage side panel: one section per concern, all fed by one model.
@@ -48,21 +41,105 @@ export class UsagePanel extends SidePanel {
     const trans = options.translator.load('jupyter_usage');
     super({ translator: options.translator });
     this._model = options.model;
+    this._settings = options.settings;
     this.id = 'jupyter-usage-panel';
     this.addClass('jp-Usage-panel');
     this.title.icon = usageIcon;
     this.title.caption = trans.__('Usage');
     this.header.addWidget(
-      ReactWidget.create(<h2 className="jp-Usage-title">{trans.__('Usage')}</h2>)
+      ReactWidget.create(
+        <h2 className="jp-Usage-title">{trans.__('Usage')}</h2>
+      )
     );
-    this._now = new NowSection(this._model, trans);
-    this.addWidget(this._now);
+    const csvUrl = URLExt.join(
+      PageConfig.getBaseUrl(),
+      'api/usage/v1/sessions.csv'
+    );
+    const views: {
+      [name in SectionName]: [string, (m: UsageModel) => JSX.Element];
+    } = {
+      now: [
+        trans.__('Now'),
+        model => (
+          <NowView
+            snapshot={model.snapshot}
+            history={model.history}
+            chartMinutes={this._settings.chartMinutes}
+            error={model.error}
+            trans={trans}
+            warnAt={this._settings.warnFraction}
+          />
+        )
+      ],
+      kernels: [
+        trans.__('Kernels'),
+        model => (
+          <KernelTable
+            kernels={model.snapshot?.kernels ?? null}
+            error={model.error}
+            showGpu={model.hasSource('gpu')}
+            trans={trans}
+            onOpen={options.openPath}
+          />
+        )
+      ],
+      session: [
+        trans.__('Session'),
+        model => (
+          <SessionView
+            session={model.session}
+            error={model.errorOf('session')}
+            showGpu={model.hasSource('gpu')}
+            trans={trans}
+          />
+        )
+      ],
+      history: [
+        trans.__('History'),
+        model => (
+          <HistoryView
+            sessions={model.sessions}
+            error={model.errorOf('sessions')}
+            trans={trans}
+            csvUrl={csvUrl}
+            onShowSummary={options.showSummary}
+            onRetry={() => model.reloadSessions()}
+          />
+        )
+      ]
+    };
+    for (const name of SECTION_NAMES) {
+      const [label, render] = views[name];
+      const section = new UsageSection({
+        model: this._model,
+        name,
+        label,
+        render
+      });
+      this._sections[name] = section;
+    }
+    this._applySections();
+  }
+
+  /** The settings in force; sections, thresholds and windows follow them. */
+  get settings(): IUsageSettings {
+    return this._settings;
+  }
+
+  set settings(settings: IUsageSettings) {
+    this._settings = settings;
+    this._applySections();
+    for (const section of Object.values(this._sections)) {
+      section.update();
+    }
+    if (this.isVisible) {
+      this._rewatch();
+    }
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this._watch?.dispose();
-    this._watch = this._model.watch();
+    this._rewatch();
   }
 
   protected onAfterHide(msg: Message): void {
@@ -73,17 +150,72 @@ export class UsagePanel extends SidePanel {
 
   dispose(): void {
     this._watch?.dispose();
+    this._watch = null;
+    // Sections taken out by the settings are not children any more.
+    for (const section of Object.values(this._sections)) {
+      section.dispose();
+    }
     super.dispose();
   }
 
+  /**
+   * Sections turned off in the settings leave the panel (a hidden widget would
+   * keep its title in the accordion); those turned on go back in their place.
+   */
+  private _applySections(): void {
+    const shown = SECTION_NAMES.filter(name => this._settings.sections[name]);
+    if (shown.join() === this._shown) {
+      // Unchanged: keep the sizes the user may have dragged.
+      return;
+    }
+    this._shown = shown.join();
+    let index = 0;
+    for (const name of SECTION_NAMES) {
+      const section = this._sections[name];
+      if (!section) {
+        continue;
+      }
+      if (this._settings.sections[name]) {
+        if (this.widgets[index] !== section) {
+          this.insertWidget(index, section);
+        }
+        index++;
+      } else if (section.parent) {
+        section.parent = null;
+      }
+    }
+    if (this.content instanceof AccordionPanel) {
+      this.content.setRelativeSizes(shown.map(name => RELATIVE_SIZES[name]));
+    }
+  }
+
+  private _rewatch(): void {
+    const parts = new Set<UsagePart>();
+    for (const name of SECTION_NAMES) {
+      if (this._settings.sections[name]) {
+        PARTS[name].forEach(part => parts.add(part));
+      }
+    }
+    this._watch?.dispose();
+    this._watch = this._model.watch([...parts]);
+  }
+
   private _model: UsageModel;
-  private _now: NowSection;
+  private _sections: { [name in SectionName]?: UsageSection } = {};
+  private _settings: IUsageSettings;
+  /** The sections in the panel now, comma-separated. */
+  private _shown: string | null = null;
   private _watch: IDisposable | null = null;
 }
 
 export namespace UsagePanel {
   export interface IOptions {
     model: UsageModel;
+    settings: IUsageSettings;
     translator: ITranslator;
+    /** Open a notebook (a kernel's path). */
+    openPath: (path: string) => void;
+    /** Show the summary of a past session. */
+    showSummary: (session: ISessionRecord) => void;
   }
 }

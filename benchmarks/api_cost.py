@@ -1,0 +1,975 @@
+"""What jupyter-usage's REST API and sampler cost a real server, next to jupyter-resource-usage.
+
+    python benchmarks/api_cost.py [--quick] [--kernels 0,10,50] [--output docs/performance.md]
+
+Starts one `jupyter server` subprocess with both extensions enabled, then at each kernel
+count (idle python3 kernels started with POST /api/kernels) measures:
+
+1. the CPU time of the server's main thread (its event loop) per request, for
+   /api/status (the framework's floor), our /snapshot and /history, and
+   jupyter-resource-usage's /api/metrics/v1;
+2. the latency of /api/status probes at 20 Hz while nothing, our snapshot, or
+   /api/metrics/v1 is polled at 1 Hz (how long each poll blocks the loop);
+3. the CPU time our sampler thread spends per second, from /api/usage/v1/config.
+
+Prints the tables and writes them as Markdown to --output. Needs only the standard
+library and psutil besides the two extensions (jupyter-resource-usage is the `bench`
+extra). Linux only: it reads /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import http.client
+import importlib.metadata
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ENDPOINTS: dict[str, str] = {
+    "status": "/api/status",
+    "me": "/api/me",
+    "snapshot": "/api/usage/v1/snapshot",
+    "history": "/api/usage/v1/history?step=1",
+    "history_ui": "/api/usage/v1/history?step=4",
+    "metrics": "/api/metrics/v1",
+}
+LABELS: dict[str, str] = {
+    "status": "`GET /api/status` (floor)",
+    "me": "`GET /api/me` (reference: does not list kernels)",
+    "snapshot": "`GET /api/usage/v1/snapshot`",
+    "history": "`GET /api/usage/v1/history?step=1` (10 min)",
+    "history_ui": "`GET /api/usage/v1/history?step=4` (10 min, as the panel asks)",
+    "metrics": "`GET /api/metrics/v1` (jupyter-resource-usage)",
+}
+OURS = ("snapshot", "history", "history_ui")
+
+PER_REQUEST_TARGET_MS = 0.5
+"""Server CPU per request above /api/status, at every kernel count."""
+FLAT_TOLERANCE_MS = 0.2
+""""Flat from 0 to 50 kernels": the figure above floor grows by at most this much."""
+STALL_TARGET_MS = 5.0
+"""Added p99 latency of /api/status while our snapshot is polled at 1 Hz."""
+SAMPLER_TARGET_MS_PER_SECOND = 10.0
+"""1 % of one core, at the largest kernel count."""
+
+PROBE_HZ = 20.0
+POLL_HZ = 1.0
+
+
+# -- the server --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection with a token, as a browser tab holds one."""
+
+    def __init__(self, port: int, token: str, timeout_seconds: float = 120) -> None:
+        self.port = port
+        self.timeout_seconds = timeout_seconds
+        self.headers = {"Authorization": f"token {token}", "Connection": "keep-alive"}
+        self._connection = self._connect()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout_seconds)
+
+    def request(self, path: str, method: str = "GET", body: Any = None) -> tuple[int, bytes]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = dict(self.headers)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            try:
+                self._connection.request(method, path, body=data, headers=headers)
+                response = self._connection.getresponse()
+                return response.status, response.read()
+            except (http.client.HTTPException, ConnectionError):
+                # The server may close an idle keep-alive connection: reconnect once.
+                self._connection.close()
+                self._connection = self._connect()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def json(self, path: str, method: str = "GET", body: Any = None) -> Any:
+        status, text = self.request(path, method, body)
+        if not 200 <= status < 300:
+            raise RuntimeError(f"{method} {path} answered {status}: {text[:300]!r}")
+        return json.loads(text) if text else None
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class Server:
+    """A `jupyter server` subprocess with jupyter_usage and jupyter_resource_usage enabled."""
+
+    def __init__(
+        self, workdir: Path, *, jru_prometheus: bool, python_path: Sequence[str] = ()
+    ) -> None:
+        self.workdir = workdir
+        self.python_path = list(python_path)
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.jru_prometheus = jru_prometheus
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "server.log"
+        self.cpu_clock = "schedstat"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, timeout_seconds: float = 90) -> None:
+        config_dir = self.workdir / "config"
+        for name in ("config", "data", "runtime", "ipython", "notebooks"):
+            (self.workdir / name).mkdir(parents=True, exist_ok=True)
+        config = {
+            "ServerApp": {
+                "jpserver_extensions": {"jupyter_usage": True, "jupyter_resource_usage": True}
+            },
+            # Its 1 Hz Prometheus callback runs on the event loop whether anyone looks or
+            # not; it is off unless asked for, so that only the polled handlers are compared.
+            "ResourceUseDisplay": {"enable_prometheus_metrics": self.jru_prometheus},
+        }
+        (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(config_dir),
+            "JUPYTER_DATA_DIR": str(self.workdir / "data"),
+            "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime"),
+            "IPYTHONDIR": str(self.workdir / "ipython"),
+        }
+        if self.python_path:
+            env["PYTHONPATH"] = os.pathsep.join(
+                [*self.python_path, *filter(None, [os.environ.get("PYTHONPATH")])]
+            )
+        args = [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.workdir / 'notebooks'}",
+            "--ServerApp.allow_root=True",
+        ]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout_seconds
+        client: Client | None = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited early:\n{self.log()}")
+            try:
+                client = client or self.client()
+                if all(client.request(ENDPOINTS[n])[0] == 200 for n in ("snapshot", "metrics")):
+                    client.close()
+                    return
+            except OSError:
+                client = None
+            time.sleep(0.3)
+        raise TimeoutError(f"the server did not answer within {timeout_seconds} s:\n{self.log()}")
+
+    def client(self) -> Client:
+        return Client(self.port, self.token)
+
+    def main_thread_cpu_seconds(self) -> float:
+        """CPU time of the thread that runs the event loop (its tid is the pid)."""
+        path = f"/proc/{self.pid}/task/{self.pid}/schedstat"
+        if self.cpu_clock == "schedstat":
+            try:
+                # Nanoseconds on CPU; psutil's figures come in 10 ms clock ticks.
+                with open(path) as file:
+                    return int(file.read().split()[0]) / 1e9
+            except (OSError, ValueError, IndexError):
+                self.cpu_clock = "psutil"
+        for thread in psutil.Process(self.pid).threads():
+            if thread.id == self.pid:
+                return float(thread.user_time + thread.system_time)
+        raise RuntimeError("the server's main thread is gone")
+
+    def kernel_processes(self) -> list[psutil.Process]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            return list(psutil.Process(self.pid).children(recursive=True))
+        return []
+
+    def stop(self, timeout_seconds: float = 60) -> None:
+        """SIGTERM (the server shuts its kernels down), then kill whatever is left."""
+        if self.process is None:
+            return
+        leftovers = self.kernel_processes()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_seconds)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        for process in leftovers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(leftovers, timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+
+
+@contextlib.contextmanager
+def running_server(*, jru_prometheus: bool, python_path: Sequence[str] = ()) -> Iterator[Server]:
+    workdir = Path(tempfile.mkdtemp(prefix="jupyter-usage-bench-"))
+    server = Server(workdir, jru_prometheus=jru_prometheus, python_path=python_path)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def grow_kernels(server: Server, client: Client, count: int) -> None:
+    """Start idle python3 kernels until `count` run, then wait until they are quiet."""
+    running = len(client.json("/api/kernels"))
+    for _ in range(count - running):
+        client.json("/api/kernels", "POST", {"name": "python3"})
+    settle(server)
+
+
+def settle(server: Server, timeout_seconds: float = 240) -> None:
+    """Wait until the kernels have finished starting (their CPU use has fallen off)."""
+    deadline = time.monotonic() + timeout_seconds
+    time.sleep(3)
+    while time.monotonic() < deadline:
+        before = _children_cpu_seconds(server)
+        time.sleep(2)
+        cores = (_children_cpu_seconds(server) - before) / 2
+        if cores < 0.05 + 0.002 * len(server.kernel_processes()):
+            break
+    time.sleep(2)  # let the sampler see the final set of kernels
+
+
+def _children_cpu_seconds(server: Server) -> float:
+    total = 0.0
+    for process in server.kernel_processes():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+# -- the measurements --------------------------------------------------------------------
+
+
+@dataclass
+class RequestCost:
+    cpu_ms: float
+    """Median over rounds of the main thread's CPU time per request."""
+    cpu_iqr_ms: tuple[float, float]
+    latency_ms: float
+    """Median over rounds of the client's wall time per request."""
+    response_bytes: int
+
+
+@dataclass
+class Stall:
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    probes: int
+    probes_during_polls: int
+    """Probes that were in flight while a poll was."""
+    worst_during_poll_ms: float | None
+
+
+@dataclass
+class SamplerCost:
+    cpu_ms_per_second: float
+    cpu_ms_per_sample: float | None
+    samples_per_second: float
+    loop_background_ms_per_second: float
+    """Main-thread CPU while nothing polls: timers and kernel bookkeeping of all parts."""
+
+
+@dataclass
+class Level:
+    kernels: int
+    kernels_in_snapshot: int
+    history_points_with_data: int
+    history_points: int
+    sampler: SamplerCost
+    stalls: dict[str, Stall] = field(default_factory=dict)
+    requests: dict[str, RequestCost] = field(default_factory=dict)
+
+    def above_floor_ms(self, name: str) -> float:
+        return self.requests[name].cpu_ms - self.requests["status"].cpu_ms
+
+
+def request_costs(server: Server, requests: int, rounds: int) -> dict[str, RequestCost]:
+    """Main-thread CPU per request, `requests` per endpoint in interleaved rounds."""
+    client = server.client()
+    per_round = max(1, requests // rounds)
+    names = list(ENDPOINTS)
+    sizes: dict[str, int] = {}
+    for name in names:  # warm caches and code paths before measuring
+        for _ in range(5):
+            status, body = client.request(ENDPOINTS[name])
+            if status != 200:
+                raise RuntimeError(f"{ENDPOINTS[name]} answered {status}: {body[:300]!r}")
+            sizes[name] = len(body)
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            path = ENDPOINTS[name]
+            cpu_before = server.main_thread_cpu_seconds()
+            wall_before = time.perf_counter()
+            for _ in range(per_round):
+                status, _body = client.request(path)
+                if status != 200:
+                    raise RuntimeError(f"{path} answered {status}")
+            wall_after = time.perf_counter()
+            cpu_after = server.main_thread_cpu_seconds()
+            cpu[name].append((cpu_after - cpu_before) * 1000 / per_round)
+            wall[name].append((wall_after - wall_before) * 1000 / per_round)
+    client.close()
+    return {
+        name: RequestCost(
+            cpu_ms=statistics.median(cpu[name]),
+            cpu_iqr_ms=_quartiles(cpu[name]),
+            latency_ms=statistics.median(wall[name]),
+            response_bytes=sizes[name],
+        )
+        for name in names
+    }
+
+
+def _probe(server: Server, seconds: float, poll: str | None) -> tuple[list[float], list[float]]:
+    """/api/status latencies (ms) at PROBE_HZ while `poll` (or nothing) is polled at
+    POLL_HZ, and the latencies of the probes that overlapped a poll."""
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    polls: list[tuple[float, float]] = []
+
+    def poller(path: str) -> None:
+        client = server.client()
+        try:
+            due = time.monotonic()
+            while not stop.is_set():
+                started = time.perf_counter()
+                client.request(path)
+                polls.append((started, time.perf_counter()))
+                due += 1 / POLL_HZ
+                stop.wait(max(0.0, due - time.monotonic()))
+        except BaseException as error:  # reported by the main thread
+            failures.append(error)
+        finally:
+            client.close()
+
+    thread = None
+    if poll is not None:
+        thread = threading.Thread(target=poller, args=(ENDPOINTS[poll],), daemon=True)
+        thread.start()
+    client = server.client()
+    probes: list[tuple[float, float]] = []
+    due = time.monotonic() + 0.2
+    end = due + seconds
+    try:
+        while due < end:
+            time.sleep(max(0.0, due - time.monotonic()))
+            started = time.perf_counter()
+            client.request(ENDPOINTS["status"])
+            probes.append((started, time.perf_counter()))
+            due += 1 / PROBE_HZ
+            due = max(due, time.monotonic())  # after a stall, no burst to catch up
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(60)
+        client.close()
+    if failures:
+        raise RuntimeError(f"the poller of {poll} failed") from failures[0]
+    latencies = [(e - s) * 1000 for s, e in probes]
+    during = [(e - s) * 1000 for s, e in probes if any(s < pe and e > ps for ps, pe in polls)]
+    return latencies, during
+
+
+def stalls(server: Server, seconds: float, chunk_seconds: float = 5) -> dict[str, Stall]:
+    """The three scenarios in interleaved chunks, so that noise from the rest of the
+    machine falls on all of them alike."""
+    scenarios: list[str | None] = [None, "snapshot", "metrics"]
+    chunks = max(1, round(seconds / chunk_seconds))
+    latencies: dict[str, list[float]] = {poll or "none": [] for poll in scenarios}
+    during: dict[str, list[float]] = {poll or "none": [] for poll in scenarios}
+    for chunk in range(chunks):
+        shift = chunk % len(scenarios)
+        for poll in scenarios[shift:] + scenarios[:shift]:
+            chunk_latencies, chunk_during = _probe(server, seconds / chunks, poll)
+            latencies[poll or "none"] += chunk_latencies
+            during[poll or "none"] += chunk_during
+    return {
+        key: Stall(
+            p50_ms=statistics.median(values),
+            p99_ms=_percentile(values, 99),
+            max_ms=max(values),
+            probes=len(values),
+            probes_during_polls=len(during[key]),
+            worst_during_poll_ms=max(during[key]) if during[key] else None,
+        )
+        for key, values in latencies.items()
+    }
+
+
+def sampler_cost(server: Server, seconds: float) -> SamplerCost:
+    """The sampler's own count of its CPU time, over `seconds` in which nothing polls."""
+    client = server.client()
+    path = "/api/usage/v1/config"
+    first = client.json(path)["sampler"]
+    loop_before = server.main_thread_cpu_seconds()
+    started = time.monotonic()
+    time.sleep(seconds)
+    loop_after = server.main_thread_cpu_seconds()
+    last = client.json(path)["sampler"]
+    elapsed = time.monotonic() - started
+    client.close()
+    cpu_seconds = last["cpu_seconds_total"] - first["cpu_seconds_total"]
+    samples = last["samples_total"] - first["samples_total"]
+    return SamplerCost(
+        cpu_ms_per_second=cpu_seconds * 1000 / elapsed,
+        cpu_ms_per_sample=cpu_seconds * 1000 / samples if samples else None,
+        samples_per_second=samples / elapsed,
+        loop_background_ms_per_second=(loop_after - loop_before) * 1000 / elapsed,
+    )
+
+
+def measure_level(
+    server: Server,
+    kernels: int,
+    *,
+    requests: int,
+    rounds: int,
+    seconds: float,
+    history_full_at: float,
+) -> Level:
+    client = server.client()
+    grow_kernels(server, client, kernels)
+    print(f"  {kernels} kernels: sampler and loop background ({seconds:g} s)", flush=True)
+    sampler = sampler_cost(server, seconds)
+    print(f"  {kernels} kernels: loop stall ({3 * seconds:g} s)", flush=True)
+    stall_results = stalls(server, seconds)
+    wait = history_full_at - time.monotonic()
+    if wait > 0:
+        print(f"  waiting {wait:.0f} s until the history holds 10 minutes", flush=True)
+        time.sleep(wait)
+    snapshot = client.json(ENDPOINTS["snapshot"])
+    history = client.json(ENDPOINTS["history"])["columns"]
+    client.close()
+    print(f"  {kernels} kernels: CPU per request ({requests} per endpoint)", flush=True)
+    return Level(
+        kernels=kernels,
+        kernels_in_snapshot=len(snapshot.get("kernels", [])),
+        history_points=len(history["time"]),
+        history_points_with_data=sum(v is not None for v in history.get("cpu_cores", [])),
+        sampler=sampler,
+        stalls=stall_results,
+        requests=request_costs(server, requests, rounds),
+    )
+
+
+# -- the report --------------------------------------------------------------------------
+
+
+def _percentile(values: Sequence[float], percent: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, round(percent / 100 * len(ordered) + 0.5 - 1e-9))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def _quartiles(values: Sequence[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory_gib = psutil.virtual_memory().total / 2**30
+    return {
+        "CPU": f"{os.cpu_count()} logical cores, {model}",
+        "Memory": f"{memory_gib:.0f} GiB",
+        "OS": f"{platform.system()} {platform.release()}",
+        "Python": platform.python_version(),
+        "jupyter_server": _version("jupyter_server"),
+        "tornado": _version("tornado"),
+        "psutil": _version("psutil"),
+        "jupyter-usage": _version("jupyter_usage"),
+        "jupyter-resource-usage": _version("jupyter-resource-usage"),
+        "Load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+@dataclass
+class Verdict:
+    target: str
+    measured: str
+    passed: bool
+
+
+def kernel_growth_ms(first: Level, last: Level, name: str) -> float:
+    """How much more `name` costs at the last kernel count than at the first, against
+    /api/me (which does no per-kernel work), so a machine that got busier in between
+    does not count."""
+    return (last.requests[name].cpu_ms - last.requests["me"].cpu_ms) - (
+        first.requests[name].cpu_ms - first.requests["me"].cpu_ms
+    )
+
+
+def verdicts(levels: Sequence[Level]) -> list[Verdict]:
+    first, last = levels[0], levels[-1]
+    result = []
+    for name in OURS:
+        worst = max(level.above_floor_ms(name) for level in levels)
+        result.append(
+            Verdict(
+                f"`{ENDPOINTS[name]}` ≤ {PER_REQUEST_TARGET_MS} ms of server CPU above "
+                "`/api/status`, at every kernel count",
+                f"worst {worst:+.2f} ms",
+                worst <= PER_REQUEST_TARGET_MS,
+            )
+        )
+        growth = kernel_growth_ms(first, last, name)
+        result.append(
+            Verdict(
+                f"`{ENDPOINTS[name]}` flat from {first.kernels} to {last.kernels} kernels "
+                f"(grows ≤ {FLAT_TOLERANCE_MS} ms against `/api/me`)",
+                f"{growth:+.2f} ms",
+                growth <= FLAT_TOLERANCE_MS,
+            )
+        )
+    added = max(level.stalls["snapshot"].p99_ms - level.stalls["none"].p99_ms for level in levels)
+    result.append(
+        Verdict(
+            f"p99 loop latency added by polling the snapshot at 1 Hz ≤ {STALL_TARGET_MS:g} ms",
+            f"worst {added:+.2f} ms",
+            added <= STALL_TARGET_MS,
+        )
+    )
+    sampler = last.sampler.cpu_ms_per_second
+    result.append(
+        Verdict(
+            f"sampler ≤ 1 % of one core at 1 Hz with {last.kernels} kernels",
+            f"{sampler / 10:.2f} % ({sampler:.2f} ms/s)",
+            sampler <= SAMPLER_TARGET_MS_PER_SECOND,
+        )
+    )
+    return result
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:.1f} x" if denominator >= 0.05 else "n/a (floor-level)"
+
+
+def report(
+    levels: Sequence[Level], info: dict[str, str], args: argparse.Namespace, clock: str
+) -> str:
+    lines = [
+        "# Performance",
+        "",
+        "Generated by `make bench` (`benchmarks/api_cost.py`) on "
+        f"{datetime.date.today().isoformat()}; run it again rather than editing by hand.",
+        "",
+        "## Machine",
+        "",
+        *_table(["", ""], [[key, value] for key, value in info.items()]),
+        "",
+        "**Read these numbers with care.** They come from a shared 2-core machine on which",
+        "other work runs at the same time, so absolute figures move by tens of percent from",
+        "run to run. Compare figures within one run: the floor (`/api/status`) and the",
+        "ratios are measured side by side, in interleaved rounds, against the same server.",
+        "",
+        "## Method",
+        "",
+        "One `jupyter server` subprocess runs with both `jupyter_usage` and",
+        "`jupyter_resource_usage` enabled (their defaults, except that jupyter-resource-usage's",
+        "1 Hz Prometheus callback on the event loop is "
+        + ("**on**" if args.jru_prometheus else "off (`--jru-prometheus` turns it on)")
+        + "). The client talks to it over keep-alive HTTP/1.1 connections with a token, as a",
+        "browser tab does. At each kernel count, idle `python3` kernels are started with",
+        "`POST /api/kernels` and the script waits until they have stopped using CPU.",
+        "",
+        f"- **Server CPU per request**: {args.requests} sequential requests per endpoint, in",
+        f"  {args.rounds} interleaved rounds; for each round, the CPU time of the server's main",
+        "  thread (the event loop, whose thread id is the pid; read from "
+        + (
+            "`/proc/PID/task/PID/schedstat`, in nanoseconds"
+            if clock == "schedstat"
+            else "psutil's per-thread times, in 10 ms ticks"
+        )
+        + ") divided by the",
+        "  number of requests; the table gives the median round and the interquartile range.",
+        "  The server has run "
+        + (
+            f"{args.history_fill_seconds:g} s before the first of these, so the history holds"
+            " 10 minutes of samples, as in a session that has run a while."
+            if args.history_fill_seconds >= 600
+            else f"only {args.history_fill_seconds:g} s before the first of these (`--quick`),"
+            " so the history's buckets are mostly empty and cheaper to encode."
+        ),
+        "  Our sampler runs in its own thread, so this is the handler path alone. *Above floor*",
+        "  subtracts `/api/status` from the same run. `/api/status` itself lists the kernels, so",
+        "  it grows with them; `/api/me` (authenticated, no per-kernel work) is the reference",
+        "  for whether a handler stays flat as kernels are added.",
+        f"- **Event-loop stall**: `GET /api/status` sent at {PROBE_HZ:g} Hz for "
+        f"{args.seconds:g} s while",
+        f"  (a) nothing else is polled, (b) a second client polls our snapshot at {POLL_HZ:g} Hz,",
+        f"  (c) it polls `/api/metrics/v1` at {POLL_HZ:g} Hz; the three run in interleaved 5 s",
+        "  chunks.",
+        "  *Added* is the p99 over (a). A probe that was in flight at the same time as a poll",
+        "  waited for it: the last column counts those and gives the slowest, which is the",
+        "  stall itself (p99 of a few hundred probes also catches the rest of the machine).",
+        "- **Sampler**: `sampler.cpu_seconds_total` and `samples_total` from",
+        f"  `GET /api/usage/v1/config`, {args.seconds:g} s apart while nothing polls, at the",
+        "  default 1 Hz. In the same window the main thread's CPU is the loop's background",
+        "  (timers of the server and both extensions, kernel bookkeeping).",
+        "",
+        "## Server CPU per request",
+        "",
+    ]
+    rows = []
+    for level in levels:
+        for name in ENDPOINTS:
+            cost = level.requests[name]
+            low, high = cost.cpu_iqr_ms
+            rows.append(
+                [
+                    str(level.kernels),
+                    LABELS[name],
+                    f"{cost.cpu_ms:.2f}",
+                    f"{low:.2f} to {high:.2f}",
+                    "—" if name in ("status", "me") else f"{level.above_floor_ms(name):+.2f}",
+                    f"{cost.latency_ms:.2f}",
+                    f"{cost.response_bytes:,}",
+                ]
+            )
+    lines += _table(
+        [
+            "kernels",
+            "endpoint",
+            "CPU ms/request",
+            "IQR",
+            "above floor",
+            "latency ms",
+            "response bytes",
+        ],
+        rows,
+    )
+    lines += [
+        "",
+        "jupyter-resource-usage ÷ jupyter-usage (`/api/metrics/v1` against our snapshot, both",
+        "polled by their panels):",
+        "",
+    ]
+    lines += _table(
+        ["kernels", "total CPU per request", "CPU above floor"],
+        [
+            [
+                str(level.kernels),
+                _ratio(level.requests["metrics"].cpu_ms, level.requests["snapshot"].cpu_ms),
+                _ratio(level.above_floor_ms("metrics"), level.above_floor_ms("snapshot")),
+            ]
+            for level in levels
+        ],
+    )
+    lines += [
+        "",
+        "Sanity: kernels our snapshot listed, and how many of the history's "
+        "1 s buckets had data (the server had not run 10 minutes yet at the first levels):",
+        "",
+    ]
+    lines += _table(
+        ["kernels", "kernels in snapshot", "history buckets with data"],
+        [
+            [
+                str(level.kernels),
+                str(level.kernels_in_snapshot),
+                f"{level.history_points_with_data} of {level.history_points}",
+            ]
+            for level in levels
+        ],
+    )
+    lines += ["", "## Event-loop stall", ""]
+    scenario_labels = {
+        "none": "(a) nothing else polled",
+        "snapshot": "(b) our snapshot at 1 Hz",
+        "metrics": "(c) `/api/metrics/v1` at 1 Hz",
+    }
+    rows = []
+    for level in levels:
+        base = level.stalls["none"].p99_ms
+        for key, label in scenario_labels.items():
+            result = level.stalls[key]
+            rows.append(
+                [
+                    str(level.kernels),
+                    label,
+                    f"{result.p50_ms:.2f}",
+                    f"{result.p99_ms:.2f}",
+                    f"{result.max_ms:.2f}",
+                    "—" if key == "none" else f"{result.p99_ms - base:+.2f}",
+                    str(result.probes),
+                    "—"
+                    if key == "none"
+                    else f"{result.probes_during_polls}, worst "
+                    f"{_fmt(result.worst_during_poll_ms)} ms",
+                ]
+            )
+    lines += _table(
+        [
+            "kernels",
+            "scenario",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "p99 added",
+            "probes",
+            "probes that met a poll",
+        ],
+        rows,
+    )
+    lines += ["", "## Sampler", ""]
+    lines += _table(
+        [
+            "kernels",
+            "sampler CPU ms/s",
+            "% of one core",
+            "ms per sample",
+            "samples/s",
+            "loop background ms/s",
+        ],
+        [
+            [
+                str(level.kernels),
+                f"{level.sampler.cpu_ms_per_second:.2f}",
+                f"{level.sampler.cpu_ms_per_second / 10:.2f}",
+                _fmt(level.sampler.cpu_ms_per_sample),
+                f"{level.sampler.samples_per_second:.2f}",
+                f"{level.sampler.loop_background_ms_per_second:.2f}",
+            ]
+            for level in levels
+        ],
+    )
+    lines += ["", "## Targets", ""]
+    if levels[-1].kernels < 50:
+        lines += [
+            f"This run stopped at {levels[-1].kernels} kernels (`--quick`); the targets are",
+            "stated for 50.",
+            "",
+        ]
+    lines += _table(
+        ["target", "measured", "result"],
+        [[v.target, v.measured, "PASS" if v.passed else "**FAIL**"] for v in verdicts(levels)],
+    )
+    lines += ["", *notes(levels), ""]
+    return "\n".join(lines)
+
+
+def notes(levels: Sequence[Level]) -> list[str]:
+    """What the figures say, in sentences computed from them."""
+    first, last = levels[0], levels[-1]
+    floor = statistics.median(level.requests["status"].cpu_ms for level in levels)
+    lines = [
+        "## Reading the results",
+        "",
+        f"- The framework's floor, an authenticated `GET /api/status`, cost {floor:.2f} ms of",
+        "  main-thread CPU per request (median over kernel counts); no polled handler can",
+        "  cost less.",
+    ]
+    for name in OURS:
+        lines.append(
+            f"- `{ENDPOINTS[name]}` cost {first.above_floor_ms(name):+.2f} ms above the floor at "
+            f"{first.kernels} kernels and {last.above_floor_ms(name):+.2f} ms at {last.kernels}."
+        )
+    metrics_first = first.above_floor_ms("metrics")
+    metrics_last = last.above_floor_ms("metrics")
+    lines.append(
+        f"- `/api/metrics/v1` cost {metrics_first:+.2f} ms above the floor at {first.kernels} "
+        f"kernels and {metrics_last:+.2f} ms at {last.kernels}: it walks the process tree "
+        "(`children(recursive=True)`, which reads all of `/proc`) and reads every process's "
+        "`memory_full_info()` (PSS from `smaps`) on the event loop, in every request."
+    )
+    added = last.stalls["metrics"].p99_ms - last.stalls["none"].p99_ms
+    lines.append(
+        f"- Polling `/api/metrics/v1` at 1 Hz added {added:+.2f} ms to the p99 of every other "
+        f"request at {last.kernels} kernels: while it runs, the loop answers nothing else."
+    )
+    per_kernel = (
+        (last.sampler.cpu_ms_per_sample or 0) - (first.sampler.cpu_ms_per_sample or 0)
+    ) / max(1, last.kernels - first.kernels)
+    lines.append(
+        f"- Our sampler spent {last.sampler.cpu_ms_per_sample or 0:.2f} ms per sample at "
+        f"{last.kernels} kernels (about {per_kernel:.3f} ms more per kernel than at "
+        f"{first.kernels}), in its own thread, off the event loop."
+    )
+    return lines
+
+
+def print_summary(levels: Sequence[Level]) -> None:
+    header = f"{'kernels':>7} {'endpoint':<10} {'CPU ms':>8} {'above':>7} {'lat ms':>7}"
+    print(header)
+    for level in levels:
+        for name in ENDPOINTS:
+            cost = level.requests[name]
+            above = "" if name in ("status", "me") else f"{level.above_floor_ms(name):+.2f}"
+            print(
+                f"{level.kernels:>7} {name:<10} {cost.cpu_ms:>8.2f} {above:>7} "
+                f"{cost.latency_ms:>7.2f}"
+            )
+    print(f"\n{'kernels':>7} {'scenario':<10} {'p50':>7} {'p99':>7} {'max':>7}")
+    for level in levels:
+        for key, result in level.stalls.items():
+            print(
+                f"{level.kernels:>7} {key:<10} {result.p50_ms:>7.2f} {result.p99_ms:>7.2f} "
+                f"{result.max_ms:>7.2f}"
+            )
+    print(f"\n{'kernels':>7} {'sampler ms/s':>13} {'ms/sample':>10} {'loop ms/s':>10}")
+    for level in levels:
+        s = level.sampler
+        print(
+            f"{level.kernels:>7} {s.cpu_ms_per_second:>13.2f} {_fmt(s.cpu_ms_per_sample):>10} "
+            f"{s.loop_background_ms_per_second:>10.2f}"
+        )
+    print()
+    for verdict in verdicts(levels):
+        print(f"{'PASS' if verdict.passed else 'FAIL'}  {verdict.target}: {verdict.measured}")
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, help="write the Markdown report here")
+    parser.add_argument("--quick", action="store_true", help="0 and 10 kernels only")
+    parser.add_argument(
+        "--kernels", default=None, help="comma-separated kernel counts (default 0,10,50)"
+    )
+    parser.add_argument("--requests", type=int, default=200, help="requests per endpoint")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
+    parser.add_argument(
+        "--seconds", type=float, default=15, help="length of each stall and sampler window"
+    )
+    parser.add_argument(
+        "--history-fill-seconds",
+        type=float,
+        default=None,
+        help="run the server this long before the first per-request round, so that the "
+        "history holds 10 minutes of samples (default 610; 0 with --quick)",
+    )
+    parser.add_argument(
+        "--python-path",
+        action="append",
+        default=[],
+        help="a directory to put first on the server's sys.path (repeatable), e.g. one that "
+        "`pip install --target` filled with jupyter-resource-usage, so that it need not be "
+        "installed, and enabled, in the environment the tests use",
+    )
+    parser.add_argument(
+        "--jru-prometheus",
+        action="store_true",
+        help="leave jupyter-resource-usage's 1 Hz Prometheus callback on",
+    )
+    args = parser.parse_args(argv)
+    if args.kernels is None:
+        args.kernels = "0,10" if args.quick else "0,10,50"
+    if args.history_fill_seconds is None:
+        args.history_fill_seconds = 0 if args.quick else 610
+    args.kernel_counts = sorted({int(k) for k in args.kernels.split(",")})
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    args.python_path = [str(Path(path).resolve()) for path in args.python_path]
+    sys.path[:0] = args.python_path  # so that its version is found below
+    if _version("jupyter-resource-usage") == "not installed":
+        print(
+            "jupyter-resource-usage is not installed: `make bench` installs it, or "
+            "pip install jupyter-resource-usage",
+            file=sys.stderr,
+        )
+        return 2
+    info = machine()
+    levels: list[Level] = []
+    with running_server(jru_prometheus=args.jru_prometheus, python_path=args.python_path) as server:
+        print(f"server pid {server.pid} on port {server.port}", flush=True)
+        history_full_at = time.monotonic() + args.history_fill_seconds
+        for kernels in args.kernel_counts:
+            levels.append(
+                measure_level(
+                    server,
+                    kernels,
+                    requests=args.requests,
+                    rounds=args.rounds,
+                    seconds=args.seconds,
+                    history_full_at=history_full_at,
+                )
+            )
+        clock = server.cpu_clock
+    print()
+    print_summary(levels)
+    if args.output is not None:
+        args.output.write_text(report(levels, info, args, clock))
+        print(f"\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,567 @@
+"""The hub history service: a JupyterHub service that keeps every user's sessions.
+
+Run by the hub (`python -m jupyter_usage.hub`) as a managed service, it reads the
+standard `JUPYTERHUB_SERVICE_*` variables. Single-user servers post their session
+summaries with their own tokens; the user always comes from the token. Users read their
+own sessions; admins, and holders of `UsageService.admin_scope`, read everyone's and the
+KPIs. The report page logs browsers in through the hub (OAuth).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import (
+    HubOAuth,
+    HubOAuthCallbackHandler,
+    HubOAuthenticated,
+    UserNotAllowed,
+)
+from jupyterhub.utils import url_path_join
+from tornado import web
+from tornado.httpserver import HTTPServer
+from traitlets import Float, Int, TraitError, Unicode, default, validate
+from traitlets.config import Application
+
+from jupyter_usage._version import __version__
+
+from .export import KPI_TABLES, kpis_csv, sessions_csv
+from .kpis import MAU_SECONDS, compute_kpis
+from .report import CONTENT_SECURITY_POLICY, render_message, render_report
+from .storage import UsageDB
+from .validation import (
+    MAX_BODY_BYTES,
+    BadRequest,
+    claimed_groups,
+    parse_json_object,
+    parse_session,
+    parse_time,
+)
+
+_T = TypeVar("_T")
+
+DAY_SECONDS = 86400.0
+
+
+class UsageService(Application):
+    """Keeps the session history of every user of a JupyterHub and reports KPIs."""
+
+    name = "jupyter-usage-hub"
+    description = __doc__ or ""
+    version = __version__
+
+    aliases = {
+        "db-url": "UsageService.db_url",
+        "config": "UsageService.config_file",
+        "log-level": "Application.log_level",
+    }
+
+    config_file = Unicode(
+        "jupyter_usage_hub_config.py",
+        config=True,
+        help="""Python config file to load at start, if it exists (relative to the
+        working directory). Default: "jupyter_usage_hub_config.py".
+        """,
+    )
+
+    db_url = Unicode(
+        config=True,
+        help="""SQLAlchemy URL of the session database.
+
+        SQLite (the default) suits a hub of a few hundred users; for more, or for a hub
+        whose pod has no persistent volume, use PostgreSQL:
+        `postgresql+psycopg://user:password@host/dbname` (needs `psycopg[binary]`).
+        The schema is created and migrated at start. Default:
+        $JUPYTER_USAGE_HUB_DB_URL, else "sqlite:///jupyter_usage_hub.sqlite" (in the
+        working directory of the service).
+        """,
+    )
+
+    regular_user_hours_per_week = Float(
+        8.0,
+        config=True,
+        help="""Server hours per week, averaged over the report's window, from which a
+        user counts as a regular user. Must be between 0 and 168. Default: 8.
+        """,
+    )
+
+    admin_scope = Unicode(
+        "custom:usage:read-all",
+        config=True,
+        help="""A JupyterHub custom scope whose holders read everyone's sessions and the
+        KPIs, as admins do. Define it in `c.JupyterHub.custom_scopes`, grant it with a
+        role, and list it in the service's `oauth_client_allowed_scopes` so that the
+        report page sees it. Only the unfiltered scope counts. Empty: admins only.
+        Default: "custom:usage:read-all".
+        """,
+    )
+
+    service_name = Unicode(
+        config=True,
+        help="""Name of this service in the hub. Default: $JUPYTERHUB_SERVICE_NAME, else
+        "usage".""",
+    )
+
+    service_prefix = Unicode(
+        config=True,
+        help="""URL prefix the service answers under. Default: $JUPYTERHUB_SERVICE_PREFIX,
+        else /services/<service_name>/.""",
+    )
+
+    service_url = Unicode(
+        config=True,
+        help="""Where the service listens. Default: $JUPYTERHUB_SERVICE_URL, else
+        http://127.0.0.1:10101.""",
+    )
+
+    ip = Unicode(
+        config=True,
+        help="""Address to listen on. Default: the host of `service_url` when it is an IP
+        address or "localhost", else all interfaces ("0.0.0.0"), as in a Kubernetes pod
+        whose `service_url` names the hub's Service (http://hub:10101).""",
+    )
+
+    default_window_days = Int(
+        30,
+        config=True,
+        help="Days the report and the KPIs cover when no `since` is given. Default: 30.",
+    )
+
+    max_window_days = Int(
+        400,
+        config=True,
+        help="Longest window, in days, the KPIs may be asked for. Default: 400.",
+    )
+
+    @default("db_url")
+    def _default_db_url(self) -> str:
+        return os.environ.get("JUPYTER_USAGE_HUB_DB_URL") or "sqlite:///jupyter_usage_hub.sqlite"
+
+    @default("service_name")
+    def _default_service_name(self) -> str:
+        return os.environ.get("JUPYTERHUB_SERVICE_NAME") or "usage"
+
+    @default("service_prefix")
+    def _default_service_prefix(self) -> str:
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or f"/services/{self.service_name}/"
+
+    @default("service_url")
+    def _default_service_url(self) -> str:
+        return os.environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:10101"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        host = urlparse(self.service_url).hostname or "127.0.0.1"
+        if host == "localhost":
+            return host
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return "0.0.0.0"
+        return host
+
+    @default("log_level")
+    def _default_log_level(self) -> int:
+        return logging.INFO
+
+    @validate("regular_user_hours_per_week")
+    def _validate_regular(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if not 0 <= value <= 168:
+            raise TraitError(
+                f"UsageService.regular_user_hours_per_week must be between 0 and 168, got {value}"
+            )
+        return value
+
+    @validate("admin_scope")
+    def _validate_admin_scope(self, proposal: Any) -> str:
+        value = str(proposal["value"])
+        if value and (not value.startswith("custom:") or "!" in value):
+            raise TraitError(
+                "UsageService.admin_scope must be an unfiltered custom scope "
+                f"('custom:…', see c.JupyterHub.custom_scopes) or empty, got {value!r}"
+            )
+        return value
+
+    @validate("service_prefix")
+    def _validate_prefix(self, proposal: Any) -> str:
+        value = str(proposal["value"])
+        return "/" + value.strip("/") + "/" if value.strip("/") else "/"
+
+    @validate("default_window_days", "max_window_days")
+    def _validate_days(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if not 1 <= value <= 3660:
+            raise TraitError(f"UsageService.{proposal['trait'].name} must be 1 to 3660 days")
+        return value
+
+    def initialize(self, argv: Any = None) -> None:
+        super().initialize(argv)
+        if os.path.isfile(self.config_file):
+            self.load_config_file(self.config_file)
+            # The command line beats the file.
+            self.update_config(self.cli_config)
+        self.executor = ThreadPoolExecutor(4, thread_name_prefix="usage-db")
+
+    # -- the web app -----------------------------------------------------------------
+
+    def make_app(self, db: UsageDB, hub_auth: HubOAuth) -> web.Application:
+        self.db = db
+        self.hub_auth = hub_auth
+        prefix = self.service_prefix
+        api = url_path_join(prefix, "api/v1")
+        arguments = {"service": self}
+        return web.Application(
+            [
+                (prefix, ReportHandler, arguments),
+                (prefix.rstrip("/"), web.RedirectHandler, {"url": prefix}),
+                (url_path_join(prefix, "oauth_callback"), OAuthCallbackHandler, arguments),
+                (url_path_join(api, "sessions"), SessionsHandler, arguments),
+                (url_path_join(api, "sessions.csv"), SessionsCsvHandler, arguments),
+                (url_path_join(api, "kpis"), KpisHandler, arguments),
+                (url_path_join(api, "kpis.csv"), KpisCsvHandler, arguments),
+            ],
+            cookie_secret=secrets.token_bytes(32),
+            log_function=self._log_request,
+        )
+
+    @default("log_format")
+    def _default_log_format(self) -> str:
+        return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
+
+    @default("log_datefmt")
+    def _default_log_datefmt(self) -> str:
+        return "%Y-%m-%d %H:%M:%S"
+
+    def _log_request(self, handler: web.RequestHandler) -> None:
+        """One line per request: refusals at info, with their reason; errors as warnings."""
+        status = handler.get_status()
+        level = logging.DEBUG if status < 400 else logging.INFO if status < 500 else logging.WARNING
+        reason = getattr(handler, "refusal", None)
+        self.log.log(
+            level,
+            "%d %s %s %.1f ms%s",
+            status,
+            handler.request.method,
+            handler.request.path,
+            1000 * handler.request.request_time(),
+            f": {reason}" if reason else "",
+        )
+
+    async def run_db(self, function: Callable[[], _T]) -> _T:
+        """Database work off the event loop (PostgreSQL answers over the network)."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function)
+
+    def is_reader_of_all(self, model: dict[str, Any]) -> bool:
+        """Admins, and holders of the admin scope, read everyone's sessions."""
+        if model.get("admin") is True:
+            return True
+        return bool(self.admin_scope) and self.admin_scope in (model.get("scopes") or ())
+
+    # -- running ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        asyncio.run(self.serve())
+
+    async def serve(self) -> None:
+        """Open the database, listen, and serve until SIGTERM or SIGINT."""
+        db = UsageDB(self.db_url)
+        try:
+            version = await asyncio.get_running_loop().run_in_executor(self.executor, db.upgrade)
+            hub_auth = HubOAuth(parent=self, cache_max_age=60, base_url=self.service_prefix)
+            app = self.make_app(db, hub_auth)
+            where = urlparse(self.service_url)
+            server = HTTPServer(app, xheaders=True, max_body_size=2 * MAX_BODY_BYTES)
+            server.listen(where.port or 80, address=self.ip)
+            self.log.info(
+                "jupyter_usage hub service %s at %s%s (database %s, schema version %d)",
+                self.service_name,
+                self.service_url.rstrip("/"),
+                self.service_prefix,
+                _redact(self.db_url),
+                version,
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            await stop.wait()
+            self.log.info("Stopping the jupyter_usage hub service")
+            server.stop()
+            await asyncio.wait_for(server.close_all_connections(), 5)
+        finally:
+            self.executor.shutdown(wait=True)
+            db.close()
+
+
+def _redact(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+# -- handlers ------------------------------------------------------------------------
+
+
+class BaseHandler(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
+    """Identifies the caller with the hub, without blocking the event loop."""
+
+    service: UsageService
+
+    def initialize(self, service: UsageService) -> None:
+        self.service = service
+        self.hub_auth = service.hub_auth
+        self.refused: str | None = None
+
+    def get_current_user(self) -> Any:
+        # The user is resolved in prepare(); never a blocking call to the hub here.
+        return None
+
+    async def prepare(self) -> None:
+        model = await self.hub_auth.get_user(self, sync=False)
+        if not model:
+            return
+        try:
+            self.current_user = self.check_hub_user(model)
+        except UserNotAllowed:
+            scopes = ", ".join(sorted(self.hub_scopes or ()))
+            self.refused = (
+                f"{model.get('kind', 'user')} {model.get('name')} may not use this service: "
+                f"the token or login lacks the scope {scopes}"
+            )
+
+    @property
+    def user_model(self) -> dict[str, Any]:
+        return self.current_user  # type: ignore[no-any-return]
+
+    @property
+    def token_authenticated(self) -> bool:
+        # Set by HubAuth when the token (not a cookie) identified the caller.
+        return bool(getattr(self, "_token_authenticated", False))
+
+    refusal: str | None = None
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, web.HTTPError):
+            # The access log line says it, once; tornado would log it a second time.
+            self.refusal = value.log_message
+            return
+        super().log_exception(typ, value, tb)
+
+    def set_default_headers(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+
+
+class ApiHandler(BaseHandler):
+    """JSON in and out; unauthenticated requests get a 403, never a login redirect."""
+
+    def write_json(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body, allow_nan=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = self._reason
+        exc_info = kwargs.get("exc_info")
+        if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
+            message = exc_info[1].log_message or message
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": message}))
+
+    def require_user(self) -> dict[str, Any]:
+        if self.current_user is None:
+            raise web.HTTPError(
+                403, self.refused or "Authentication required: send 'Authorization: token …'"
+            )
+        return self.user_model
+
+    def require_reader_of_all(self) -> dict[str, Any]:
+        model = self.require_user()
+        if not self.service.is_reader_of_all(model):
+            raise web.HTTPError(403, self._only_admins())
+        return model
+
+    def _only_admins(self) -> str:
+        scope = self.service.admin_scope
+        holders = f" and holders of the scope {scope}" if scope else ""
+        return f"Only admins{holders} may read everyone's usage"
+
+    def time_window(self) -> tuple[float, float, str | None]:
+        """`since`, `until` and `group` of a KPI request, checked."""
+        now = time.time()
+        try:
+            until = parse_time("until", self.get_query_argument("until", None), end_of_day=True)
+            since = parse_time("since", self.get_query_argument("since", None))
+        except BadRequest as error:
+            raise web.HTTPError(400, str(error)) from None
+        until = now if until is None else until
+        since = until - self.service.default_window_days * DAY_SECONDS if since is None else since
+        if not since < until:
+            raise web.HTTPError(400, "'since' must be before 'until'")
+        if until - since > self.service.max_window_days * DAY_SECONDS:
+            raise web.HTTPError(
+                400, f"the window may span at most {self.service.max_window_days} days"
+            )
+        group = self.get_query_argument("group", None) or None
+        return since, until, group
+
+    async def kpi_report(self) -> dict[str, Any]:
+        since, until, group = self.time_window()
+        service = self.service
+
+        def compute() -> dict[str, Any]:
+            sessions = service.db.kpi_sessions(min(since, until - MAU_SECONDS), until)
+            return compute_kpis(
+                sessions,
+                since=since,
+                until=until,
+                group=group,
+                regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
+            )
+
+        return await service.run_db(compute)
+
+    async def sessions_query(self) -> list[dict[str, Any]]:
+        """Sessions the caller asked for and may read."""
+        model = self.require_user()
+        wanted = self.get_query_argument("user", None) or None
+        if not self.service.is_reader_of_all(model):
+            if model.get("kind", "user") != "user":
+                raise web.HTTPError(403, self._only_admins())
+            if wanted is not None and wanted != model["name"]:
+                raise web.HTTPError(
+                    403, f"You may read only your own sessions. {self._only_admins()}"
+                )
+            wanted = model["name"]
+        try:
+            since = parse_time("since", self.get_query_argument("since", None))
+            until = parse_time("until", self.get_query_argument("until", None), end_of_day=True)
+            limit = int(self.get_query_argument("limit", "500"))
+        except BadRequest as error:
+            raise web.HTTPError(400, str(error)) from None
+        except ValueError:
+            raise web.HTTPError(400, "'limit' must be a whole number") from None
+        if not 1 <= limit <= 10000:
+            raise web.HTTPError(400, "'limit' must be between 1 and 10000")
+        db = self.service.db
+        return await self.service.run_db(
+            lambda: db.list_sessions(user=wanted, since=since, until=until, limit=limit)
+        )
+
+
+class SessionsHandler(ApiHandler):
+    async def get(self) -> None:
+        sessions = await self.sessions_query()
+        self.write_json({"sessions": sessions})
+
+    async def post(self) -> None:
+        model = self.require_user()
+        if not self.token_authenticated:
+            # No cookie-authenticated writes: nothing to forge from another site.
+            raise web.HTTPError(403, "Session reports must be sent with an API token")
+        if model.get("kind", "user") != "user":
+            raise web.HTTPError(403, "Only users' servers report sessions")
+        try:
+            body = parse_json_object(self.request.body)
+            session = parse_session(body)
+        except BadRequest as error:
+            raise web.HTTPError(400, str(error)) from None
+        user = model["name"]
+        claimed = body.get("user")
+        if claimed is not None and claimed != user:
+            raise web.HTTPError(
+                403, f"The session's user is {claimed!r}, but the token belongs to {user!r}"
+            )
+        # The hub's word on groups beats the server's, which a user could edit.
+        groups = model["groups"] if isinstance(model.get("groups"), list) else claimed_groups(body)
+        db = self.service.db
+        outcome = await self.service.run_db(
+            lambda: db.upsert_session(user, session, groups, time.time())
+        )
+        self.write_json(
+            {"id": session.session_id, "user": user, "status": outcome},
+            201 if outcome == "created" else 200,
+        )
+
+
+class SessionsCsvHandler(ApiHandler):
+    async def get(self) -> None:
+        sessions = await self.sessions_query()
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", 'attachment; filename="sessions.csv"')
+        self.finish(sessions_csv(sessions))
+
+
+class KpisHandler(ApiHandler):
+    async def get(self) -> None:
+        self.require_reader_of_all()
+        self.write_json(await self.kpi_report())
+
+
+class KpisCsvHandler(ApiHandler):
+    async def get(self) -> None:
+        self.require_reader_of_all()
+        table = self.get_query_argument("table", "summary")
+        if table not in KPI_TABLES:
+            raise web.HTTPError(400, f"'table' must be one of {', '.join(KPI_TABLES)}")
+        report = await self.kpi_report()
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="usage-{table}.csv"')
+        self.finish(kpis_csv(report, table))
+
+
+class ReportHandler(ApiHandler):
+    """The admin report page; browsers log in through the hub."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = self._reason
+        exc_info = kwargs.get("exc_info")
+        if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
+            message = exc_info[1].log_message or message
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(render_message(f"{status_code} {self._reason}", message))
+
+    async def get(self) -> None:
+        if self.current_user is None and self.refused is None:
+            self.redirect(self.get_login_url())
+            return
+        model = self.require_reader_of_all()
+        report = await self.kpi_report()
+        db = self.service.db
+        groups = await self.service.run_db(lambda: db.groups(since=report["since"]))
+        query = {name: self.get_query_argument(name, "") for name in ("since", "until", "group")}
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(
+            render_report(
+                report,
+                base_url=self.service.service_prefix,
+                query=query,
+                groups=groups,
+                viewer=str(model.get("name")),
+            )
+        )
+
+
+class OAuthCallbackHandler(HubOAuthCallbackHandler):  # type: ignore[misc]
+    def initialize(self, service: UsageService) -> None:
+        self.hub_auth = service.hub_auth
+
+
+def main(argv: list[str] | None = None) -> None:
+    service = UsageService.instance()
+    service.initialize(argv)
+    service.start()

@@ -1,0 +1,322 @@
+"""Session history of the hub service: SQLAlchemy 2, SQLite by default, PostgreSQL supported.
+
+The schema is versioned: `usage_schema_version` holds the number of migrations applied,
+and `MIGRATIONS` lists them in order. A new schema version is one more function appended
+there (explicit DDL), never an edit of an old one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from .kpis import KpiSession
+
+log = logging.getLogger(__name__)
+
+Upsert = Literal["created", "updated", "unchanged"]
+
+MAX_NAME_LENGTH = 255
+MAX_ID_LENGTH = 200
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SessionRow(Base):
+    """One server session of one user, as its server last reported it."""
+
+    __tablename__ = "usage_sessions"
+    __table_args__ = (
+        UniqueConstraint("user_name", "session_id", name="usage_sessions_user_session"),
+        Index("usage_sessions_started", "started"),
+        Index("usage_sessions_last_seen", "last_seen"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user: Mapped[str] = mapped_column("user_name", String(MAX_NAME_LENGTH))
+    session_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH))
+    server_name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH), default="")
+    started: Mapped[float] = mapped_column(Float)
+    ended: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_checkpoint: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_seen: Mapped[float] = mapped_column(Float)
+    """`ended`, else `last_checkpoint`, else `started`: the end of the known activity."""
+    ended_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    groups: Mapped[list[str]] = mapped_column(JSON)
+    profile: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH), nullable=True)
+    cost_total: Mapped[float | None] = mapped_column(Float, nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    totals: Mapped[dict[str, Any]] = mapped_column(JSON)
+    cost: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the single-user store shows it, plus `received_at`."""
+        return {
+            "id": self.session_id,
+            "user": self.user,
+            "server_name": self.server_name,
+            "started": self.started,
+            "ended": self.ended,
+            "ended_by": self.ended_by,
+            "last_checkpoint": self.last_checkpoint,
+            "duration_seconds": self.duration_seconds,
+            "totals": self.totals,
+            "cost": self.cost,
+            "summary": self.summary,
+            "meta": {**self.meta, "groups": list(self.groups), "profile": self.profile},
+            "received_at": self.received_at,
+        }
+
+    def kpi_session(self) -> KpiSession:
+        return KpiSession(
+            user=self.user,
+            started=self.started,
+            end=self.last_seen,
+            ended=self.ended is not None,
+            server_name=self.server_name,
+            groups=tuple(self.groups or ()),
+            cost_total=self.cost_total,
+            currency=self.currency,
+            totals=self.totals or {},
+        )
+
+
+class SchemaVersion(Base):
+    __tablename__ = "usage_schema_version"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+Migration = Callable[[Connection], None]
+
+
+def _migrate_v1(connection: Connection) -> None:
+    # Version 1 is the initial schema; later versions alter it with explicit DDL.
+    Base.metadata.create_all(connection, tables=[SessionRow.__table__])  # type: ignore[list-item]
+
+
+MIGRATIONS: tuple[Migration, ...] = (_migrate_v1,)
+
+
+class NewerSchemaError(RuntimeError):
+    """The database was written by a newer version of jupyter_usage."""
+
+
+@dataclass(frozen=True)
+class SessionInput:
+    """A validated session report, ready to store (see `validation.parse_session`)."""
+
+    session_id: str
+    server_name: str
+    started: float
+    ended: float | None
+    last_checkpoint: float | None
+    ended_by: str | None
+    totals: dict[str, Any]
+    cost: dict[str, Any] | None
+    summary: dict[str, Any] | None
+    meta: dict[str, Any]
+    profile: str | None
+
+    @property
+    def last_seen(self) -> float:
+        for value in (self.ended, self.last_checkpoint):
+            if value is not None:
+                return max(value, self.started)
+        return self.started
+
+
+class UsageDB:
+    """The service's database: sessions in, sessions and KPI rows out."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, echo=echo, pool_pre_ping=True)
+        self._write_lock: AbstractContextManager[Any] = contextlib.nullcontext()
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            # SQLite has one writer at a time anyway; queueing here avoids "database is
+            # locked" when two reports of this process race for it.
+            self._write_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- schema ----------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as connection:
+            if not self.engine.dialect.has_table(connection, SchemaVersion.__tablename__):
+                return 0
+            version = connection.execute(select(func.max(SchemaVersion.version))).scalar()
+            return int(version or 0)
+
+    def upgrade(self, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+        """Create or migrate the schema; returns the version reached."""
+        with self.engine.begin() as connection:
+            Base.metadata.create_all(
+                connection,
+                tables=[SchemaVersion.__table__],  # type: ignore[list-item]
+            )
+            version = int(connection.execute(select(func.max(SchemaVersion.version))).scalar() or 0)
+            if version > len(migrations):
+                raise NewerSchemaError(
+                    f"The usage database has schema version {version}, newer than this version "
+                    f"of jupyter_usage understands ({len(migrations)}); it was left untouched."
+                )
+            for number, migration in enumerate(migrations[version:], start=version + 1):
+                log.info("Migrating the usage database to schema version %d", number)
+                migration(connection)
+                connection.execute(insert(SchemaVersion).values(version=number))
+            return len(migrations)
+
+    # -- writes ----------------------------------------------------------------------
+
+    def upsert_session(
+        self, user: str, body: SessionInput, groups: Sequence[str], now: float
+    ) -> Upsert:
+        """Store a session report; repeating one, or sending an older one, changes nothing."""
+        for attempt in range(2):
+            try:
+                with self._write_lock:
+                    return self._upsert(user, body, groups, now)
+            except IntegrityError:
+                # Two reports of a new session raced; the second one is now an update.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _upsert(self, user: str, body: SessionInput, groups: Sequence[str], now: float) -> Upsert:
+        with Session(self.engine) as session, session.begin():
+            row = session.scalars(
+                select(SessionRow).where(
+                    SessionRow.user == user, SessionRow.session_id == body.session_id
+                )
+            ).one_or_none()
+            if row is None:
+                row = SessionRow(user=user, session_id=body.session_id, received_at=now)
+                _fill(row, body, groups, now)
+                session.add(row)
+                return "created"
+            if _is_stale(row, body):
+                return "unchanged"
+            before = row.to_json()
+            _fill(row, body, groups, row.updated_at)
+            if row.to_json() == before:
+                return "unchanged"
+            row.updated_at = now
+            return "updated"
+
+    # -- reads -----------------------------------------------------------------------
+
+    def list_sessions(
+        self,
+        *,
+        user: str | None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        """Sessions active in `[since, until)` (of one user, or everyone's), newest first."""
+        query = select(SessionRow)
+        if user is not None:
+            query = query.where(SessionRow.user == user)
+        if since is not None:
+            query = query.where(SessionRow.last_seen >= since)
+        if until is not None:
+            query = query.where(SessionRow.started < until)
+        query = query.order_by(SessionRow.started.desc(), SessionRow.pk.desc()).limit(limit)
+        with Session(self.engine) as session:
+            return [row.to_json() for row in session.scalars(query)]
+
+    def kpi_sessions(self, since: float, until: float) -> list[KpiSession]:
+        """Sessions overlapping `[since, until)`, instants at `since` included."""
+        query = select(SessionRow).where(
+            SessionRow.started < until,
+            or_(SessionRow.last_seen > since, SessionRow.started >= since),
+        )
+        with Session(self.engine) as session:
+            return [row.kpi_session() for row in session.scalars(query)]
+
+    def groups(self, since: float | None = None) -> list[str]:
+        """Groups seen in sessions active since `since` (all when None), sorted."""
+        query = select(SessionRow.groups)
+        if since is not None:
+            query = query.where(SessionRow.last_seen >= since)
+        seen: set[str] = set()
+        with Session(self.engine) as session:
+            for groups in session.scalars(query):
+                seen.update(groups or ())
+        return sorted(seen)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL lets the report read while a server's report is written.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+    finally:
+        cursor.close()
+
+
+def _is_stale(row: SessionRow, body: SessionInput) -> bool:
+    """An older report than the stored one: a checkpoint arriving after the end, say."""
+    if row.ended is not None and body.ended is None:
+        return True
+    return body.last_seen < row.last_seen
+
+
+def _fill(row: SessionRow, body: SessionInput, groups: Sequence[str], now: float) -> None:
+    row.server_name = body.server_name
+    row.started = body.started
+    row.ended = body.ended
+    row.last_checkpoint = body.last_checkpoint
+    row.last_seen = body.last_seen
+    row.ended_by = body.ended_by
+    row.duration_seconds = max(0.0, body.last_seen - body.started)
+    row.groups = sorted(set(groups))
+    row.profile = body.profile
+    row.totals = body.totals
+    row.cost = body.cost
+    row.summary = body.summary
+    row.meta = body.meta
+    row.updated_at = now
+    total = (body.cost or {}).get("total")
+    row.cost_total = None
+    if isinstance(total, (int, float)) and not isinstance(total, bool) and math.isfinite(total):
+        row.cost_total = float(total)
+    currency = (body.cost or {}).get("currency")
+    row.currency = currency[:16] if isinstance(currency, str) else None

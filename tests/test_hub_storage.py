@@ -1,0 +1,202 @@
+"""Storage of the hub history service, on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from postgres_server import PostgresServer, Unavailable, running_postgres
+from sqlalchemy import text
+
+from jupyter_usage.hub.storage import MIGRATIONS, NewerSchemaError, SessionInput, UsageDB
+from jupyter_usage.hub.validation import parse_session
+
+T0 = 1_790_000_000.0
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    try:
+        with running_postgres() as server:
+            yield server
+    except Unavailable as why:
+        pytest.skip(f"PostgreSQL tests skipped: {why}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'usage.sqlite'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    with server.database() as url:
+        yield url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[UsageDB]:
+    database = UsageDB(db_url)
+    database.upgrade()
+    yield database
+    database.close()
+
+
+def record(session_id: str = "s1", **changes: Any) -> SessionInput:
+    body: dict[str, Any] = {
+        "id": session_id,
+        "user": "alice",
+        "server_name": "",
+        "started": T0,
+        "ended": T0 + 3600,
+        "ended_by": "hub",
+        "last_checkpoint": T0 + 3600,
+        "duration_seconds": 3600,
+        "totals": {"duration_seconds": 3600, "cpu_core_seconds": 1800.5, "gpu_seconds": 0},
+        "cost": {"currency": "EUR", "total": 0.42, "basis": "max", "breakdown": {"cpu": 0.42}},
+        "summary": {"advice": ["Ünïcode ✓"]},
+        "meta": {"groups": ["physics"], "profile": "gpu-small"},
+    }
+    body.update(changes)
+    return parse_session(body)
+
+
+def test_upgrade_creates_a_versioned_schema_once(db_url: str) -> None:
+    database = UsageDB(db_url)
+    try:
+        assert database.schema_version() == 0
+        assert database.upgrade() == len(MIGRATIONS) == 1
+        assert database.upgrade() == 1  # again: nothing to do
+        assert database.schema_version() == 1
+    finally:
+        database.close()
+
+
+def test_a_newer_schema_is_left_alone(db: UsageDB) -> None:
+    with db.engine.begin() as connection:
+        connection.execute(text("INSERT INTO usage_schema_version (version) VALUES (7)"))
+    with pytest.raises(NewerSchemaError, match="schema version 7"):
+        db.upgrade()
+    assert db.schema_version() == 7
+
+
+def test_a_session_round_trips(db: UsageDB) -> None:
+    assert db.upsert_session("alice", record(), ["physics"], now=T0 + 4000) == "created"
+    [stored] = db.list_sessions(user="alice")
+    assert stored["id"] == "s1"
+    assert stored["user"] == "alice"
+    assert stored["started"] == T0
+    assert stored["ended"] == T0 + 3600
+    assert stored["duration_seconds"] == 3600
+    assert stored["totals"]["cpu_core_seconds"] == 1800.5
+    assert stored["cost"]["total"] == 0.42
+    assert stored["summary"] == {"advice": ["Ünïcode ✓"]}
+    assert stored["meta"]["groups"] == ["physics"]
+    assert stored["meta"]["profile"] == "gpu-small"
+    assert stored["received_at"] == T0 + 4000
+    # The record has the keys of the single-user store's records, so the History tab
+    # can show either.
+    assert set(stored) >= {
+        "id",
+        "user",
+        "server_name",
+        "started",
+        "ended",
+        "ended_by",
+        "last_checkpoint",
+        "duration_seconds",
+        "totals",
+        "cost",
+        "summary",
+        "meta",
+    }
+
+
+def test_reposting_is_idempotent(db: UsageDB) -> None:
+    assert db.upsert_session("alice", record(), ["physics"], now=T0) == "created"
+    assert db.upsert_session("alice", record(), ["physics"], now=T0 + 1) == "unchanged"
+    assert len(db.list_sessions(user=None)) == 1
+    assert db.list_sessions(user="alice")[0]["received_at"] == T0
+
+
+def test_a_later_report_updates_and_an_older_one_does_not(db: UsageDB) -> None:
+    running = record(ended=None, ended_by=None, last_checkpoint=T0 + 600, cost={"total": 0.1})
+    assert db.upsert_session("alice", running, [], now=T0 + 600) == "created"
+    assert db.upsert_session("alice", record(), [], now=T0 + 3700) == "updated"
+    # A checkpoint delivered late, after the end: ignored.
+    late = record(ended=None, ended_by=None, last_checkpoint=T0 + 1200)
+    assert db.upsert_session("alice", late, [], now=T0 + 3800) == "unchanged"
+    [stored] = db.list_sessions(user="alice")
+    assert stored["ended"] == T0 + 3600
+    assert stored["cost"]["total"] == 0.42
+
+
+def test_session_ids_are_unique_per_user_only(db: UsageDB) -> None:
+    assert db.upsert_session("alice", record("same"), [], now=T0) == "created"
+    assert db.upsert_session("bob", record("same"), [], now=T0) == "created"
+    assert {s["user"] for s in db.list_sessions(user=None)} == {"alice", "bob"}
+    assert len(db.list_sessions(user="bob")) == 1
+
+
+def test_racing_reports_of_a_new_session_store_it_once(db: UsageDB) -> None:
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def post() -> None:
+        try:
+            start.wait()
+            outcomes.append(db.upsert_session("alice", record("race"), [], now=T0))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    assert sorted(outcomes) == ["created"] + ["unchanged"] * 5
+    assert len(db.list_sessions(user="alice")) == 1
+
+
+def test_list_filters_and_orders_newest_first(db: UsageDB) -> None:
+    for index, user in enumerate(["alice", "bob", "alice", "alice"]):
+        body = record(f"s{index}", started=T0 + index * 7200, ended=T0 + index * 7200 + 3600)
+        db.upsert_session(user, body, [], now=T0)
+    alice = db.list_sessions(user="alice")
+    assert [s["id"] for s in alice] == ["s3", "s2", "s0"]
+    assert [s["id"] for s in db.list_sessions(user="alice", limit=2)] == ["s3", "s2"]
+    # A session counts from its start to its end: s0 (T0..T0+1h) overlaps since=T0+1800.
+    window = db.list_sessions(user=None, since=T0 + 1800, until=T0 + 7200 * 2)
+    assert [s["id"] for s in window] == ["s1", "s0"]
+
+
+def test_kpi_sessions_are_those_overlapping_the_window(db: UsageDB) -> None:
+    bodies = {
+        "before": record("before", started=T0 - 7200, ended=T0 - 3600),
+        "crossing": record("crossing", started=T0 - 1800, ended=T0 + 1800),
+        "inside": record("inside", started=T0 + 100, ended=T0 + 200),
+        "instant": record("instant", started=T0, ended=T0),
+        "after": record("after", started=T0 + 3600, ended=T0 + 7200),
+    }
+    for body in bodies.values():
+        db.upsert_session("alice", body, ["physics"], now=T0)
+    sessions = db.kpi_sessions(T0, T0 + 3600)
+    assert sorted(s.started for s in sessions) == [T0 - 1800, T0, T0 + 100]
+    crossing = next(s for s in sessions if s.started == T0 - 1800)
+    assert crossing.groups == ("physics",)
+    assert crossing.cost_total == 0.42
+    assert crossing.currency == "EUR"
+    assert crossing.totals["cpu_core_seconds"] == 1800.5
+
+
+def test_groups_seen(db: UsageDB) -> None:
+    db.upsert_session("alice", record("a"), ["physics", "staff"], now=T0)
+    db.upsert_session("bob", record("b"), ["biology"], now=T0)
+    db.upsert_session("carol", record("c"), [], now=T0)
+    db.upsert_session("dave", record("d", started=T0 - 9000, ended=T0 - 8000), ["old"], now=T0)
+    assert db.groups() == ["biology", "old", "physics", "staff"]
+    assert db.groups(since=T0) == ["biology", "physics", "staff"]
