@@ -1,7 +1,7 @@
 """Write docs/configuration.md from the traits' own help, so the two never disagree.
 
-    python scripts/config_reference.py            # rewrite the file
-    python scripts/config_reference.py --check    # exit 1 when it is out of date
+python scripts/config_reference.py            # rewrite the file
+python scripts/config_reference.py --check    # exit 1 when it is out of date
 """
 
 from __future__ import annotations
@@ -30,11 +30,28 @@ Every option of jupyter-usage, as `jupyter_server_config.py` sets it (for exampl
 def describe(cls: type[HasTraits]) -> str:
     lines = [f"## `{cls.__name__}`", "", inspect.cleandoc(cls.__doc__ or ""), ""]
     for name, trait in sorted(cls.class_traits(config=True).items()):
-        if name in {"log_level", "log_format", "log_datefmt", "config_file", "config_file_name",
-                    "open_browser", "default_url", "file_url_prefix", "static_paths",
-                    "template_paths", "settings", "handlers", "answer_yes", "show_config",
-                    "show_config_json", "generate_config", "extra_args", "logging_config",
-                    "log", "parent"}:
+        if name in {
+            "log_level",
+            "log_format",
+            "log_datefmt",
+            "config_file",
+            "config_file_name",
+            "open_browser",
+            "default_url",
+            "file_url_prefix",
+            "static_paths",
+            "template_paths",
+            "settings",
+            "handlers",
+            "answer_yes",
+            "show_config",
+            "show_config_json",
+            "generate_config",
+            "extra_args",
+            "logging_config",
+            "log",
+            "parent",
+        }:
             continue
         if cls is not CostModel and name not in cls.class_own_traits(config=True):
             continue
