@@ -479,7 +479,6 @@ class UsageApp(ExtensionApp):
                 "last_tick_cpu_seconds": self.sampler.tick_cpu_seconds,
             },
             "store": {"persistent": self.store.persistent, "status": self.store.status},
-            "cost": self.recorder.rates.to_json(),
             "rates": self.recorder.rates.to_json(),
             "idle_culler_timeout_seconds": self.culler_timeout_seconds(),
         }

@@ -97,7 +97,7 @@ export interface IConfig {
   idle_after_seconds?: number;
   sources: { [source: string]: { available?: boolean } | boolean };
   /** The rates in force, with `currency` and `basis`. */
-  cost?: { [name: string]: unknown };
+  rates?: { [name: string]: unknown };
   idle_culler_timeout_seconds?: number | null;
 }
 

@@ -47,8 +47,8 @@ async def test_session_shows_cost_so_far_per_hour_and_projection(usage_get: Any)
 async def test_config_reports_rates_and_store(usage_get: Any) -> None:
     body = await usage_get("config")
     validate(body, "Config")
-    assert body["cost"]["server_hour"] == 3600
-    assert body["cost"]["currency"] == "EUR"
+    assert body["rates"]["server_hour"] == 3600
+    assert body["rates"]["currency"] == "EUR"
     assert body["store"]["persistent"] is True
     assert body["idle_culler_timeout_seconds"] == 3600
 
