@@ -20,10 +20,11 @@ again, buckets advance as usual.
 from __future__ import annotations
 
 import math
+import operator
 import sys
 import threading
 from array import array
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
 MAX_POINTS = 10_000
@@ -329,14 +330,34 @@ def _merge(
         minimum[offset:stop] = [m if c else None for m, c in zip(mins, counts, strict=True)]
         maximum[offset:stop] = [m if c else None for m, c in zip(maxs, counts, strict=True)]
         return
-    for point in range(low // per_point, high // per_point + 1):
-        start = max(point * per_point, low) - low
-        stop = min(point * per_point + per_point, high + 1) - low
-        total = sum(counts[start:stop])
-        if total:
-            mean[point - first] = sum(sums[start:stop]) / total
-            minimum[point - first] = min(mins[start:stop])
-            maximum[point - first] = max(maxs[start:stop])
+    # Pad to whole points, then fold the per_point strided slices together with map():
+    # each output point is the sum (min, max) of one bucket from each slice. This keeps the
+    # per-point work in C; a Python loop over points cost ~1 ms per 10 series of 150 points.
+    head = low % per_point
+    points = high // per_point - low // per_point + 1
+    tail = points * per_point - head - len(counts)
+    if head or tail:
+        mins = _pad(mins, head, tail, math.inf)
+        maxs = _pad(maxs, head, tail, -math.inf)
+        sums = _pad(sums, head, tail, 0.0)
+        counts = _pad(counts, head, tail, 0.0)
+    total_counts: Iterable[float] = counts[0::per_point]
+    total_sums: Iterable[float] = sums[0::per_point]
+    for j in range(1, per_point):
+        total_counts = list(map(operator.add, total_counts, counts[j::per_point]))
+        total_sums = list(map(operator.add, total_sums, sums[j::per_point]))
+    lowest = map(min, zip(*(mins[j::per_point] for j in range(per_point)), strict=True))
+    highest = map(max, zip(*(maxs[j::per_point] for j in range(per_point)), strict=True))
+    offset = low // per_point - first
+    stop = offset + points
+    counted = list(total_counts)
+    mean[offset:stop] = [s / c if c else None for s, c in zip(total_sums, counted, strict=True)]
+    minimum[offset:stop] = [m if c else None for m, c in zip(lowest, counted, strict=True)]
+    maximum[offset:stop] = [m if c else None for m, c in zip(highest, counted, strict=True)]
+
+
+def _pad(values: array[float], head: int, tail: int, empty: float) -> array[float]:
+    return array("d", [empty]) * head + values + array("d", [empty]) * tail
 
 
 def _to_float(raw: object) -> float | None:

@@ -33,8 +33,10 @@ const CHART_POINTS = 150;
  * The one owner of polling: every view reads the model and listens to `changed`.
  *
  * One `Poll` fetches the snapshot every tick and, every `slowEvery` ticks, the
- * session and the history (which change slowly or are kept fresh in between from
- * the snapshots). Past sessions are fetched once, `/config` once. Only the parts
+ * session (which changes slowly). The history is fetched once and then every
+ * `historyRefreshSeconds`: between two fetches each snapshot is appended to it,
+ * so the charts move with every tick while the server serves the whole window
+ * about once a minute. Past sessions are fetched once, `/config` once. Only the parts
  * some view watches are fetched; the poll backs off on errors and stands by while
  * nothing is watching.
  */
@@ -43,6 +45,8 @@ export class UsageModel implements IDisposable {
     this._fetch = options.fetch ?? requestUsage;
     this._slowEvery = Math.max(1, options.slowEvery ?? 5);
     this._historySeconds = options.historySeconds;
+    this._historyRefreshMs = (options.historyRefreshSeconds ?? 60) * 1000;
+    this._now = options.now ?? Date.now;
     this._refreshSeconds = options.refreshSeconds;
     this._poll = new Poll({
       auto: false,
@@ -209,7 +213,14 @@ export class UsageModel implements IDisposable {
         )
       );
     }
-    if (this._due('history', this._history !== null, slow)) {
+    const historyStale =
+      this._now() - this._historyFetchedAt >= this._historyRefreshMs;
+    if (
+      this._wants('history') &&
+      (historyStale ||
+        (this._history === null && (slow || !this._errors.history)))
+    ) {
+      this._historyFetchedAt = this._now();
       jobs.push(this._load('history', () => this._fetchHistory()));
     }
     if (this._due('session', this._session !== null, slow)) {
@@ -292,8 +303,11 @@ export class UsageModel implements IDisposable {
   };
   private _fetch: typeof requestUsage;
   private _history: IHistory | null = null;
+  private _historyFetchedAt = -Infinity;
+  private _historyRefreshMs: number;
   private _historySeconds: number;
   private _poll: Poll;
+  private _now: () => number;
   private _refreshSeconds: number;
   private _session: ISession | null = null;
   private _sessions: ISessionRecord[] | null = null;
@@ -313,8 +327,12 @@ export namespace UsageModel {
     refreshSeconds: number;
     /** Seconds of history the charts show. */
     historySeconds: number;
-    /** Session and history are fetched every this many ticks (default 5). */
+    /** The session is fetched every this many ticks (default 5). */
     slowEvery?: number;
+    /** Seconds between two fetches of the whole history window (default 60). */
+    historyRefreshSeconds?: number;
+    /** Milliseconds since the epoch; injected in tests. */
+    now?: () => number;
     /** Injected in tests; defaults to the REST client. */
     fetch?: typeof requestUsage;
   }

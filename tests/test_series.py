@@ -384,3 +384,28 @@ def test_empty_answers() -> None:
 def test_invalid_resolutions_raise_value_error(resolutions: Sequence[tuple[float, int]]) -> None:
     with pytest.raises(ValueError, match="resolution"):
         SeriesStore(resolutions)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_merged_steps_match_brute_force_with_gaps_and_ragged_edges(seed: int) -> None:
+    rng = random.Random(seed)
+    store = SeriesStore(((1.0, 300), (60.0, 60)))
+    samples: list[tuple[float, float | None]] = []
+    time = 50_000.0 + rng.uniform(0, 1)
+    for _ in range(400):
+        time += rng.choice((0.4, 1.0, 1.0, 3.5))
+        samples.append((time, None if rng.random() < 0.2 else rng.uniform(-5, 5)))
+    for at, value in samples:
+        store.add(at, {"x": value})
+    newest = samples[-1][0]
+
+    for _ in range(20):
+        step = float(rng.randint(2, 17))
+        since = newest - rng.uniform(step, 290)
+        until = rng.choice((None, newest - rng.uniform(0, 30)))
+        if until is not None and until < since:
+            continue
+        columns, effective = store.query_with_meta(since, step=step, until=until)
+        assert effective == step
+        want = brute_force(samples, since, newest if until is None else until, step)
+        assert_columns_equal(columns, want)

@@ -116,8 +116,35 @@ class Sample:
 
     def to_json(self) -> dict[str, Any]:
         """The `/snapshot` body: the design's field names, SI units, None as null."""
-        body = dataclasses.asdict(self)
-        body["cpu"]["percent"] = self.cpu.percent
-        for gpu in body["gpus"]:
-            gpu["mig_instances"] = list(gpu["mig_instances"])
-        return body
+        # By hand rather than dataclasses.asdict, whose deep copy of every field cost
+        # ~6 µs per kernel on each request; these records hold only scalars.
+        cpu = _fields(self.cpu)
+        cpu["percent"] = self.cpu.percent
+        gpus = []
+        for gpu in self.gpus:
+            fields = _fields(gpu)
+            fields["mig_instances"] = [dict(instance) for instance in gpu.mig_instances]
+            gpus.append(fields)
+        return {
+            "time": self.time,
+            "cpu": cpu,
+            "memory": _fields(self.memory),
+            "gpus": gpus,
+            "disk": [_fields(disk) for disk in self.disk],
+            "network": None if self.network is None else _fields(self.network),
+            "kernels": [_fields(kernel) for kernel in self.kernels],
+            "idle": self.idle,
+            "errors": dict(self.errors),
+        }
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    """A record's fields as a new dict (shallow: they hold scalars)."""
+    kind = type(record)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(record))
+    return {name: getattr(record, name) for name in names}

@@ -42,12 +42,13 @@ function server(answers: Answers = {}) {
   return { fetch, calls };
 }
 
-function model(fetch: jest.Mock, slowEvery = 5) {
+function model(fetch: jest.Mock, slowEvery = 5, now?: () => number) {
   return new UsageModel({
     // Long enough that only explicit refreshes tick during a test.
     refreshSeconds: 1000,
     historySeconds: 600,
     slowEvery,
+    now,
     fetch: fetch as any
   });
 }
@@ -118,9 +119,9 @@ describe('UsageModel', () => {
     m.dispose();
   });
 
-  it('refreshes session and history every few ticks, past sessions once', async () => {
+  it('refreshes the session every few ticks, past sessions once', async () => {
     const { fetch, calls } = server();
-    const m = model(fetch, 3);
+    const m = model(fetch, 3, () => 0);
     m.watch();
     await m.start();
     for (let i = 0; i < 6; i++) {
@@ -130,12 +131,29 @@ describe('UsageModel', () => {
     expect(snapshots).toBeGreaterThanOrEqual(6);
     // Slow ticks are every third one: about a third of the snapshots.
     expect(calls('session')).toBe(Math.ceil(snapshots / 3));
-    expect(calls('history')).toBe(Math.ceil(snapshots / 3));
+    // The clock stands still: the history window is fetched once.
+    expect(calls('history')).toBe(1);
     expect(calls('sessions')).toBe(1);
 
     m.reloadSessions();
     await m.refresh();
     expect(calls('sessions')).toBe(2);
+    m.dispose();
+  });
+
+  it('fetches the whole history window once a minute', async () => {
+    const { fetch, calls } = server();
+    let now = 0;
+    const m = model(fetch, 1, () => now);
+    m.watch(['snapshot', 'history']);
+    await m.start();
+    for (; now < 59_000; now += 5_000) {
+      await m.refresh();
+    }
+    expect(calls('history')).toBe(1);
+    now = 60_000;
+    await m.refresh();
+    expect(calls('history')).toBe(2);
     m.dispose();
   });
 
