@@ -169,6 +169,17 @@ class UsageApp(ExtensionApp):
         """,
     )
 
+    metrics_per_kernel = Bool(
+        False,
+        config=True,
+        help="""Whether the Prometheus metrics include one series per kernel (CPU, memory and
+        GPU memory, labelled with `kernel_id` and `kernel_name`).
+
+        Every kernel ever started adds new series, so a hub-wide Prometheus keeps growing;
+        the server-wide figures are enough for most dashboards. Default: False.
+        """,
+    )
+
     @validate("hub_post_interval")
     def _validate_hub_post_interval(self, proposal: dict[str, Any]) -> float:
         return _bounded("UsageApp.hub_post_interval", proposal["value"], 10, 86400)
@@ -354,6 +365,7 @@ class UsageApp(ExtensionApp):
         """The hub's start time, groups and profile shape this session and its rates."""
         if not info.available:
             return
+        self.collector.set_groups(info.groups)
         rates = self.cost_model.effective_rates(info.groups, info.profile)
         self.recorder.set_rates(rates)
         self.recorder.update_meta(groups=list(info.groups), profile=info.profile)

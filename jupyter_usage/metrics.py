@@ -3,12 +3,18 @@
 It is registered once on the server's own `/metrics` (prometheus_client's default
 registry) and also served alone at `/api/usage/v1/metrics`. A scrape only formats
 what the sampler already measured: it never triggers a sample.
+
+Every series carries `username` and `servername` (under a hub) so that a Prometheus that
+scrapes every server can aggregate by user; `jupyter_usage_user_group_info` joins users to
+their hub groups. Per-kernel series (a `kernel_id` label, unbounded over time) only appear
+when the admin asks for them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -17,7 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from .sampling.sample import Sample
+    from .sampling.sample import KernelUsage, Sample
 
 PREFIX = "jupyter_usage"
 
@@ -88,9 +94,16 @@ class UsageCollector(Collector):
     def __init__(self, app: Any, constant_labels: dict[str, str] | None = None) -> None:
         self.app = app
         self.constant_labels = hub_labels() if constant_labels is None else constant_labels
+        self.groups: tuple[str, ...] = ()
+        self._cost_high: dict[tuple[str, str], float] = {}
+        self._cost_lock = threading.Lock()
         self._own_registry = CollectorRegistry(auto_describe=False)
         self._own_registry.register(self)
         self._registered = False
+
+    def set_groups(self, groups: Iterable[str]) -> None:
+        """The user's hub groups, for `jupyter_usage_user_group_info`."""
+        self.groups = tuple(sorted(set(groups)))
 
     def register(self) -> None:
         """Add the collector to the server's `/metrics` (once per process)."""
@@ -117,6 +130,12 @@ class UsageCollector(Collector):
             return iter(())
         f = _Families(self.constant_labels)
         self._resources(f, sample)
+        if getattr(self.app, "metrics_per_kernel", False):
+            self._kernels(f, sample.kernels)
+        self._groups(f)
+        recorder = getattr(self.app, "recorder", None)
+        if recorder is not None:
+            self._cost(f, recorder)
         sampler = self.app.sampler
         f.counter(
             "sampler_cpu_seconds",
@@ -128,6 +147,74 @@ class UsageCollector(Collector):
         if extra is not None:
             extra(f)
         return iter(f.families)
+
+    def _groups(self, f: _Families) -> None:
+        family = None
+        for group in self.groups:
+            family = f.gauge(
+                "user_group_info",
+                "1 for each JupyterHub group of the server's user (join on username).",
+                1,
+                {"group": group},
+                family,
+            )
+
+    def _cost(self, f: _Families, recorder: Any) -> None:
+        cost = recorder.cost()
+        currency = {"currency": cost.currency}
+        total_family = None
+        with self._cost_lock:
+            for resource, amount in sorted(cost.breakdown.items()):
+                # Monotonic over the server's life: a session repriced to cheaper rates
+                # (its hub groups became known) holds at the high mark until it passes it.
+                key = (resource, cost.currency)
+                high = max(self._cost_high.get(key, 0.0), float(amount))
+                self._cost_high[key] = high
+                total_family = f.counter(
+                    "cost",
+                    "Estimated cost of this server since it started, in `currency` units.",
+                    high,
+                    {"resource": resource, **currency},
+                    total_family,
+                )
+        hourly = recorder.hourly_cost()
+        if hourly is not None:
+            rate_family = None
+            for resource, amount in sorted(hourly.breakdown.items()):
+                rate_family = f.gauge(
+                    "cost_rate_per_hour",
+                    "What an hour of this server costs at its current use, in `currency` units.",
+                    amount,
+                    {"resource": resource, "currency": hourly.currency},
+                    rate_family,
+                )
+        f.counter(
+            "idle_cost",
+            "Estimated cost of this server while idle, in `currency` units.",
+            recorder.idle_cost,
+            currency,
+        )
+        f.counter(
+            "idle_seconds",
+            "Seconds this server has been idle since it started.",
+            recorder.idle_seconds,
+        )
+
+    @staticmethod
+    def _kernels(f: _Families, kernels: Sequence[KernelUsage]) -> None:
+        families: dict[str, Any] = {}
+        for kernel in kernels:
+            labels = {"kernel_id": kernel.id, "kernel_name": kernel.name or ""}
+            for name, doc, value in (
+                ("kernel_cpu_cores", "CPU cores in use by one kernel.", kernel.cpu_cores),
+                ("kernel_memory_bytes", "Memory in use by one kernel.", kernel.memory_bytes),
+                (
+                    "kernel_gpu_memory_bytes",
+                    "GPU memory held by one kernel.",
+                    kernel.gpu_memory_bytes,
+                ),
+            ):
+                families[name] = f.gauge(name, doc, value, labels, families.get(name))
 
     @staticmethod
     def _resources(f: _Families, sample: Sample) -> None:

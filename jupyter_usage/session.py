@@ -54,6 +54,7 @@ class SessionRecorder:
         self._last_checkpoint = started
         self._lock = threading.Lock()
         self._ended = False
+        self._idle_cost = 0.0
 
     # -- lifecycle --
 
@@ -72,8 +73,14 @@ class SessionRecorder:
         """Sampler listener: account for the sample, checkpoint when due."""
         if self._ended:
             return
+        previous = self._latest
         self._ledger.add(sample)
         self._latest = sample
+        if previous is not None and previous.idle:
+            seconds = min(sample.time - previous.time, self._ledger.max_gap_seconds)
+            if seconds > 0:
+                hourly = hourly_cost(previous, self._rates, Allocation.from_sample(previous))
+                self._idle_cost += hourly.total * seconds / 3600
         if sample.time - self._last_checkpoint >= self.checkpoint_interval_seconds:
             self.checkpoint(sample.time)
 
@@ -156,10 +163,29 @@ class SessionRecorder:
 
     def per_hour(self) -> float | None:
         """What an hour costs at the latest sample's usage and allocation."""
+        hourly = self.hourly_cost()
+        return None if hourly is None else hourly.total
+
+    def hourly_cost(self) -> Cost | None:
+        """`per_hour`, per resource; None before the first sample."""
         sample = self._latest
         if sample is None:
             return None
-        return hourly_cost(sample, self._rates, Allocation.from_sample(sample)).total
+        return hourly_cost(sample, self._rates, Allocation.from_sample(sample))
+
+    def cost(self) -> Cost:
+        """What the session has cost so far, at the session's rates."""
+        return self._cost(self._ledger.snapshot())
+
+    @property
+    def idle_seconds(self) -> float:
+        """Seconds of the session spent idle so far."""
+        return self._ledger.snapshot().idle_seconds
+
+    @property
+    def idle_cost(self) -> float:
+        """What the idle intervals of the session cost, each at the rates of its time."""
+        return self._idle_cost
 
     def summary_json(self) -> dict[str, Any]:
         """The summary of the session so far (as if it ended at the latest sample)."""

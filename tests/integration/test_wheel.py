@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,10 @@ def test_wheel_install_enables_server_and_lab_extensions(tmp_path: Path) -> None
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path, ROOT)
     wheels = list(tmp_path.glob("jupyter_usage-*.whl"))
     assert len(wheels) == 1, wheels
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        names = set(wheel.namelist())
+    for shipped in ("grafana/jupyter-usage.json", "prometheus/rules.yml"):
+        assert f"jupyter_usage/{shipped}" in names, shipped
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
