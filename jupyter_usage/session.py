@@ -81,7 +81,10 @@ class SessionRecorder:
             if seconds > 0:
                 hourly = hourly_cost(previous, self._rates, Allocation.from_sample(previous))
                 self._idle_cost += hourly.total * seconds / 3600
-        if sample.time - self._last_checkpoint >= self.checkpoint_interval_seconds:
+        since_checkpoint = sample.time - self._last_checkpoint
+        # Negative when the wall clock was set back: checkpoint now and count from there,
+        # rather than waiting for the clock to catch up with the last checkpoint.
+        if since_checkpoint >= self.checkpoint_interval_seconds or since_checkpoint < 0:
             self.checkpoint(sample.time)
 
     def checkpoint(self, now: float | None = None) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
+from jupyter_usage.cost import Rates
 from jupyter_usage.ledger import (
     UNKNOWN_GPU_MODEL,
     Allocation,
@@ -15,6 +17,8 @@ from jupyter_usage.ledger import (
     integrate_sample,
 )
 from jupyter_usage.sampling.sample import CpuUsage, DiskUsage, GpuUsage, MemoryUsage, Sample
+from jupyter_usage.session import SessionRecorder
+from jupyter_usage.store import SessionStore
 
 GIB = 2**30
 
@@ -153,6 +157,33 @@ def test_clock_set_back_adds_nothing_and_resumes_from_the_new_time() -> None:
         for value in json.loads(json.dumps(totals.to_json())).values()
         if isinstance(value, float)
     )
+
+
+def test_the_recorder_checkpoints_at_once_when_the_clock_goes_back(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "sessions.sqlite")
+    store.open()
+    recorder = SessionRecorder(
+        store,
+        Rates(),
+        started=1000.0,
+        user="alice",
+        server_name="",
+        checkpoint_interval_seconds=10.0,
+    )
+    recorder.begin()
+    for second in range(1000, 1021):
+        recorder.on_sample(sample(float(second)))
+    assert store.get(recorder.id)["last_checkpoint"] == 1020.0
+    # Set back an hour: waiting for the clock to pass 1030 again would leave an hour
+    # without checkpoints, all of it lost to a crash.
+    recorder.on_sample(sample(-2580.0))
+    assert store.get(recorder.id)["last_checkpoint"] == -2580.0
+    for second in range(-2579, -2569):
+        recorder.on_sample(sample(float(second)))
+    checkpointed = store.get(recorder.id)
+    assert checkpointed["last_checkpoint"] == -2570.0
+    assert checkpointed["totals"]["duration_seconds"] == 30.0
+    store.close()
 
 
 def test_idle_time_follows_the_previous_samples_idle_flag() -> None:
