@@ -5,11 +5,61 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from traitlets import TraitError
-from traitlets.config import Config
+from reliability_log import record
+from traitlets import Bool, Dict, Float, Int, List, TraitError, TraitType, Unicode
+from traitlets.config import Config, Configurable
 
 from jupyter_usage.app import UsageApp
 from jupyter_usage.cost import CostModel
+from jupyter_usage.hub.service import UsageService
+
+CONFIGURABLES: dict[str, type[Configurable]] = {
+    "UsageApp": UsageApp,
+    "CostModel": CostModel,
+    "UsageService": UsageService,
+}
+
+WRONG_TYPE: dict[type[TraitType[Any, Any]], Any] = {
+    Float: "fast",
+    Int: "many",
+    Bool: "maybe",
+    Unicode: 42,
+    List: {"not": "a list"},
+    Dict: ["not", "a", "dict"],
+}
+"""A value of the wrong type for each kind of trait our classes use."""
+
+OWN_TRAITS = [
+    (section, name, trait)
+    for section, cls in CONFIGURABLES.items()
+    for name, trait in sorted(cls.class_own_traits(config=True).items())
+]
+
+
+def refused(section: str, name: str, value: Any) -> TraitError:
+    """The error constructing the class with `value` raises; it must name the trait."""
+    with pytest.raises(TraitError) as caught:
+        CONFIGURABLES[section](config=Config({section: {name: value}}))
+    message = str(caught.value)
+    # Our own validators say "Section.name"; traitlets' type errors say
+    # "The 'name' trait of a Section instance": either names the trait and its class.
+    assert f"{section}.{name}" in message or (
+        f"'{name}' trait" in message and section in message
+    ), message
+    record("configs_rejected", detail=f"{section}.{name} = {value!r}")
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "trait"), OWN_TRAITS, ids=[f"{s}.{n}" for s, n, _ in OWN_TRAITS]
+)
+def test_every_trait_refuses_a_value_of_the_wrong_type(
+    section: str, name: str, trait: TraitType[Any, Any]
+) -> None:
+    kind = type(trait)
+    # A new kind of trait needs a wrong value here before it can be configured.
+    assert kind in WRONG_TYPE, f"no wrong value known for {kind.__name__} ({section}.{name})"
+    refused(section, name, WRONG_TYPE[kind])
 
 
 @pytest.mark.parametrize(
@@ -24,6 +74,7 @@ from jupyter_usage.cost import CostModel
         ("UsageApp", "idle_after_seconds", 0),
         ("UsageApp", "retention_days", -1),
         ("UsageApp", "idle_culler_timeout", -60),
+        ("UsageApp", "hub_post_interval", 1),
         ("CostModel", "cpu_core_hour", -0.1),
         ("CostModel", "memory_gib_hour", float("nan")),
         ("CostModel", "basis", "cheapest"),
@@ -31,13 +82,24 @@ from jupyter_usage.cost import CostModel
         ("CostModel", "gpu_hour_by_model", {"NVIDIA A100": -2}),
         ("CostModel", "group_rates", {"physics": {"cpu_hours": 1}}),
         ("CostModel", "profile_rates", {"gpu": {"gpu_hour": -1}}),
+        ("UsageService", "regular_user_hours_per_week", 200),
+        ("UsageService", "admin_scope", "admin:users"),
+        ("UsageService", "default_window_days", 0),
+        ("UsageService", "max_window_days", 99999),
+        ("UsageService", "db_url", "mysql://root@localhost/usage"),
+        ("UsageService", "db_url", "not a url"),
+        ("UsageService", "service_url", "hub:10101"),
+        ("UsageService", "service_url", "http://hub:port"),
     ],
 )
 def test_invalid_value_names_the_trait(section: str, name: str, value: Any) -> None:
-    config = Config({section: {name: value}})
-    cls = UsageApp if section == "UsageApp" else CostModel
-    with pytest.raises(TraitError, match=rf"{section}\.{name}"):
-        cls(config=config)
+    error = refused(section, name, value)
+    assert f"{section}.{name}" in str(error)
+
+
+def test_a_database_password_stays_out_of_the_error() -> None:
+    error = refused("UsageService", "db_url", "mysql://usage:s3cret-pw@db/usage")
+    assert "s3cret-pw" not in str(error)
 
 
 async def test_a_server_with_bad_config_refuses_to_start(

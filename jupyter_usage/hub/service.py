@@ -29,6 +29,8 @@ from jupyterhub.services.auth import (
     UserNotAllowed,
 )
 from jupyterhub.utils import url_path_join
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from tornado import web
 from tornado.httpserver import HTTPServer
 from traitlets import Float, Int, TraitError, Unicode, default, validate
@@ -191,6 +193,36 @@ class UsageService(Application):
             raise TraitError(
                 "UsageService.admin_scope must be an unfiltered custom scope "
                 f"('custom:…', see c.JupyterHub.custom_scopes) or empty, got {value!r}"
+            )
+        return value
+
+    @validate("db_url")
+    def _validate_db_url(self, proposal: Any) -> str:
+        value = str(proposal["value"])
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            backend = ""
+        if backend not in {"sqlite", "postgresql"}:
+            # Not the value itself: it may hold a database password.
+            got = f"a URL of {backend!r}" if backend else "no URL"
+            raise TraitError(
+                "UsageService.db_url must be an SQLAlchemy URL of SQLite or PostgreSQL "
+                f"('sqlite:///path' or 'postgresql+psycopg://user@host/db'), got {got}"
+            )
+        return value
+
+    @validate("service_url")
+    def _validate_service_url(self, proposal: Any) -> str:
+        value = str(proposal["value"])
+        url = urlparse(value)
+        try:
+            url.port  # noqa: B018  (raises ValueError for a port that is not a number)
+        except ValueError:
+            url = url._replace(netloc="")
+        if url.scheme not in {"http", "https"} or not url.hostname:
+            raise TraitError(
+                f"UsageService.service_url must be an http(s) URL with a host, got {value!r}"
             )
         return value
 
