@@ -81,16 +81,28 @@ class UsageHandler(ExtensionHandlerMixin, APIHandler):
 
     def check_known_arguments(self, *known: str) -> None:
         # JupyterLab's ServerConnection adds `?<timestamp>` to bust caches: not a parameter.
+        # `token` is jupyter_server's own way of authenticating a URL (a scraper, a link).
         unknown = sorted(
             name
             for name, values in self.request.query_arguments.items()
-            if name not in known and not (name.isdigit() and values in ([b""], []))
+            if name not in known
+            and name != "token"
+            and not (name.isdigit() and values in ([b""], []))
         )
         if unknown:
             raise BadRequest(
                 f"unknown parameter {unknown[0]!r}; this endpoint takes "
                 + (", ".join(known) if known else "no parameters")
             )
+
+
+def _is_unicode(text: str) -> bool:
+    """False for text with lone surrogates, which UTF-8 (and so SQLite) cannot hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def answer(*arguments: str) -> Any:
@@ -215,14 +227,19 @@ class SummarySeenHandler(UsageHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
+        # Not get_json_body(): it lets a body that is not UTF-8 through as a 500.
         try:
-            body = self.get_json_body() or {}
-        except web.HTTPError:
-            self.bad_request("the body must be a JSON object")
+            body = json.loads(self.request.body.decode("utf-8")) if self.request.body else {}
+        except (ValueError, RecursionError):
+            self.bad_request("the body must be a JSON object in UTF-8")
             return
         session_id = body.get("session") if isinstance(body, dict) else None
         if not isinstance(session_id, str) or not session_id:
             self.bad_request('the body must be {"session": "<session id>"}')
+            return
+        if not _is_unicode(session_id):
+            # A lone surrogate ("\ud800") parses as JSON but no database can store it.
+            self.bad_request("the session id must be valid Unicode text")
             return
         await asyncio.to_thread(self.usage.mark_summary_seen, session_id)
         self.set_status(204)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from ._version import __version__
 
@@ -46,6 +46,29 @@ def access_scope(service: str) -> str:
 
 def read_service_scope(service: str) -> str:
     return f"read:services!service={service}"
+
+
+def secrets_of(token: str, urls: Iterable[str | None]) -> list[str]:
+    """What a message must never show: the token, and the credentials in `urls`
+    (`https://user:password@host/`), each as written and percent-decoded, with its "@"."""
+    found = {token} if token else set()
+    for url in urls:
+        userinfo = urlparse(url).netloc.rpartition("@")[0] if url else ""
+        if not userinfo:
+            continue
+        password = userinfo.partition(":")[2]
+        for part in (userinfo, password):
+            if part:
+                found.update({f"{part}@", f"{unquote(part)}@"})
+    # Longest first, so that the whole user info goes before the password inside it.
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each of `secrets` replaced by "***" (an "@" kept as "***@")."""
+    for secret in secrets:
+        text = text.replace(secret, "***@" if secret.endswith("@") else "***")
+    return text
 
 
 def parse_hub_time(value: Any) -> float | None:
@@ -297,6 +320,8 @@ class HubClient:
         self._service_backoff = self.backoff()
         self._service_urls: dict[str, tuple[str | None, float]] = {}
         self._history_backoff = self.backoff()
+        # Shown nowhere: not in logs, not in the reasons the /hub endpoint returns.
+        self._secrets = secrets_of(token, (api_url, public_url, service_url_override))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **kwargs: Any) -> HubClient | None:
@@ -322,9 +347,14 @@ class HubClient:
         """Monotonic seconds (injectable, for tests)."""
         return self._clock()
 
+    def scrub(self, text: str) -> str:
+        """`text` without the token or the credentials of the hub's URLs."""
+        return scrub(text, self._secrets)
+
     def log_once(self, key: str, level: int, message: str, *args: Any) -> None:
         """Log at `level` the first time, at debug after that (until `forget_logged`)."""
-        self._log_once(key, level, message, *args)
+        shown = tuple(self.scrub(arg) if isinstance(arg, str) else arg for arg in args)
+        self._log_once(key, level, message, *shown)
 
     def forget_logged(self, key: str) -> bool:
         return self._log_once.forget(key)
@@ -368,7 +398,7 @@ class HubClient:
                 error.close()
         except (OSError, http.client.HTTPException, ValueError) as error:
             reason = getattr(error, "reason", None) or error
-            return HubResponse(None, error=f"{method} {url} failed: {reason}")
+            return HubResponse(None, error=self.scrub(f"{method} {url} failed: {reason}"))
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
@@ -436,7 +466,7 @@ class HubClient:
                 answer.error,
             )
         else:
-            self._last_error = f"the hub answered {answer.message()}"
+            self._last_error = self.scrub(f"the hub answered {answer.message()}")
             self.log_once(
                 "user",
                 logging.WARNING,
@@ -695,7 +725,7 @@ class SessionUploader:
         )
 
     def _failed(self, message: str) -> None:
-        self.last_error = message
+        self.last_error = self.client.scrub(message)
         self.backoff.failed()
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from api_contract import paths, validate
+from reliability_log import record
 from tornado import web
 from tornado.httpclient import HTTPClientError
 
@@ -86,6 +87,28 @@ async def test_bad_parameters_get_400_with_a_message(
     assert fragment in body["message"]
 
 
+async def test_a_token_in_the_url_authenticates_as_in_jupyter_server(
+    jp_fetch: Any, jp_serverapp: Any, usage_get: Any
+) -> None:
+    await wait_for_sample(usage_get)
+    token = jp_serverapp.identity_provider.token
+    for path in ("snapshot", "history", "config", "session"):
+        response = await jp_fetch(
+            "api", "usage", "v1", path, params={"token": token}, headers={"Authorization": ""}
+        )
+        assert response.code == 200, path
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch(
+            "api",
+            "usage",
+            "v1",
+            "snapshot",
+            params={"token": "wrong"},
+            headers={"Authorization": ""},
+        )
+    assert caught.value.code == 403
+
+
 def registered_routes(serverapp: Any) -> dict[str, type]:
     """Every URL pattern under the extension's prefix, with its handler class."""
     routes: dict[str, type] = {}
@@ -120,6 +143,7 @@ async def test_every_route_is_documented_and_refuses_requests_without_credential
                     body=None if method == "GET" else b"{}",
                 )
             assert caught.value.code == 403, f"{method} {route}"
+            record("routes_checked", detail=f"{method} {route}")
 
 
 async def test_polling_does_not_count_as_activity(jp_fetch: Any, usage_get: Any) -> None:

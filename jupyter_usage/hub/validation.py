@@ -39,6 +39,15 @@ def parse_json_object(body: bytes, max_bytes: int = MAX_BODY_BYTES) -> dict[str,
         raise BadRequest(f"the body is not valid JSON: {str(error)[:200]}") from None
     if not isinstance(value, dict):
         raise BadRequest("the body must be a JSON object")
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON lets "\ud800" through; no database column, and no UTF-8 answer, holds it.
+        raise BadRequest(
+            "the body must be valid Unicode: it holds a lone surrogate (\\ud800 to \\udfff)"
+        ) from None
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply") from None
     return value
 
 
@@ -50,7 +59,10 @@ def _number(body: dict[str, Any], name: str, *, required: bool) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadRequest(f"'{name}' must be a number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        value = math.inf
     if not math.isfinite(value) or value < 0:
         raise BadRequest(f"'{name}' must be a finite, non-negative number")
     return value

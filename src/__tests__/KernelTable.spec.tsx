@@ -97,6 +97,30 @@ describe('KernelTable', () => {
     expect(onOpen).not.toHaveBeenCalled();
   });
 
+  it('shows notebook and kernel names that look like HTML as text', () => {
+    const markup = '<img src=x onerror=alert(1)>';
+    const { container } = render(
+      <KernelTable
+        kernels={[
+          kernel('k1', `notes/${markup}.ipynb`, 0.1, GIB),
+          { ...kernel('k2', null, 0.1, 0.5 * GIB), name: markup }
+        ]}
+        error={null}
+        showGpu={false}
+        trans={trans}
+        onOpen={jest.fn()}
+      />
+    );
+    expect(names()).toEqual([`${markup}.ipynb`, markup]);
+    expect(container.querySelector('img')).toBeNull();
+    // Serialized, the names are escaped text (an attribute value needs no escaping).
+    expect(container.innerHTML).toContain(
+      '>&lt;img src=x onerror=alert(1)&gt;.ipynb<'
+    );
+    const row = screen.getByText(`${markup}.ipynb`).closest('tr')!;
+    expect(row.getAttribute('title')).toBe(`Open notes/${markup}.ipynb`);
+  });
+
   it('shows GPU memory only when asked', () => {
     const { rerender } = render(
       <KernelTable

@@ -9,11 +9,9 @@ single-user servers' tokens (read from the running servers' environment) through
 
 from __future__ import annotations
 
-import contextlib
 import http.cookiejar
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,22 +21,27 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.message import Message
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from hub_process import (
+    VENV_BIN,
+    Answer,
+    NoRedirect,
+    call,
+    configurable_http_proxy,
+    free_port,
+    launch_hub,
+    loopback_hub_config,
+    wait_for,
+)
 
 from jupyter_usage.hubclient import HubClient, SessionUploader, parse_hub_time
 from jupyter_usage.store import SessionStore
 
-_T = TypeVar("_T")
-
-VENV_BIN = Path(sys.executable).parent
-CHP_VERSION = "5.3.0"
-CHP_CACHE = Path.home() / ".cache" / "jupyter-usage-tests" / "chp"
 ADMIN_TOKEN = uuid.uuid4().hex
 HOUR = 3600.0
 # Test sessions lie three days back, out of the way of any the real servers report.
@@ -46,87 +49,10 @@ T_TEST = time.time() - 3 * 86400
 GROUP_RATES = {"physics": {"server_hour": 2.0}, "biology": {"server_hour": 0.5}}
 
 
-def configurable_http_proxy() -> Path:
-    """configurable-http-proxy from npm, installed once per machine into a cache."""
-    binary = CHP_CACHE / "node_modules" / ".bin" / "configurable-http-proxy"
-    if binary.exists():
-        return binary
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        pytest.skip("node and npm are needed to install configurable-http-proxy")
-    CHP_CACHE.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [npm, "install", "--prefix", str(CHP_CACHE), f"configurable-http-proxy@{CHP_VERSION}"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0 or not binary.exists():
-        pytest.skip(f"cannot install configurable-http-proxy: {result.stderr[-500:]}")
-    return binary
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def is_listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: Message  # case-insensitive: the proxy lower-cases header names
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
-
-
-def call(
-    method: str, url: str, token: str | None = None, body: Any = None, raw: bytes | None = None
-) -> Answer:
-    headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"token {token}"
-    data = raw
-    if body is not None:
-        data = json.dumps(body).encode()
-    if data is not None:
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with _opener.open(request, timeout=30) as response:
-            return Answer(response.status, response.headers, response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return Answer(error.code, error.headers, error.read())
-
-
-def wait_for(what: str, check: Callable[[], _T | None], timeout: float) -> _T:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(OSError):
-            result = check()
-            if result:
-                return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.25)
 
 
 @dataclass
@@ -203,18 +129,9 @@ def write_config(root: Path, chp: Path, ports: dict[str, int]) -> Path:
         "jupyter_usage.hub",
         f"--UsageService.db_url=sqlite:///{root / 'usage.sqlite'}",
     ]
-    config = f"""
-c = get_config()  # noqa
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {ports["proxy"]}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {ports["hub"]}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{ports["proxy_api"]}"
-c.ConfigurableHTTPProxy.command = [{str(chp)!r}]
-c.JupyterHub.db_url = "sqlite:///{root / "jupyterhub.sqlite"}"
-c.JupyterHub.cookie_secret_file = "{root / "cookie_secret"}"
-c.JupyterHub.authenticator_class = "dummy"
-c.Authenticator.allow_all = True
+    config = (
+        loopback_hub_config(root, ports, chp)
+        + f"""
 c.Authenticator.admin_users = {{"ada"}}
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = "{root}/home/{{username}}"
@@ -267,6 +184,7 @@ c.JupyterHub.load_roles = [
     {{"name": "usage-readers", "scopes": ["custom:usage:read-all"], "groups": ["usage-readers"]}},
 ]
 """
+    )
     path = root / "jupyterhub_config.py"
     path.write_text(config)
     return path
@@ -277,19 +195,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     chp = configurable_http_proxy()
     root = tmp_path_factory.mktemp("hub")
     ports = {name: free_port() for name in ("proxy", "proxy_api", "hub", "service")}
-    config = write_config(root, chp, ports)
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    for name in list(env):
-        if name.startswith(("JUPYTERHUB_", "JUPYTER_USAGE_")):
-            del env[name]
-    with (root / "hub.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
-            cwd=root,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process = launch_hub(root, write_config(root, chp, ports))
     proxy_url = f"http://127.0.0.1:{ports['proxy']}"
     hub = Hub(root, proxy_url, f"{proxy_url}/hub/api", ports["service"], process)
     try:
@@ -505,7 +411,7 @@ class Browser:
         self.opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({}),
             urllib.request.HTTPCookieProcessor(self.cookies),
-            _NoRedirect(),
+            NoRedirect(),
         )
 
     def open(self, url: str, form: dict[str, str] | None = None) -> Answer:

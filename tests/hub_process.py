@@ -1,0 +1,310 @@
+"""A real JupyterHub with the usage history service, for the access and fuzzing tests.
+
+The hub runs configurable-http-proxy and manages `python -m jupyter_usage.hub` as a service,
+as in production; no single-user server is spawned (tokens come from the hub's admin API).
+Start it with `shared_hub(request)`: one hub per pytest session, stopped at its end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+_T = TypeVar("_T")
+
+VENV_BIN = Path(sys.executable).parent
+# The same cache as tests/integration/test_hub.py: installed once per machine.
+CHP_VERSION = "5.3.0"
+CHP_CACHE = Path.home() / ".cache" / "jupyter-usage-tests" / "chp"
+SERVICE_PREFIX = "/services/usage/"
+RUNNING = "JupyterHub is now running"
+"""What the hub logs once it has started everything and handles SIGTERM."""
+HTML_NAME = "<img src=x onerror=alert(1)>"
+"""A user and a group named like this must come back as text, never as markup."""
+USERS = ("alice", "bob", "ada", "dana", "eve", "mallory", HTML_NAME)
+GROUPS = {
+    "physics": ["alice"],
+    "biology": ["bob"],
+    "usage-readers": ["dana"],
+    HTML_NAME: [HTML_NAME],
+}
+
+
+def configurable_http_proxy() -> Path:
+    """configurable-http-proxy from npm, installed once per machine into a cache."""
+    binary = CHP_CACHE / "node_modules" / ".bin" / "configurable-http-proxy"
+    if binary.exists():
+        return binary
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        pytest.skip("node and npm are needed to install configurable-http-proxy")
+    CHP_CACHE.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [npm, "install", "--prefix", str(CHP_CACHE), f"configurable-http-proxy@{CHP_VERSION}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0 or not binary.exists():
+        pytest.skip(f"cannot install configurable-http-proxy: {result.stderr[-500:]}")
+    return binary
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: Message  # case-insensitive: the proxy lower-cases header names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, as the tests want to see it."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect())
+
+
+def call(
+    method: str,
+    url: str,
+    token: str | None = None,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    """One request; HTTP errors are answers too."""
+    sent = {"Accept": "application/json", **(headers or {})}
+    if token:
+        sent["Authorization"] = f"token {token}"
+    data = raw if body is None else json.dumps(body).encode()
+    if data is not None:
+        sent.setdefault("Content-Type", "application/json")
+    request = urllib.request.Request(url, data=data, method=method, headers=sent)
+    try:
+        with _opener.open(request, timeout=30) as response:
+            return Answer(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return Answer(error.code, error.headers, error.read())
+
+
+def wait_for(what: str, check: Callable[[], _T | None], timeout: float) -> _T:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError):
+            result = check()
+            if result:
+                return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.2)
+
+
+@dataclass
+class Hub:
+    root: Path
+    hub_api: str
+    service_port: int
+    admin_token: str
+    process: subprocess.Popen[bytes]
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def service(self) -> str:
+        """The service's own address (where the single-user servers post)."""
+        return f"http://127.0.0.1:{self.service_port}{SERVICE_PREFIX}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "usage.sqlite"
+
+    def admin(self, method: str, path: str, body: Any = None) -> Answer:
+        return call(method, f"{self.hub_api}/{path}", self.admin_token, body)
+
+    def api(self, method: str, path: str, user: str | None, body: Any = None, **kw: Any) -> Answer:
+        """A request to the service's API as `user` (None: without credentials)."""
+        token = self.tokens[user] if user else None
+        return call(method, f"{self.service}api/v1/{path}", token, body, **kw)
+
+    def stored_rows(self) -> list[tuple[Any, ...]]:
+        """Every stored session row, read straight from the service's database."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT * FROM usage_sessions ORDER BY pk").fetchall()
+
+    def log(self) -> str:
+        return (self.root / "hub.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def loopback_hub_config(root: Path, ports: dict[str, int], chp: Path) -> str:
+    """The start of a jupyterhub_config.py for a hub on loopback: its ports, the proxy,
+    its database and cookie secret under `root`, and the dummy authenticator (any
+    password; every user allowed)."""
+    return f"""
+c = get_config()  # noqa
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {ports["proxy"]}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {ports["hub"]}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{ports["proxy_api"]}"
+c.ConfigurableHTTPProxy.command = [{str(chp)!r}]
+c.JupyterHub.db_url = "sqlite:///{root / "jupyterhub.sqlite"}"
+c.JupyterHub.cookie_secret_file = "{root / "cookie_secret"}"
+c.JupyterHub.authenticator_class = "dummy"
+c.Authenticator.allow_all = True
+"""
+
+
+def _write_config(root: Path, chp: Path, ports: dict[str, int], admin_token: str) -> Path:
+    service_command = [
+        sys.executable,
+        "-m",
+        "jupyter_usage.hub",
+        f"--UsageService.db_url=sqlite:///{root / 'usage.sqlite'}",
+        "--log-level=DEBUG",
+    ]
+    config = (
+        loopback_hub_config(root, ports, chp)
+        + f"""
+c.Authenticator.admin_users = {{"ada"}}
+c.JupyterHub.spawner_class = "simple"
+c.JupyterHub.custom_scopes = {{
+    "custom:usage:read-all": {{"description": "Read everyone's usage history and KPIs"}},
+}}
+c.JupyterHub.extra_user_scopes = {{
+    "access:services!service=usage",
+    "read:services!service=usage",
+}}
+c.JupyterHub.services = [
+    {{
+        "name": "usage",
+        "url": "http://127.0.0.1:{ports["service"]}",
+        "command": {service_command!r},
+        "oauth_client_allowed_scopes": ["custom:usage:read-all"],
+        "oauth_no_confirm": True,
+    }},
+    {{"name": "test-admin", "api_token": {admin_token!r}}},
+]
+c.JupyterHub.load_roles = [
+    {{
+        "name": "test-admin",
+        "scopes": ["admin:users", "admin:groups", "tokens", "read:services", "list:users"],
+        "services": ["test-admin"],
+    }},
+    {{"name": "usage-readers", "scopes": ["custom:usage:read-all"], "groups": ["usage-readers"]}},
+]
+"""
+    )
+    path = root / "jupyterhub_config.py"
+    path.write_text(config)
+    return path
+
+
+def launch_hub(root: Path, config: Path) -> subprocess.Popen[bytes]:
+    """`jupyterhub -f config` in `root`, logging to root/hub.log, with the venv's commands
+    first on PATH and none of this process's JUPYTERHUB_* or JUPYTER_USAGE_* variables."""
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for name in list(env):
+        if name.startswith(("JUPYTERHUB_", "JUPYTER_USAGE_")):
+            del env[name]
+    with (root / "hub.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def start_hub(root: Path) -> Hub:
+    """A hub with the service, users (tokens in `hub.tokens`) and groups (`GROUPS`)."""
+    chp = configurable_http_proxy()
+    admin_token = uuid.uuid4().hex
+    ports = {name: free_port() for name in ("proxy", "proxy_api", "hub", "service")}
+    process = launch_hub(root, _write_config(root, chp, ports, admin_token))
+    hub = Hub(
+        root, f"http://127.0.0.1:{ports['hub']}/hub/api", ports["service"], admin_token, process
+    )
+    try:
+        wait_for("the hub", lambda: hub.admin("GET", "").status == 200, 90)
+        for name in USERS:
+            quoted = urllib.parse.quote(name, safe="")
+            answer = hub.admin("POST", f"users/{quoted}")
+            assert answer.status in (201, 409), answer.body
+            answer = hub.admin("POST", f"users/{quoted}/tokens", {"expires_in": 3600})
+            assert answer.status == 201, answer.body
+            hub.tokens[name] = answer.json()["token"]
+        for group, members in GROUPS.items():
+            quoted = urllib.parse.quote(group, safe="")
+            answer = hub.admin("POST", f"groups/{quoted}", {"users": members})
+            if answer.status == 409:  # made by a role in load_roles, without its members
+                answer = hub.admin("POST", f"groups/{quoted}/users", {"users": members})
+            assert answer.status in (200, 201), answer.body
+        wait_for("the usage service", lambda: hub.api("GET", "sessions", "ada").status == 200, 60)
+        # Only then does the hub handle SIGTERM (stopping the proxy and the service with it):
+        # stopped before, it dies alone and leaves them running.
+        wait_for("the hub to finish starting", lambda: RUNNING in hub.log(), 60)
+    except BaseException:
+        print(hub.log()[-4000:], file=sys.stderr)
+        hub.stop()
+        raise
+    return hub
+
+
+_shared: dict[str, Hub] = {}
+
+
+def shared_hub(request: pytest.FixtureRequest) -> Hub:
+    """The pytest session's hub, started on first use and stopped when the session ends."""
+    if "hub" not in _shared:
+        root = request.getfixturevalue("tmp_path_factory").mktemp("hub")
+        hub = start_hub(root)
+        _shared["hub"] = hub
+
+        def stop() -> None:
+            hub.stop()
+            _shared.pop("hub", None)
+
+        request.config.add_cleanup(stop)
+    return _shared["hub"]
