@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_hub import call, configurable_http_proxy, free_port, wait_for
+from hub_process import call, configurable_http_proxy, free_port, loopback_hub_config, wait_for
 
 import jupyter_usage
 
@@ -363,18 +363,9 @@ def write_hub_config(root: Path, ports: dict[str, int]) -> Path:
     shim.mkdir()
     (shim / "pynvml.py").write_text(GPU_SHIM)
     gpu_path = f"{shim}{os.pathsep}{TESTS}"
-    config = f"""
-c = get_config()  # noqa
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {ports["proxy"]}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {ports["hub"]}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{ports["proxy_api"]}"
-c.ConfigurableHTTPProxy.command = [{str(configurable_http_proxy())!r}]
-c.JupyterHub.db_url = "sqlite:///{root / "jupyterhub.sqlite"}"
-c.JupyterHub.cookie_secret_file = "{root / "cookie_secret"}"
-c.JupyterHub.authenticator_class = "dummy"
-c.Authenticator.allow_all = True
+    config = (
+        loopback_hub_config(root, ports, configurable_http_proxy())
+        + f"""
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = "{root}/home/{{username}}"
 c.Spawner.cmd = [{str(VENV_BIN / "jupyterhub-singleuser")!r}]
@@ -407,6 +398,7 @@ c.JupyterHub.load_roles = [
     }},
 ]
 """
+    )
     path = root / "jupyterhub_config.py"
     path.write_text(config)
     return path
