@@ -11,7 +11,7 @@ ACTIVATE := source $(BIN)/activate
 PORT ?= 8888
 
 .PHONY: lab test system-deps venv install ui-install lint test-python test-js test-ui \
-        test-integration bench reliability clean
+        test-integration bench bench-load reliability clean
 
 lab: install
 	@$(ACTIVATE) && ./demo/start.sh $(PORT)
@@ -62,6 +62,15 @@ bench: install
 	$(BIN)/pip install -q --upgrade --no-deps --target $(BENCH_SITE) "jupyter-resource-usage>=1.0"
 	@$(ACTIVATE) && python benchmarks/api_cost.py --python-path $(BENCH_SITE) \
 	    --output docs/performance.md
+
+# 100 tabs polling a server with 20 kernels for 5 minutes; the hub service under 1,000 users.
+bench-load: install
+	@$(ACTIVATE) && python benchmarks/load.py --output docs/performance.md
+
+# The reliability and security tests once more, with a log of what they did: writes
+# docs/reliability.md (requests tried, faults injected, sessions recovered, 5xx seen).
+reliability: system-deps install
+	@$(ACTIVATE) && python scripts/reliability_report.py --output docs/reliability.md
 
 clean:
 	rm -rf $(VENV) node_modules ui-tests/node_modules lib jupyter_usage/labextension \
