@@ -32,7 +32,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,7 @@ from hub_process import (  # noqa: E402
     free_port,
     launch_hub,
     loopback_hub_config,
+    stop_process,
     wait_for,
 )
 from postgres_server import Unavailable, running_postgres  # noqa: E402
@@ -648,12 +648,7 @@ def running_hub(users: Sequence[str], db_urls: dict[str, str]) -> Iterator[Hub]:
         raise
     finally:
         if process is not None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+            stop_process(process)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +28,14 @@ from typing import Any
 
 import pytest
 import yaml
-from hub_process import call, configurable_http_proxy, free_port, loopback_hub_config, wait_for
+from hub_process import (
+    call,
+    configurable_http_proxy,
+    free_port,
+    loopback_hub_config,
+    stop_process,
+    wait_for,
+)
 
 import jupyter_usage
 
@@ -421,15 +427,6 @@ def start(args: list[str], log: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, **kwargs)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
-
-
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
     if shutil.which("prometheus") is None or shutil.which("promtool") is None:
@@ -521,8 +518,8 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
         raise
     finally:
         if prometheus is not None:
-            stop(prometheus)
-        stop(hub)
+            stop_process(prometheus)
+        stop_process(hub)
 
 
 def test_every_dashboard_expression_returns_data(scraped: Scraped) -> None:

@@ -36,6 +36,7 @@ from hub_process import (
     free_port,
     launch_hub,
     loopback_hub_config,
+    stop_process,
     wait_for,
 )
 
@@ -218,12 +219,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         print(hub.log_tail(), file=sys.stderr)
         raise
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
 
 
 def extension_wired() -> bool:
