@@ -34,7 +34,9 @@ from reliability_log import ENV, FIGURES  # noqa: E402
 
 SUITES: dict[str, list[str]] = {
     "python": [
-        "tests/test_faults.py",
+        "tests/test_faults_sources.py",
+        "tests/test_faults_hub.py",
+        "tests/test_faults_store.py",
         "tests/test_access.py",
         "tests/test_fuzz.py",
         "tests/test_config_errors.py",
