@@ -28,6 +28,7 @@ from .sampling.processes import ProcessTree
 from .sampling.sampler import KernelInfo, Sampler, Sources, series_values
 from .series import SeriesStore
 from .session import SEEN_KEY, SessionRecorder
+from .stop_signals import StopSignals
 from .store import SessionStore
 
 EVENT_SCHEMA = Path(__file__).parent / "events" / "session-summary.yaml"
@@ -303,6 +304,8 @@ class UsageApp(ExtensionApp):
         self._kernel_task = asyncio.create_task(self._watch_kernels())
         if self.hub_client is not None:
             self._hub_task = asyncio.create_task(self._follow_hub())
+        self._stop_signals = StopSignals(serverapp._signal_stop)
+        self._stop_signals.install()
         self._started = True
 
     def _open_store(self) -> None:
@@ -325,6 +328,11 @@ class UsageApp(ExtensionApp):
         KubeSpawner pod gets between SIGTERM and SIGKILL."""
         if not getattr(self, "_started", False):
             return  # never started (it failed to initialise): nothing to close
+        self._stop_signals.uninstall()
+        if self._stop_signals.received is not None:
+            self.log.info(
+                "jupyter_usage: %s received, closing the session", self._stop_signals.received
+            )
         for task in (self._kernel_task, self._hub_task):
             if task is not None:
                 task.cancel()

@@ -23,8 +23,16 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, root: Path, *extra_args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *extra_args: str,
+        env: dict[str, str] | None = None,
+        stdin: int | None = subprocess.DEVNULL,
+    ) -> None:
         self.root = root
+        # No terminal by default, as under a spawner; a pty's fd makes one.
+        self.stdin = stdin
         self.port = free_port()
         self.token = secrets.token_hex(8)
         self.extra_args = extra_args
@@ -53,7 +61,7 @@ class ServerProcess:
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, env=self.env
+                args, stdin=self.stdin, stdout=log, stderr=subprocess.STDOUT, env=self.env
             )
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:

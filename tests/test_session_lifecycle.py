@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import signal
 import time
 from pathlib import Path
@@ -70,3 +72,55 @@ def test_a_killed_server_is_recovered_at_its_last_checkpoint(tmp_path: Path) -> 
         assert seen["cost"]["total"] - 1.5 <= total <= seen["cost"]["total"] + 1.5
         assert previous["summary"]["cost"]["total"] == pytest.approx(total)
         assert "was not closed" in second.log()
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
+)
+def test_every_stop_signal_closes_the_session_without_a_terminal(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    # JupyterHub's local spawners send SIGINT, KubeSpawner SIGTERM, a closed ssh session
+    # SIGHUP; none of them gives the server a terminal.
+    first = server(tmp_path).start()
+    session = wait_for_cost(first, 1.0)
+    assert first.stop(sig) == 0
+    assert "Shutting down" in first.log()
+    assert "could not close the session" not in first.log()
+
+    with server(tmp_path) as second:
+        sessions = second.get("api/usage/v1/sessions")["sessions"]
+        previous = next(s for s in sessions if s["id"] == session["id"])
+        assert previous["ended_by"] == "stop"
+        assert previous["summary"] is not None
+        assert previous["cost"]["total"] >= session["cost"]["total"]
+        assert "was not closed" not in second.log()
+
+
+def test_interrupting_twice_at_a_terminal_closes_the_session(tmp_path: Path) -> None:
+    # At a terminal jupyter_server asks "Shutdown this Jupyter server?" on the first ^C and
+    # stops on the second; that path is its own and must still close the session.
+    controller, terminal = pty.openpty()
+    try:
+        first = ServerProcess(
+            tmp_path,
+            f"--UsageApp.data_dir={tmp_path / 'usage'}",
+            "--UsageApp.sample_interval=0.2",
+            "--UsageApp.checkpoint_interval=1",
+            "--CostModel.server_hour=3600",
+            stdin=terminal,
+        ).start()
+        session = wait_for_cost(first, 1.0)
+        assert first.process is not None
+        first.process.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert first.process.poll() is None  # only asked
+        assert first.stop(signal.SIGINT) == 0
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+    with server(tmp_path) as second:
+        sessions = second.get("api/usage/v1/sessions")["sessions"]
+        previous = next(s for s in sessions if s["id"] == session["id"])
+        assert previous["ended_by"] == "stop"

@@ -527,12 +527,27 @@ def test_stopping_a_server_delivers_its_session(hub: Hub) -> None:
         pytest.skip(
             "needs the extension's uploader wired into UsageApp (no UsageApp.hub_service_name)"
         )
+    # The hub's spawner stops the server with SIGINT and no terminal: the session must still
+    # be closed by the server itself, at once, with its whole duration and cost.
+    started = parse_hub_time(hub.admin("GET", "users/alice").json()["servers"][""]["started"])
+    assert started is not None
+    stop_asked = time.time()
     hub.stop_server("alice")
 
     def alices_ended_sessions() -> list[dict[str, Any]]:
         sessions = hub.sessions(hub.tokens["ada"], user="alice").json()["sessions"]
-        return [s for s in sessions if s["ended"] is not None and s["started"] > T_TEST + HOUR]
+        # Only the real server's session: the posted test sessions lie days back.
+        return [s for s in sessions if s["ended"] is not None and s["started"] > stop_asked - HOUR]
 
     [session] = wait_for("alice's stopped session in the service", alices_ended_sessions, 30)
+    assert session["ended_by"] == "stop"
+    assert session["ended"] >= stop_asked - 1
+    assert session["duration_seconds"] >= stop_asked - started - 2
+    assert session["summary"] is not None
     assert session["meta"]["groups"] == ["physics"]
     assert session["cost"]["currency"]
+    # physics pays 2 an hour for the server. The duration counts from the hub's start of
+    # the spawn, the cost from the extension's first sample (a spawn takes 5-15 s here):
+    # the cost covers the whole session, not the first report's few seconds.
+    duration = session["duration_seconds"]
+    assert 2.0 * (duration - 15) / HOUR <= session["cost"]["total"] <= 2.0 * duration / HOUR
