@@ -40,6 +40,7 @@ from hub_process import (
     wait_for,
 )
 
+from jupyter_usage.hub.hub_servers import running_servers
 from jupyter_usage.hubclient import HubClient, SessionUploader, parse_hub_time
 from jupyter_usage.store import SessionStore
 
@@ -260,6 +261,16 @@ def post_session(
 
 
 # -- the single-user side ------------------------------------------------------------------
+
+
+def test_the_hubs_running_servers_are_listed_page_by_page(hub: Hub) -> None:
+    # A page of one user at a time: the paging that a hub of 10,000 users needs.
+    servers = running_servers(HubClient(hub.api, ADMIN_TOKEN), page_size=1)
+    by_user = {server.user: server for server in servers}
+    assert {"alice", "bob"} <= set(by_user)
+    assert by_user["alice"].groups == ("physics",)
+    assert by_user["alice"].server_name == ""
+    assert abs(by_user["alice"].started - time.time()) < 600
 
 
 def test_the_real_server_token_reads_groups_start_and_the_service(hub: Hub) -> None:
