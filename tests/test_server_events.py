@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from jupyter_usage.hub.server_events import (
     infer_sessions,
     read_events,
 )
+from jupyter_usage.hub.storage import UsageDB
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -183,3 +186,46 @@ def test_timestamps_in_each_form_hubs_have_written(tmp_path: Path, stamp: str) -
     )
     [action] = read_events([write(tmp_path / "a.jsonl", line)]).actions
     assert action.time == T0
+
+
+def test_the_import_command_reports_and_stores_and_a_second_run_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    events = write(
+        tmp_path / "events.jsonl",
+        event("stop", "bob", T0 - 5),
+        event("start", "ada", T0),
+        "{broken",
+        json.dumps({"__schema__": "https://example.org/other"}),
+        event("stop", "ada", T0 + 3600),
+        event("start", "ada", T0 + 7200),
+    )
+    db_url = f"sqlite:///{tmp_path / 'usage.sqlite'}"
+    command = [sys.executable, "-m", "jupyter_usage.hub", "import-events", "--db-url", db_url]
+    first = subprocess.run([*command, str(events)], capture_output=True, text=True, check=True)
+    assert "4 server events read; skipped: 1 lines of other events, 1 bad lines" in first.stderr
+    assert f"skipped {events}:3: not JSON" in first.stderr
+    assert f"{events}:1: a stop of bob/ without a start" in first.stderr
+    assert "2 sessions inferred: 2 new" in first.stderr
+    assert "flagged: 0 without a stop (closed at the server's next start), 1 still" in first.stderr
+    again = subprocess.run([*command, str(events)], capture_output=True, text=True, check=True)
+    assert "2 sessions inferred: 0 new, 0 updated, 2 already there" in again.stderr
+
+    db = UsageDB(db_url)
+    try:
+        stored = sorted(db.list_sessions(user="ada"), key=lambda s: s["started"])
+    finally:
+        db.close()
+    assert [(s["duration_seconds"], s["ended_by"]) for s in stored] == [
+        (3600, "hub-stop"),
+        (0, None),
+    ]
+    assert all(s["meta"]["source"] == "hub" for s in stored)
+
+
+def test_the_import_command_needs_files(tmp_path: Path) -> None:
+    answer = subprocess.run(
+        [sys.executable, "-m", "jupyter_usage.hub", "import-events"], capture_output=True, text=True
+    )
+    assert answer.returncode == 2
+    assert "FILE" in answer.stderr

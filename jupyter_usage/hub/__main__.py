@@ -1,8 +1,24 @@
-"""`python -m jupyter_usage.hub`: start the hub history service."""
+"""`python -m jupyter_usage.hub`: start the hub history service, or run one of its commands.
+
+python -m jupyter_usage.hub [--UsageService.option=value …]   the service (as the hub runs it)
+python -m jupyter_usage.hub import-events --db-url URL FILE …  JupyterHub's server events
+"""
 
 from __future__ import annotations
 
-from .service import main
+import sys
+
+
+def run(argv: list[str]) -> int:
+    if argv[:1] == ["import-events"]:
+        from .import_events import main as import_events
+
+        return import_events(argv[1:])
+    from .service import main
+
+    main(argv)
+    return 0
+
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(sys.argv[1:]))

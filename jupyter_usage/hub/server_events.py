@@ -65,8 +65,13 @@ class InferredSession:
     @property
     def session_id(self) -> str:
         """The same id for the same start, so importing a file twice changes nothing."""
-        key = f"{self.user}\0{self.server_name}\0{self.started:.3f}".encode()
-        return "hub-" + hashlib.sha256(key).hexdigest()[:24]
+        return hub_session_id(self.user, self.server_name, self.started)
+
+
+def hub_session_id(user: str, server_name: str, started: float) -> str:
+    """The id of a session known from the hub only: stable for the same server start."""
+    key = f"{user}\0{server_name}\0{started:.3f}".encode()
+    return "hub-" + hashlib.sha256(key).hexdigest()[:24]
 
 
 @dataclass

@@ -37,10 +37,13 @@ from traitlets import Float, Int, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
 from jupyter_usage._version import __version__
+from jupyter_usage.hubclient import HubClient
 
 from .export import KPI_TABLES, kpis_csv, sessions_csv
+from .hub_sessions import HubSessions
 from .kpis import MAU_SECONDS, compute_kpis
 from .report import CONTENT_SECURITY_POLICY, render_message, render_report
+from .server_poller import HubPoller
 from .storage import UsageDB
 from .validation import (
     MAX_BODY_BYTES,
@@ -144,6 +147,19 @@ class UsageService(Application):
         400,
         config=True,
         help="Longest window, in days, the KPIs may be asked for. Default: 400.",
+    )
+
+    hub_poll_interval = Float(
+        60.0,
+        min=0,
+        config=True,
+        help="""Seconds between two looks at the hub's running servers, through its REST
+        API with the service's own token. Every server's start and stop is recorded from
+        them, including servers whose image lacks jupyter_usage (as sessions without
+        resource figures), and a server found gone is closed at the last time it was seen
+        running. Needs the scopes `list:users`, `read:users:groups` and `read:servers` in
+        a role of the service (see docs/hub.md). 0: do not poll. Default: 60.
+        """,
     )
 
     @default("db_url")
@@ -295,6 +311,14 @@ class UsageService(Application):
         """Database work off the event loop (PostgreSQL answers over the network)."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, function)
 
+    def hub_poller(self, db: UsageDB) -> HubPoller | None:
+        """The watch on the hub's servers, when polling is on and the hub gave a token."""
+        client = HubClient.from_env(timeout_seconds=10, logger=self.log)
+        if not self.hub_poll_interval or client is None:
+            return None
+        self.hub_sessions = HubSessions(db)
+        return HubPoller(self.hub_sessions, client, self.hub_poll_interval, self.run_db, self.log)
+
     def is_reader_of_all(self, model: dict[str, Any]) -> bool:
         """Admins, and holders of the admin scope, read everyone's sessions."""
         if model.get("admin") is True:
@@ -324,12 +348,16 @@ class UsageService(Application):
                 _redact(self.db_url),
                 version,
             )
+            poller = self.hub_poller(db)
+            poll_task = asyncio.create_task(poller.run()) if poller is not None else None
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
             await stop.wait()
             self.log.info("Stopping the jupyter_usage hub service")
+            if poll_task is not None:
+                poll_task.cancel()
             server.stop()
             await asyncio.wait_for(server.close_all_connections(), 5)
         finally:
@@ -521,9 +549,15 @@ class SessionsHandler(ApiHandler):
         # The hub's word on groups beats the server's, which a user could edit.
         groups = model["groups"] if isinstance(model.get("groups"), list) else claimed_groups(body)
         db = self.service.db
-        outcome = await self.service.run_db(
-            lambda: db.upsert_session(user, session, groups, time.time())
-        )
+
+        def store() -> str:
+            outcome = db.upsert_session(user, session, groups, time.time())
+            if outcome == "created":
+                # The hub's poll or its events may have known this session first.
+                HubSessions(db).absorb_twins(user, session)
+            return outcome
+
+        outcome = await self.service.run_db(store)
         self.write_json(
             {"id": session.session_id, "user": user, "status": outcome},
             201 if outcome == "created" else 200,

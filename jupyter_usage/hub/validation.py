@@ -105,6 +105,8 @@ def parse_session(body: dict[str, Any]) -> SessionInput:
         _number(cost, "total", required=False)
         _text(cost, "currency", 16)
     meta = _object(body, "meta") or {}
+    # Only the service marks a session as known from the hub alone (see hub_sessions).
+    meta.pop("source", None)
     profile = meta.get("profile")
     return SessionInput(
         session_id=session_id,

@@ -48,6 +48,7 @@ ADMIN_TOKEN = uuid.uuid4().hex
 HOUR = 3600.0
 # Test sessions lie three days back, out of the way of any the real servers report.
 T_TEST = time.time() - 3 * 86400
+POLL_SECONDS = 2
 GROUP_RATES = {"physics": {"server_hour": 2.0}, "biology": {"server_hour": 0.5}}
 
 
@@ -125,11 +126,17 @@ def write_config(root: Path, chp: Path, ports: dict[str, int]) -> Path:
             }
         )
     )
+    no_extension = root / "no-extension-config"
+    no_extension.mkdir()
+    (no_extension / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_usage": False}}})
+    )
     service_command = [
         sys.executable,
         "-m",
         "jupyter_usage.hub",
         f"--UsageService.db_url=sqlite:///{root / 'usage.sqlite'}",
+        f"--UsageService.hub_poll_interval={POLL_SECONDS}",
     ]
     config = (
         loopback_hub_config(root, ports, chp)
@@ -184,7 +191,19 @@ c.JupyterHub.load_roles = [
         "services": ["test-admin"],
     }},
     {{"name": "usage-readers", "scopes": ["custom:usage:read-all"], "groups": ["usage-readers"]}},
+    {{
+        "name": "usage-service",
+        "scopes": ["list:users", "read:users:groups", "read:servers"],
+        "services": ["usage"],
+    }},
 ]
+
+# eve's image lacks the extension: only the service's watch on the hub sees her server.
+def _without_the_extension(spawner):
+    if spawner.user.name == "eve":
+        spawner.environment = {{**spawner.environment, "JUPYTER_CONFIG_PATH": "{no_extension}"}}
+
+c.Spawner.pre_spawn_hook = _without_the_extension
 """
     )
     path = root / "jupyterhub_config.py"
@@ -273,6 +292,45 @@ def test_the_hubs_running_servers_are_listed_page_by_page(hub: Hub) -> None:
     assert abs(by_user["alice"].started - time.time()) < 600
 
 
+def test_a_server_without_the_extension_is_counted_from_the_hub(hub: Hub) -> None:
+    def eves_sessions() -> list[dict[str, Any]]:
+        sessions = hub.sessions(hub.tokens["ada"], user="eve").json()["sessions"]
+        return [s for s in sessions if s["started"] > time.time() - HOUR]
+
+    hub.start_server("eve")
+    hub.wait_ready("eve")
+    snapshot = f"{hub.proxy_url}/user/eve/api/usage/v1/snapshot"
+    assert call("GET", snapshot, hub.tokens["eve"]).status == 404  # no extension there
+    [running] = wait_for("eve's server in the service", eves_sessions, 30)
+    assert running["ended"] is None
+    assert running["meta"]["source"] == "hub"
+    assert running["meta"]["groups"] == ["nobody"]
+    assert running["totals"] == {}
+    assert running["cost"] is None
+
+    time.sleep(2 * POLL_SECONDS)  # seen running by a few more polls
+    stop_asked = time.time()
+    hub.stop_server("eve")
+    stopped = time.time()
+    [ended] = wait_for(
+        "eve's session closed",
+        lambda: [s for s in eves_sessions() if s["ended"] is not None],
+        30,
+    )
+    assert ended["id"] == running["id"]
+    assert ended["ended_by"] == "gone"
+    # Closed when last seen running: within a poll (and its jitter) of the stop.
+    assert stop_asked - 1.5 * POLL_SECONDS - 1 <= ended["ended"] <= stopped + 1
+
+    # The servers that report themselves are not counted twice.
+    for user in ("alice", "bob"):
+        recent = hub.sessions(hub.tokens["ada"], user=user).json()["sessions"]
+        assert not [s for s in recent if s["meta"].get("source") == "hub"], user
+    window = f"since={stop_asked - HOUR:.0f}&until={time.time() + 60:.0f}"
+    kpis = call("GET", f"{hub.service}api/v1/kpis?{window}", hub.tokens["ada"]).json()["kpis"]
+    assert kpis["active_users"]["value"] == 3  # alice, bob and eve
+
+
 def test_the_real_server_token_reads_groups_start_and_the_service(hub: Hub) -> None:
     for user, group in (("alice", "physics"), ("bob", "biology")):
         env = hub.server_env(user)
@@ -357,7 +415,8 @@ def test_a_user_is_refused_someone_elses_sessions(hub: Hub, posted: dict[str, st
     bob = hub.sessions(hub.tokens["bob"]).json()["sessions"]
     assert posted["bob"] in {s["id"] for s in bob}
     assert posted["alice"] not in {s["id"] for s in bob}
-    assert hub.sessions(hub.tokens["eve"]).json()["sessions"] == []
+    # eve's own server session, known from the hub, and nobody else's.
+    assert {s["user"] for s in hub.sessions(hub.tokens["eve"]).json()["sessions"]} <= {"eve"}
     assert call("GET", f"{hub.service}api/v1/sessions").status == 403  # no token
 
 
