@@ -21,6 +21,9 @@ from .sampling.sample import Sample
 UNKNOWN_GPU_MODEL = "unknown"
 """Model key for a GPU whose name NVML did not report."""
 
+NEAR_LIMIT_FRACTION = 0.9
+"""Memory at or above this share of the limit counts as close to an OOM kill."""
+
 _Number = TypeVar("_Number", int, float)
 
 
@@ -60,6 +63,17 @@ class UsageTotals:
     max_disk_byte_seconds: float = 0.0
     unallocated_seconds_disk: float = 0.0
 
+    oom_kills: int = 0
+    """OOM kills in the server's cgroup during the session."""
+    memory_near_limit_seconds: float = 0.0
+    """Seconds with memory at or above NEAR_LIMIT_FRACTION of the limit."""
+    cpu_throttled_seconds: float | None = None
+    """Time held back by the CPU quota (cgroup `cpu.stat`); None without a cgroup."""
+    cpu_stall_seconds: float | None = None
+    """PSI: time in which some task waited for CPU; None where the kernel has no PSI."""
+    memory_stall_seconds: float | None = None
+    """PSI: time in which some task stalled on memory."""
+
     peak_memory_bytes: int | None = None
     peak_cpu_cores: float | None = None
     peak_gpu_memory_bytes: int | None = None
@@ -86,7 +100,7 @@ class UsageTotals:
                 parsed = int(value)
             elif value is None:
                 parsed = None
-            elif f.name in ("peak_memory_bytes", "peak_gpu_memory_bytes"):
+            elif f.name in ("peak_memory_bytes", "peak_gpu_memory_bytes", "oom_kills"):
                 parsed = int(value)
             else:
                 parsed = float(value)
@@ -139,6 +153,10 @@ def integrate_sample(
     totals.max_memory_byte_seconds += _larger(memory_bytes, allocation.memory_bytes) * seconds
     if allocation.memory_bytes is None:
         totals.unallocated_seconds_memory += seconds
+
+    limit = sample.memory.limit_bytes
+    if limit and memory_bytes >= NEAR_LIMIT_FRACTION * limit:
+        totals.memory_near_limit_seconds += seconds
 
     _integrate_gpus(totals, sample, allocation, seconds)
 
@@ -200,6 +218,32 @@ def update_peaks(totals: UsageTotals, sample: Sample) -> None:
         )
 
 
+def count_pressure(totals: UsageTotals, previous: Sample, sample: Sample) -> None:
+    """Add what the cgroup's counters grew by between two samples: OOM kills, CPU
+    throttling and PSI stalls. A counter that went down (a new cgroup) adds nothing."""
+    kills = _growth(previous.memory.oom_kills, sample.memory.oom_kills)
+    if kills is not None:
+        totals.oom_kills += int(kills)
+    for name, before, after in (
+        ("cpu_throttled_seconds", previous.cpu.throttled_seconds, sample.cpu.throttled_seconds),
+        ("cpu_stall_seconds", previous.cpu.pressure_some_seconds, sample.cpu.pressure_some_seconds),
+        (
+            "memory_stall_seconds",
+            previous.memory.pressure_some_seconds,
+            sample.memory.pressure_some_seconds,
+        ),
+    ):
+        grown = _growth(before, after)
+        if grown is not None:
+            setattr(totals, name, (getattr(totals, name) or 0.0) + grown)
+
+
+def _growth(before: float | None, after: float | None) -> float | None:
+    if before is None or after is None or after < before:
+        return None
+    return float(after - before)
+
+
 class Ledger:
     """The running account of one session, fed by the sampler thread.
 
@@ -232,6 +276,7 @@ class Ledger:
             if previous is not None:
                 seconds = min(sample.time - previous.time, self.max_gap_seconds)
                 integrate_sample(self._totals, previous, Allocation.from_sample(previous), seconds)
+                count_pressure(self._totals, previous, sample)
             update_peaks(self._totals, sample)
             self._totals.samples += 1
             self._previous = sample

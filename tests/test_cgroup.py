@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -109,8 +111,25 @@ def test_v2_with_limits_oom_and_pressure(tmp_path: Path) -> None:
         oom_kills=3,
         cpu_pressure_some_avg10_percent=12.5,
         memory_pressure_some_avg10_percent=0.75,
+        cpu_pressure_some_seconds=123e-6,
+        memory_pressure_some_seconds=9e-6,
     )
     assert reader.describe()["paths"]["memory"] == str(leaf)
+
+
+def test_v2_throttling_and_stall_counters(tmp_path: Path) -> None:
+    cpu_stat = "usage_usec 2500000\nnr_periods 40\nnr_throttled 12\nthrottled_usec 1500000\n"
+    root, _, proc = v2_tree(
+        tmp_path,
+        **{
+            "cpu.stat": cpu_stat,
+            "memory.pressure": "some avg10=0 avg60=0 avg300=0 total=2500000\n",
+        },
+    )
+    reading = detect(root, proc).read()
+    assert reading.cpu_throttled_seconds == 1.5
+    assert reading.memory_pressure_some_seconds == 2.5
+    assert reading.cpu_pressure_some_seconds == 123e-6
 
 
 def test_v2_unlimited_and_no_pressure(tmp_path: Path) -> None:
@@ -189,6 +208,14 @@ def test_non_ascii_bytes_give_none(tmp_path: Path) -> None:
     assert detect(root, proc).read().memory_used_bytes is None
 
 
+def test_v1_throttling_counter(tmp_path: Path) -> None:
+    root, proc = v1_tree(tmp_path)
+    (root / "cpu,cpuacct" / "docker" / "abc" / "cpu.stat").write_text(
+        "nr_periods 10\nnr_throttled 3\nthrottled_time 2000000000\n"
+    )
+    assert detect(root, proc).read().cpu_throttled_seconds == 2.0
+
+
 def test_v1_with_limits(tmp_path: Path) -> None:
     root, proc = v1_tree(tmp_path)
     reader = detect(root, proc)
@@ -265,6 +292,9 @@ def test_v1_hybrid_like_this_host(tmp_path: Path) -> None:
         oom_kills=0,
         cpu_pressure_some_avg10_percent=12.5,
         memory_pressure_some_avg10_percent=0.75,
+        cpu_throttled_seconds=reader.read().cpu_throttled_seconds,
+        cpu_pressure_some_seconds=123e-6,
+        memory_pressure_some_seconds=9e-6,
     )
     assert reader.describe()["paths"]["memory"] == str(root / "memory")  # fell back to the mount
 
@@ -394,3 +424,61 @@ def test_real_memory_grows_when_this_process_allocates() -> None:
     # Other processes in the cgroup come and go, so only ask for most of the block.
     assert after - before >= 64 * 2**20
     del block
+
+
+def child_cgroups(name: str) -> list[Path]:
+    """New cgroups below this process's own, one per v1 CPU controller; [] if not allowed."""
+    own = {
+        line.split(":", 2)[1]: line.split(":", 2)[2]
+        for line in Path("/proc/self/cgroup").read_text().splitlines()
+    }
+    made: list[Path] = []
+    for controller in ("cpu", "cpuacct"):
+        if controller not in own or not (REAL_ROOT / controller / "cgroup.procs").exists():
+            break
+        directory = REAL_ROOT / controller / own[controller].lstrip("/") / name
+        try:
+            directory.mkdir()
+        except OSError:
+            break
+        made.append(directory)
+    else:
+        return made
+    for directory in made:
+        directory.rmdir()
+    return []
+
+
+def test_a_real_cpu_quota_is_seen_throttling() -> None:
+    groups = child_cgroups(f"jupyter-usage-test-{os.getpid()}")
+    if not groups:
+        pytest.skip("cannot create a child cgroup v1 (cpu, cpuacct) here")
+    cpu = groups[0]
+    (cpu / "cpu.cfs_period_us").write_text("100000\n")
+    (cpu / "cpu.cfs_quota_us").write_text("10000\n")  # a tenth of a core
+    joins = "; ".join(f"echo $$ > {group}/cgroup.procs" for group in groups)
+    burner = subprocess.Popen(["sh", "-c", f"{joins}; exec {sys.executable} -c 'while True: pass'"])
+    try:
+        deadline = time.monotonic() + 10
+        reading = None
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            reader = CgroupReader.detect(proc_cgroup=f"/proc/{burner.pid}/cgroup")
+            assert reader is not None
+            reading = reader.read()
+            if reading.cpu_throttled_seconds:
+                break
+        assert reading is not None
+        assert reading.cpu_limit_cores == pytest.approx(0.1)
+        assert reading.cpu_throttled_seconds is not None
+        assert reading.cpu_throttled_seconds > 0
+    finally:
+        burner.kill()
+        burner.wait(10)
+        for group in groups:
+            for _ in range(50):  # the kernel empties the group a moment after the exit
+                try:
+                    group.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import threading
 from pathlib import Path
 
@@ -410,3 +412,72 @@ def test_snapshots_from_another_thread_are_consistent() -> None:
     thread.join()
     assert not torn
     assert ledger.totals.duration_seconds == count - 1
+
+
+def pressure_sample(
+    time: float,
+    memory_bytes: int,
+    oom_kills: int | None,
+    throttled: float | None,
+    cpu_stall: float | None = None,
+    memory_stall: float | None = None,
+) -> Sample:
+    base = sample(time, memory_bytes=memory_bytes, limit_bytes=GIB)
+    return dataclasses.replace(
+        base,
+        cpu=dataclasses.replace(
+            base.cpu, throttled_seconds=throttled, pressure_some_seconds=cpu_stall
+        ),
+        memory=dataclasses.replace(
+            base.memory, oom_kills=oom_kills, pressure_some_seconds=memory_stall
+        ),
+    )
+
+
+def test_oom_kills_time_near_the_limit_throttling_and_stalls_of_the_session() -> None:
+    ledger = Ledger("s", 0.0)
+    feed(
+        ledger,
+        [
+            # Counters from before the session (the cgroup is older) do not count.
+            pressure_sample(0, GIB // 2, oom_kills=4, throttled=100.0, cpu_stall=7.0),
+            pressure_sample(10, int(0.95 * GIB), oom_kills=4, throttled=101.5, cpu_stall=7.5),
+            pressure_sample(20, math.ceil(0.9 * GIB), oom_kills=5, throttled=103.0, cpu_stall=8.0),
+            pressure_sample(30, GIB // 4, oom_kills=5, throttled=103.0, cpu_stall=8.0),
+            pressure_sample(40, GIB // 4, oom_kills=5, throttled=103.0, cpu_stall=8.0),
+        ],
+    )
+    totals = ledger.totals
+    assert totals.oom_kills == 1
+    # Held at 95 % for 10 s, then at exactly 90 % for 10 s.
+    assert totals.memory_near_limit_seconds == 20.0
+    assert totals.cpu_throttled_seconds == pytest.approx(3.0)
+    assert totals.cpu_stall_seconds == pytest.approx(1.0)
+    assert totals.memory_stall_seconds is None  # no PSI for memory: unknown, not zero
+    again = UsageTotals.from_json(json.loads(json.dumps(totals.to_json())))
+    assert again == totals
+    assert isinstance(again.oom_kills, int)
+
+
+def test_a_counter_that_goes_back_adds_nothing() -> None:
+    # A new cgroup (a restarted container) starts its counters again from zero.
+    ledger = Ledger("s", 0.0)
+    feed(
+        ledger,
+        [
+            pressure_sample(0, 0, oom_kills=3, throttled=50.0),
+            pressure_sample(10, 0, oom_kills=0, throttled=0.0),
+            pressure_sample(20, 0, oom_kills=1, throttled=0.5),
+        ],
+    )
+    assert ledger.totals.oom_kills == 1
+    assert ledger.totals.cpu_throttled_seconds == pytest.approx(0.5)
+
+
+def test_no_cgroup_leaves_the_pressure_figures_unknown() -> None:
+    ledger = Ledger("s", 0.0)
+    feed(ledger, [sample(0), sample(10)])
+    totals = ledger.totals
+    assert (totals.oom_kills, totals.memory_near_limit_seconds) == (0, 0.0)
+    assert totals.cpu_throttled_seconds is None
+    assert totals.cpu_stall_seconds is None

@@ -30,6 +30,13 @@ class CgroupReading:
     oom_kills: int | None
     cpu_pressure_some_avg10_percent: float | None = None
     memory_pressure_some_avg10_percent: float | None = None
+    cpu_throttled_seconds: float | None = None
+    """Time the cgroup's tasks were held back by its CPU quota, since it was created
+    (v2 `cpu.stat` throttled_usec, v1 `cpu.stat` throttled_time)."""
+    cpu_pressure_some_seconds: float | None = None
+    """PSI counter: time in which some task waited for CPU, since the cgroup was created."""
+    memory_pressure_some_seconds: float | None = None
+    """PSI counter: time in which some task stalled on memory (reclaim, swap-in)."""
 
 
 class CgroupReader:
@@ -46,6 +53,7 @@ class CgroupReader:
         v2_path, v1_paths = _parse_proc_cgroup(_read_text(proc_cgroup) or "")
         self._version: int
         self._cpu_usage_dir: str | None = None
+        self._cpu_stat_dir: str | None = None
         self._cpu_limit_dirs: tuple[str, ...] = ()
         self._memory_dir: str | None = None
         self._memory_limit_dirs: tuple[str, ...] = ()
@@ -55,7 +63,7 @@ class CgroupReader:
         unified = _resolve(root, v2_path) if _is_unified_mount(root) else None
         if unified is not None and _has_any(unified, ("cpu.stat", "memory.current")):
             self._version = 2
-            self._cpu_usage_dir = self._memory_dir = unified
+            self._cpu_usage_dir = self._memory_dir = self._cpu_stat_dir = unified
             self._cpu_limit_dirs = self._memory_limit_dirs = _ancestors(unified, root)
             pressure_dirs: tuple[str | None, ...] = (unified,)
         else:
@@ -71,6 +79,7 @@ class CgroupReader:
             self._memory_dir = memory_dir
             self._memory_limit_dirs = (memory_dir,) if memory_dir else ()
             self._cpu_usage_dir = cpuacct_dir
+            self._cpu_stat_dir = cpu_dir
             if cpu_mount and cpu_dir:
                 self._cpu_limit_dirs = _ancestors(cpu_dir, cpu_mount)
             # Hybrid hosts mount a v2 hierarchy (often holding only PSI files) at root/unified.
@@ -104,6 +113,8 @@ class CgroupReader:
             or (self._host_memory_bytes and memory_limit > self._host_memory_bytes)
         ):
             memory_limit = None
+        cpu_psi = _read_psi_some(self._cpu_pressure_file)
+        memory_psi = _read_psi_some(self._memory_pressure_file)
         return CgroupReading(
             version=self._version,
             cpu_usage_seconds=cpu_usage,
@@ -111,9 +122,21 @@ class CgroupReader:
             memory_used_bytes=memory_used,
             memory_limit_bytes=memory_limit,
             oom_kills=oom_kills,
-            cpu_pressure_some_avg10_percent=_read_psi_some_avg10(self._cpu_pressure_file),
-            memory_pressure_some_avg10_percent=_read_psi_some_avg10(self._memory_pressure_file),
+            cpu_pressure_some_avg10_percent=cpu_psi.get("avg10"),
+            memory_pressure_some_avg10_percent=memory_psi.get("avg10"),
+            cpu_throttled_seconds=self._read_throttled_seconds(),
+            cpu_pressure_some_seconds=_microseconds(cpu_psi.get("total")),
+            memory_pressure_some_seconds=_microseconds(memory_psi.get("total")),
         )
+
+    def _read_throttled_seconds(self) -> float | None:
+        if self._cpu_stat_dir is None:
+            return None
+        stat = _read_keyed(os.path.join(self._cpu_stat_dir, "cpu.stat"))
+        if self._version == 2:
+            return _microseconds(stat.get("throttled_usec"))
+        nanoseconds = stat.get("throttled_time")
+        return None if nanoseconds is None else nanoseconds / 1e9
 
     def procs(self, resource: Literal["cpu", "memory"] | None = None) -> frozenset[int] | None:
         """PIDs in this cgroup and its children; None when cgroup.procs cannot be read.
@@ -337,22 +360,28 @@ def _read_keyed(path: str) -> dict[str, int]:
     return values
 
 
-def _read_psi_some_avg10(path: str | None) -> float | None:
-    """avg10 of the "some" line of a PSI file ("some avg10=1.71 avg60=... total=...")."""
+def _read_psi_some(path: str | None) -> dict[str, float]:
+    """The "some" line of a PSI file ("some avg10=1.71 avg60=... total=12345"); values
+    that do not parse are left out."""
+    values: dict[str, float] = {}
     if path is None:
-        return None
+        return values
     for line in (_read_text(path) or "").splitlines():
         words = line.split()
         if words[:1] != ["some"]:
             continue
         for word in words[1:]:
             key, _, value = word.partition("=")
-            if key == "avg10":
-                try:
-                    return float(value)
-                except ValueError:
-                    return None
-    return None
+            try:
+                values[key] = float(value)
+            except ValueError:
+                continue
+        break
+    return values
+
+
+def _microseconds(value: float | None) -> float | None:
+    return None if value is None else value / 1e6
 
 
 def _host_memory_bytes() -> int | None:

@@ -28,6 +28,11 @@ class CpuUsage:
     """Logical CPUs of the machine, for a percentage when there is no limit."""
     pressure_some_avg10_percent: float | None = None
     """cgroup PSI: share of the last 10 s in which some task waited for CPU."""
+    throttled_seconds: float | None = None
+    """Counter: time the server's cgroup was held back by its CPU quota (None: no cgroup
+    of its own)."""
+    pressure_some_seconds: float | None = None
+    """Counter: cgroup PSI time in which some task waited for CPU."""
 
     @property
     def percent(self) -> float | None:
@@ -48,6 +53,8 @@ class MemoryUsage:
     oom_kills: int | None = None
     """OOM kills counted by the cgroup since it was created (None without one)."""
     pressure_some_avg10_percent: float | None = None
+    pressure_some_seconds: float | None = None
+    """Counter: cgroup PSI time in which some task stalled on memory."""
 
 
 @dataclass(frozen=True, slots=True)

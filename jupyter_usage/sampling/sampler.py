@@ -284,6 +284,7 @@ class Sampler:
                 if previous is not None and monotonic_now > previous[0]:
                     delta = cgroup.cpu_usage_seconds - previous[1]
                     cores = max(0.0, delta / (monotonic_now - previous[0]))
+        owned = cgroup if self._cgroup_owned else None
         return CpuUsage(
             cores=cores,
             limit_cores=limits.cpu_limit_cores,
@@ -292,6 +293,9 @@ class Sampler:
             limit_source=limits.cpu_limit_source,
             host_cores=os.cpu_count(),
             pressure_some_avg10_percent=cgroup.cpu_pressure_some_avg10_percent if cgroup else None,
+            # Counters of the server's own cgroup only: a shared one is other people's.
+            throttled_seconds=owned.cpu_throttled_seconds if owned else None,
+            pressure_some_seconds=owned.cpu_pressure_some_seconds if owned else None,
         )
 
     def _memory(
@@ -302,6 +306,7 @@ class Sampler:
         if self._cgroup_owned and cgroup is not None and cgroup.memory_used_bytes is not None:
             used = cgroup.memory_used_bytes
             source = "cgroup"
+        owned = cgroup if self._cgroup_owned else None
         return MemoryUsage(
             used_bytes=used,
             limit_bytes=limits.memory_limit_bytes,
@@ -312,6 +317,7 @@ class Sampler:
             pressure_some_avg10_percent=(
                 cgroup.memory_pressure_some_avg10_percent if cgroup else None
             ),
+            pressure_some_seconds=owned.memory_pressure_some_seconds if owned else None,
         )
 
     @staticmethod
