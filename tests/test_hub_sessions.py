@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from jupyter_usage.hub.coverage import coverage
+from jupyter_usage.hub.coverage import running as running_servers
 from jupyter_usage.hub.hub_servers import RunningServer
 from jupyter_usage.hub.hub_sessions import CLOSED_BY_POLL, HubSessions
 from jupyter_usage.hub.server_events import InferredSession
@@ -168,3 +170,40 @@ def test_imported_events_merge_with_what_is_known_and_twice_changes_nothing(
     assert eve[1]["duration_seconds"] == 1800
     assert eve[1]["meta"]["source"] == "hub"
     assert sessions(db, "ada")[0]["meta"]["flags"] == ["no-stop"]
+
+
+def test_coverage_counts_sessions_by_source_in_the_database(
+    db: UsageDB, hub: HubSessions, clock: Clock
+) -> None:
+    weird = 'a"b%_!\\c'
+    db.upsert_session("ada", extension_report(started=T0), ["physics", weird], T0)
+    hub.record_poll([running()])  # eve, known from the hub, group biology
+    cover = coverage(db, T0 - 10, T0 + 3600)
+    assert (cover["sessions"], cover["sessions_with_figures"], cover["sessions_from_hub_only"]) == (
+        2,
+        1,
+        1,
+    )
+    assert cover["figures_share"] == 0.5
+    assert coverage(db, T0 - 10, T0 + 3600, group="biology")["sessions_from_hub_only"] == 1
+    assert coverage(db, T0 - 10, T0 + 3600, group=weird)["sessions"] == 1
+    assert coverage(db, T0 - 10, T0 + 3600, group="a")["sessions"] == 0
+    assert coverage(db, T0 - 10, T0 + 3600, group="phys%")["sessions"] == 0
+    assert coverage(db, T0 - 9000, T0 - 7200)["figures_share"] is None
+
+
+def test_running_servers_with_their_last_report(
+    db: UsageDB, hub: HubSessions, clock: Clock
+) -> None:
+    db.upsert_session("ada", extension_report(started=T0), ["physics"], T0 + 60)
+    clock.now = T0 + 100
+    hub.record_poll([running()])
+    now = running_servers(db, T0 + 500)
+    by_user = {s["user"]: s for s in now["servers"]}
+    assert by_user["ada"]["source"] == "extension"
+    assert by_user["ada"]["last_report"] == T0 + 60
+    assert by_user["eve"]["source"] == "hub"
+    assert by_user["eve"]["last_report"] == T0 + 100
+    assert not by_user["ada"]["stale"]
+    assert running_servers(db, T0 + 3600)["servers"][0]["stale"]
+    assert [s["user"] for s in running_servers(db, T0, group="biology")["servers"]] == ["eve"]

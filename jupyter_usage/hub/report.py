@@ -256,6 +256,8 @@ def render_report(
 <div class="cards">
 {cards_html}
 </div>
+{coverage_section(report)}
+{running_section(report)}
 <h2>Daily active users</h2>
 <p class="why">{explain["daily_active_users"]}</p>
 {daily_chart}
@@ -271,6 +273,47 @@ def render_report(
 <p>KPIs as CSV: {csv_links} · <a href="{sessions_link}">sessions</a></p>
 </body></html>
 """
+
+
+def coverage_section(report: Mapping[str, Any]) -> str:
+    """Where the figures come from: servers with the extension, or known from the hub."""
+    cover = report.get("coverage")
+    if not cover or not cover["sessions"]:
+        return ""
+    hub_only = cover["sessions_from_hub_only"]
+    share = cover["figures_share"]
+    line = (
+        f"{cover['sessions']:,} sessions: {cover['sessions_with_figures']:,} with resource "
+        f"figures ({100 * share:.0f} %), {hub_only:,} known from the hub only."
+    )
+    if hub_only:
+        line += " CPU, memory, GPU and cost cover only the sessions with figures."
+    return (
+        f'<p class="coverage">{escape(line)}</p><p class="why">{escape(cover["explanation"])}</p>'
+    )
+
+
+def running_section(report: Mapping[str, Any]) -> str:
+    """Servers running now and when each last reported."""
+    now = report.get("running")
+    if not now:
+        return ""
+    rows = "".join(
+        "<tr>"
+        f"<td>{escape(s['user'])}</td><td>{escape(s['server_name'] or '(default)')}</td>"
+        f"<td>{escape(iso_utc(s['started']) or NONE)}</td>"
+        f"<td>{escape(iso_utc(s['last_report']) or NONE)}{' (stale)' if s['stale'] else ''}</td>"
+        f"<td>{escape(s['source'])}</td>"
+        "</tr>"
+        for s in now["servers"]
+    )
+    if not rows:
+        rows = '<tr><td colspan="5">No server is running.</td></tr>'
+    return (
+        f'<h2>Running now</h2><p class="why">{escape(now["explanation"])}</p>'
+        "<table><tr><th>user</th><th>server</th><th>started (UTC)</th>"
+        f"<th>last report (UTC)</th><th>known from</th></tr>{rows}</table>"
+    )
 
 
 def render_message(title: str, message: str) -> str:

@@ -39,6 +39,7 @@ from traitlets.config import Application
 from jupyter_usage._version import __version__
 from jupyter_usage.hubclient import HubClient
 
+from .coverage import coverage, running
 from .export import KPI_TABLES, kpis_csv, sessions_csv
 from .hub_sessions import HubSessions
 from .kpis import MAU_SECONDS, compute_kpis
@@ -485,13 +486,16 @@ class ApiHandler(BaseHandler):
 
         def compute() -> dict[str, Any]:
             sessions = service.db.kpi_sessions(min(since, until - MAU_SECONDS), until)
-            return compute_kpis(
+            report = compute_kpis(
                 sessions,
                 since=since,
                 until=until,
                 group=group,
                 regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
             )
+            report["coverage"] = coverage(service.db, since, until, group)
+            report["running"] = running(service.db, time.time(), group)
+            return report
 
         return await service.run_db(compute)
 

@@ -329,6 +329,16 @@ def test_a_server_without_the_extension_is_counted_from_the_hub(hub: Hub) -> Non
     window = f"since={stop_asked - HOUR:.0f}&until={time.time() + 60:.0f}"
     kpis = call("GET", f"{hub.service}api/v1/kpis?{window}", hub.tokens["ada"]).json()["kpis"]
     assert kpis["active_users"]["value"] == 3  # alice, bob and eve
+    report = call("GET", f"{hub.service}api/v1/kpis?{window}", hub.tokens["ada"]).json()
+    assert report["coverage"]["sessions_from_hub_only"] == 1
+    assert report["coverage"]["sessions_with_figures"] == 2
+    running_now = {s["user"]: s for s in report["running"]["servers"]}
+    assert running_now["alice"]["source"] == "extension"
+    assert running_now["alice"]["last_report"] > time.time() - 600
+    assert "eve" not in running_now
+    page = call("GET", f"{hub.service}?{window}", hub.tokens["ada"]).body.decode()
+    assert "known from the hub only" in page
+    assert "<h2>Running now</h2>" in page
 
 
 def test_the_real_server_token_reads_groups_start_and_the_service(hub: Hub) -> None:

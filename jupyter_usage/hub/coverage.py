@@ -1,0 +1,93 @@
+"""What the KPIs are built from: how many sessions carry resource figures, how many are
+known from the hub only, and how fresh the running ones are.
+
+Counted by the database (SQL `COUNT`), not by loading sessions.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from .hub_sessions import HUB_SOURCE, SOURCE_KEY
+from .storage import SessionRow, UsageDB
+
+STALE_REPORT_SECONDS = 15 * 60.0
+"""A running session whose last report is older than this may have lost its server."""
+MAX_RUNNING_LISTED = 2000
+
+
+def coverage(db: UsageDB, since: float, until: float, group: str | None = None) -> dict[str, Any]:
+    """Sessions of the window by source: with the extension's figures, or hub-only."""
+    overlapping = [
+        SessionRow.started < until,
+        or_(SessionRow.last_seen > since, SessionRow.started >= since),
+    ]
+    if group is not None:
+        overlapping.append(_in_group(group))
+    hub_only = SessionRow.meta[SOURCE_KEY].as_string() == HUB_SOURCE
+    with Session(db.engine) as session:
+        total = session.scalar(select(func.count()).where(*overlapping)) or 0
+        from_hub = session.scalar(select(func.count()).where(*overlapping, hub_only)) or 0
+    with_figures = total - from_hub
+    return {
+        "sessions": total,
+        "sessions_with_figures": with_figures,
+        "sessions_from_hub_only": from_hub,
+        "figures_share": with_figures / total if total else None,
+        "explanation": (
+            "Sessions in the window by where they are known from. Resource and cost KPIs "
+            "cover only the sessions with figures (servers whose image has jupyter_usage); "
+            "user counts, session counts, lengths and concurrency cover all of them, "
+            "including servers known only from the hub's poll or its events."
+        ),
+    }
+
+
+def running(db: UsageDB, now: float, group: str | None = None) -> dict[str, Any]:
+    """Sessions not ended yet, with the time each last reported (or was seen by the poll)."""
+    query = select(
+        SessionRow.user,
+        SessionRow.server_name,
+        SessionRow.started,
+        SessionRow.updated_at,
+        SessionRow.meta[SOURCE_KEY].as_string(),
+    ).where(SessionRow.ended.is_(None))
+    if group is not None:
+        query = query.where(_in_group(group))
+    query = query.order_by(SessionRow.started.desc()).limit(MAX_RUNNING_LISTED)
+    with Session(db.engine) as session:
+        rows = session.execute(query).all()
+    servers = [
+        {
+            "user": user,
+            "server_name": server_name,
+            "started": started,
+            "last_report": last_report,
+            "source": "hub" if source == HUB_SOURCE else "extension",
+            "stale": now - last_report > STALE_REPORT_SECONDS,
+        }
+        for user, server_name, started, last_report, source in rows
+    ]
+    return {
+        "servers": servers,
+        "truncated": len(servers) == MAX_RUNNING_LISTED,
+        "explanation": (
+            "Sessions not ended yet and when the service last heard of each: the server's "
+            "own report (every c.UsageApp.report_interval seconds) or the hub poll. "
+            f"'stale': no word for more than {STALE_REPORT_SECONDS / 60:.0f} minutes."
+        ),
+    }
+
+
+def _in_group(group: str) -> ColumnElement[bool]:
+    # `groups` is a JSON list: its text holds each name as a JSON string, on SQLite and
+    # PostgreSQL alike (both store what json.dumps wrote), which stays portable without
+    # JSON-array functions.
+    quoted = json.dumps(group)
+    pattern = "%" + "".join("!" + c if c in "%_!" else c for c in quoted) + "%"
+    return cast(SessionRow.groups, String).like(pattern, escape="!")
