@@ -162,12 +162,22 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    hub_post_interval = Float(
-        300.0,
+    report_interval = Float(
+        60.0,
         config=True,
-        help="""Seconds between two posts of the running session to the hub history
-        service (ended sessions are posted as soon as they end). Default: 300.
+        help="""Seconds between two reports of the running session to the hub history
+        service, so that hub-wide figures and budgets are at most this old (ended
+        sessions are reported as soon as they end). Between 10 and 86400. Reports are
+        idempotent: a repeated or late one changes nothing. Default: 60.
         """,
+    )
+
+    hub_post_interval = Float(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Deprecated: the old name of `report_interval`, used in its place when set.
+        Default: None.""",
     )
 
     metrics_per_kernel = Bool(
@@ -181,8 +191,14 @@ class UsageApp(ExtensionApp):
         """,
     )
 
+    @validate("report_interval")
+    def _validate_report_interval(self, proposal: dict[str, Any]) -> float:
+        return _bounded("UsageApp.report_interval", proposal["value"], 10, 86400)
+
     @validate("hub_post_interval")
-    def _validate_hub_post_interval(self, proposal: dict[str, Any]) -> float:
+    def _validate_hub_post_interval(self, proposal: dict[str, Any]) -> float | None:
+        if proposal["value"] is None:
+            return None
         return _bounded("UsageApp.hub_post_interval", proposal["value"], 10, 86400)
 
     @default("data_dir")
@@ -268,7 +284,7 @@ class UsageApp(ExtensionApp):
                 self.hub_client,
                 self.store,
                 self.hub_service_name,
-                current_every_seconds=self.hub_post_interval,
+                current_every_seconds=self._report_interval_seconds(),
             )
             if self.hub_client is not None and self.hub_service_name
             else None
@@ -307,6 +323,15 @@ class UsageApp(ExtensionApp):
         self._stop_signals = StopSignals(serverapp._signal_stop)
         self._stop_signals.install()
         self._started = True
+
+    def _report_interval_seconds(self) -> float:
+        if self.hub_post_interval is None:
+            return self.report_interval
+        self.log.warning(
+            "jupyter_usage: UsageApp.hub_post_interval is deprecated, "
+            "set UsageApp.report_interval instead"
+        )
+        return self.hub_post_interval
 
     def _open_store(self) -> None:
         self.store.open()

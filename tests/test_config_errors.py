@@ -75,6 +75,7 @@ def test_every_trait_refuses_a_value_of_the_wrong_type(
         ("UsageApp", "retention_days", -1),
         ("UsageApp", "idle_culler_timeout", -60),
         ("UsageApp", "hub_post_interval", 1),
+        ("UsageApp", "report_interval", 5),
         ("CostModel", "cpu_core_hour", -0.1),
         ("CostModel", "memory_gib_hour", float("nan")),
         ("CostModel", "basis", "cheapest"),
