@@ -28,7 +28,7 @@ def coverage(db: UsageDB, since: float, until: float, group: str | None = None) 
         or_(SessionRow.last_seen > since, SessionRow.started >= since),
     ]
     if group is not None:
-        overlapping.append(_in_group(group))
+        overlapping.append(in_group(group))
     hub_only = SessionRow.meta[SOURCE_KEY].as_string() == HUB_SOURCE
     with Session(db.engine) as session:
         total = session.scalar(select(func.count()).where(*overlapping)) or 0
@@ -58,7 +58,7 @@ def running(db: UsageDB, now: float, group: str | None = None) -> dict[str, Any]
         SessionRow.meta[SOURCE_KEY].as_string(),
     ).where(SessionRow.ended.is_(None))
     if group is not None:
-        query = query.where(_in_group(group))
+        query = query.where(in_group(group))
     query = query.order_by(SessionRow.started.desc()).limit(MAX_RUNNING_LISTED)
     with Session(db.engine) as session:
         rows = session.execute(query).all()
@@ -84,7 +84,7 @@ def running(db: UsageDB, now: float, group: str | None = None) -> dict[str, Any]
     }
 
 
-def _in_group(group: str) -> ColumnElement[bool]:
+def in_group(group: str) -> ColumnElement[bool]:
     # `groups` is a JSON list: its text holds each name as a JSON string, on SQLite and
     # PostgreSQL alike (both store what json.dumps wrote), which stays portable without
     # JSON-array functions.

@@ -258,6 +258,7 @@ def render_report(
 </div>
 {coverage_section(report)}
 {running_section(report)}
+{sizing_section(report)}
 <h2>Daily active users</h2>
 <p class="why">{explain["daily_active_users"]}</p>
 {daily_chart}
@@ -314,6 +315,56 @@ def running_section(report: Mapping[str, Any]) -> str:
         "<table><tr><th>user</th><th>server</th><th>started (UTC)</th>"
         f"<th>last report (UTC)</th><th>known from</th></tr>{rows}</table>"
     )
+
+
+def sizing_section(report: Mapping[str, Any]) -> str:
+    """When servers run out, and how much of their memory limit users really use."""
+    size = report.get("sizing")
+    if not size or not size["sessions_with_figures"]:
+        return ""
+    weeks = (
+        "".join(
+            f"<tr><td>{escape(row['week'])}</td><td>{row['oom_kills']}</td></tr>"
+            for row in size["oom_kills_by_week"]
+        )
+        or '<tr><td colspan="2">No OOM kill.</td></tr>'
+    )
+    profiles = (
+        "".join(
+            f"<tr><td>{escape(row['profile'])}</td><td>{row['sessions']}</td>"
+            + "".join(f"<td>{_percent(row[p])}</td>" for p in ("p50", "p90", "p99"))
+            + "</tr>"
+            for row in size["peak_memory_to_limit_by_profile"]
+        )
+        or '<tr><td colspan="5">No session with a known memory limit.</td></tr>'
+    )
+    busiest = sorted(
+        (row for row in size["throttled_share_by_hour_of_week"] if row["throttled_share"]),
+        key=lambda row: -row["throttled_share"],
+    )[:5]
+    hours = (
+        "".join(
+            f"<tr><td>{_DAYS[row['hour_of_week'] // 24]} {row['hour_of_week'] % 24:02d}:00</td>"
+            f"<td>{_percent(row['throttled_share'])}</td></tr>"
+            for row in busiest
+        )
+        or '<tr><td colspan="2">No CPU throttling.</td></tr>'
+    )
+    return f"""<h2>Sizing</h2>
+<p class="why">{escape(size["explanation"])}</p>
+<p>{size["sessions_at_memory_limit"]:,} of {size["sessions_with_figures"]:,} sessions reached
+their memory limit; {size["sessions_with_oom_kills"]:,} had a kernel or process OOM-killed.</p>
+<table><tr><th>week (UTC)</th><th>OOM kills</th></tr>{weeks}</table>
+<table><tr><th>hour of week (UTC)</th><th>time throttled</th></tr>{hours}</table>
+<table><tr><th>profile</th><th>sessions</th><th>peak/limit p50</th><th>p90</th><th>p99</th></tr>
+{profiles}</table>"""
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _percent(value: float | None) -> str:
+    return NONE if value is None else f"{100 * value:.0f} %"
 
 
 def render_message(title: str, message: str) -> str:

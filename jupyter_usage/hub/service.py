@@ -45,6 +45,7 @@ from .hub_sessions import HubSessions
 from .kpis import MAU_SECONDS, compute_kpis
 from .report import CONTENT_SECURITY_POLICY, render_message, render_report
 from .server_poller import HubPoller
+from .sizing import sizing
 from .storage import UsageDB
 from .validation import (
     MAX_BODY_BYTES,
@@ -280,6 +281,7 @@ class UsageService(Application):
                 (url_path_join(api, r"sessions\.csv"), SessionsCsvHandler, arguments),
                 (url_path_join(api, "kpis"), KpisHandler, arguments),
                 (url_path_join(api, r"kpis\.csv"), KpisCsvHandler, arguments),
+                (url_path_join(api, "sizing"), SizingHandler, arguments),
             ],
             cookie_secret=secrets.token_bytes(32),
             log_function=self._log_request,
@@ -582,6 +584,17 @@ class KpisHandler(ApiHandler):
         self.write_json(await self.kpi_report())
 
 
+class SizingHandler(ApiHandler):
+    """How often and when servers run out of memory and CPU (see sizing.py)."""
+
+    async def get(self) -> None:
+        self.require_reader_of_all()
+        since, until, group = self.time_window()
+        db = self.service.db
+        body = await self.service.run_db(lambda: sizing(db, since, until, group))
+        self.write_json({"since": since, "until": until, "group": group, "sizing": body})
+
+
 class KpisCsvHandler(ApiHandler):
     async def get(self) -> None:
         self.require_reader_of_all()
@@ -613,6 +626,9 @@ class ReportHandler(ApiHandler):
         report = await self.kpi_report()
         db = self.service.db
         groups = await self.service.run_db(lambda: db.groups(since=report["since"]))
+        report["sizing"] = await self.service.run_db(
+            lambda: sizing(db, report["since"], report["until"], report.get("group"))
+        )
         query = {name: self.get_query_argument(name, "") for name in ("since", "until", "group")}
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(

@@ -345,6 +345,12 @@ def test_a_server_without_the_extension_is_counted_from_the_hub(hub: Hub) -> Non
     page = call("GET", f"{hub.service}?{window}", hub.tokens["ada"]).body.decode()
     assert "known from the hub only" in page
     assert "<h2>Running now</h2>" in page
+    # Sizing covers the sessions with figures: alice's and bob's, not eve's.
+    sized = call("GET", f"{hub.service}api/v1/sizing?{window}", hub.tokens["ada"])
+    assert sized.status == 200, sized.body
+    assert sized.json()["sizing"]["sessions_with_figures"] == 2
+    assert call("GET", f"{hub.service}api/v1/sizing", hub.tokens["bob"]).status == 403
+    assert "<h2>Sizing</h2>" in page
 
 
 def test_the_real_server_token_reads_groups_start_and_the_service(hub: Hub) -> None:
