@@ -108,3 +108,23 @@ def test_the_loop_keeps_polling_and_stops_when_cancelled(api: HubApi, poller: Hu
     asyncio.run(run_a_while())
     assert poller.last_poll is not None
     assert len(open_sessions(poller)) == 1
+
+
+def test_the_loop_outlives_a_database_that_is_not_there(api: HubApi, poller: HubPoller) -> None:
+    calls = []
+
+    async def unavailable(function: Callable[[], Any]) -> Any:
+        calls.append(function)
+        raise RuntimeError("the usage database is unavailable")
+
+    poller._run_db = unavailable
+    poller.interval_seconds = 0.02
+
+    async def run_a_while() -> None:
+        task = asyncio.create_task(poller.run())
+        await asyncio.sleep(0.3)
+        assert not task.done()
+        task.cancel()
+
+    asyncio.run(run_a_while())
+    assert len(calls) > 3

@@ -41,7 +41,10 @@ class HubPoller:
     async def run(self) -> None:
         """Poll until cancelled."""
         while True:
-            await self._run_db(self.poll_once)
+            try:
+                await self._run_db(self.poll_once)
+            except Exception as error:  # the database not ready or down: its own 503s say so
+                self._failed("the database", f"{type(error).__name__}: {error}")
             # Jitter, so that replicas of the service do not poll the hub in step.
             await asyncio.sleep(self.interval_seconds * (0.9 + 0.2 * random.random()))
 
