@@ -55,6 +55,8 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    stale: int = 0
+    """Already stored from a newer report of the same session: kept as it was."""
     merged: int = 0
     """Sessions the extension (or an earlier poll) already knew: kept once."""
     flagged: list[str] = field(default_factory=list)
