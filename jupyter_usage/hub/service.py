@@ -39,7 +39,7 @@ from traitlets.config import Application
 from jupyter_usage._version import __version__
 
 from .export import KPI_TABLES, kpis_csv, sessions_csv
-from .kpis import MAU_SECONDS, compute_kpis
+from .kpis_sql import database_kpis, with_previous_period
 from .report import CONTENT_SECURITY_POLICY, render_message, render_report
 from .storage import UsageDB
 from .validation import (
@@ -456,13 +456,16 @@ class ApiHandler(BaseHandler):
         service = self.service
 
         def compute() -> dict[str, Any]:
-            sessions = service.db.kpi_sessions(min(since, until - MAU_SECONDS), until)
-            return compute_kpis(
-                sessions,
-                since=since,
-                until=until,
-                group=group,
-                regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
+            return with_previous_period(
+                lambda a, b: database_kpis(
+                    service.db,
+                    since=a,
+                    until=b,
+                    group=group,
+                    regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
+                ),
+                since,
+                until,
             )
 
         return await service.run_db(compute)
