@@ -84,7 +84,7 @@ class _Window:
         c = table.c
         where = [c.filter_group == (self.group or ""), c.day >= days[0], c.day < days[1]]
         if grouping == TOTAL:
-            where += [c.grouping == TOTAL]
+            where += [c.grouping == TOTAL, c.group_name == ""]
         else:
             where += [c.grouping.in_((BY_GROUP, NO_GROUP))]
         return and_(*where)

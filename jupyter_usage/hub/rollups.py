@@ -21,6 +21,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Float,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -40,7 +41,8 @@ TOTAL, BY_GROUP, NO_GROUP = 0, 1, 2
 
 metadata = MetaData()
 
-_KEY = ("filter_group", "grouping", "group_name", "user_name", "day")
+# Day before user: a window reads a range of days of one scope.
+_KEY = ("filter_group", "grouping", "group_name", "day", "user_name")
 
 
 def _key_columns() -> list[Column[Any]]:
@@ -48,8 +50,8 @@ def _key_columns() -> list[Column[Any]]:
         Column("filter_group", String(255), nullable=False),
         Column("grouping", Integer, nullable=False),
         Column("group_name", String(255), nullable=False),
-        Column("user_name", String(255), nullable=False),
         Column("day", Float, nullable=False),
+        Column("user_name", String(255), nullable=False),
     ]
 
 
@@ -61,6 +63,8 @@ user_days = Table(
     Column("server_seconds", Float, nullable=False),
     *(Column(name, Float, nullable=False) for name in RESOURCE_TOTALS),
     PrimaryKeyConstraint(*_KEY, name="usage_rollup_days_key"),
+    # A refresh replaces one user's days.
+    Index("usage_rollup_days_user", "user_name", "day"),
 )
 
 user_day_costs = Table(
@@ -70,6 +74,7 @@ user_day_costs = Table(
     Column("currency", String(16), nullable=False),
     Column("amount", Float, nullable=False),
     PrimaryKeyConstraint(*_KEY, "currency", name="usage_rollup_costs_key"),
+    Index("usage_rollup_costs_user", "user_name", "day"),
 )
 
 session_groups = Table(
@@ -215,7 +220,7 @@ def _add(
     cost = session.cost_total
     has_cost = cost is not None and math.isfinite(cost)
     for scope in rows_of_session:
-        key = (*scope, session.user, day)
+        key = (*scope, day, session.user)
         values = days.setdefault(key, [0.0] * (2 + len(RESOURCE_TOTALS)))
         values[0] += started_here
         values[1] += part[1] - part[0]
@@ -223,7 +228,7 @@ def _add(
             values[2 + index] += amount
         if has_cost:
             assert cost is not None
-            cost_key = (*scope, session.user, day, session.currency or "")
+            cost_key = (*scope, day, session.user, session.currency or "")
             costs[cost_key] += cost * fraction
 
 
