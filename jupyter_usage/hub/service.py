@@ -40,7 +40,7 @@ from jupyter_usage._version import __version__
 
 from .export import KPI_TABLES, kpis_csv, sessions_csv
 from .kpis_sql import database_kpis, with_previous_period
-from .report import CONTENT_SECURITY_POLICY, render_message, render_report
+from .report import CONTENT_SECURITY_POLICY, render_message, render_not_admin, render_report
 from .storage import UsageDB
 from .validation import (
     MAX_BODY_BYTES,
@@ -568,6 +568,17 @@ class ReportHandler(ApiHandler):
         if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
             message = exc_info[1].log_message or message
         self.set_header("Content-Type", "text/html; charset=utf-8")
+        if status_code == 403 and self.current_user is not None:
+            # Someone who found the service in the hub's menu: show where their own usage is.
+            self.finish(
+                render_not_admin(
+                    str(self.user_model.get("name")),
+                    message,
+                    hub_prefix=self.hub_auth.hub_prefix,
+                    base_url=self.service.service_prefix,
+                )
+            )
+            return
         self.finish(render_message(f"{status_code} {self._reason}", message))
 
     async def get(self) -> None:
@@ -587,6 +598,7 @@ class ReportHandler(ApiHandler):
                 query=query,
                 groups=groups,
                 viewer=str(model.get("name")),
+                hub_prefix=self.hub_auth.hub_prefix,
             )
         )
 
