@@ -85,11 +85,8 @@ def import_files(
     if pending:
         _write(db, pending, result)
     print(f"Recomputing the rollups of {len(result.ranges)} users", file=progress)
-    users = list(result.ranges.items())
-    for start in range(0, len(users), 500):
-        with db.engine.begin() as connection:
-            for user, (low, high) in users[start : start + 500]:
-                rollups.refresh_rollups(connection, SessionRow.__table__, user, low, high)
+    with db.engine.begin() as connection:
+        rollups.refresh_ranges(connection, SessionRow.__table__, result.ranges)
     elapsed = time.monotonic() - began
     print(
         f"Done in {elapsed:.1f} s: {result.created} created, {result.updated} updated, "

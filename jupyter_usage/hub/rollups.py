@@ -27,7 +27,6 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    and_,
     delete,
     insert,
     or_,
@@ -113,7 +112,7 @@ def create_tables(connection: Connection) -> None:
     metadata.create_all(connection)
 
 
-def _session_query(sessions_table: Any, user: str, first_day: float, last_day: float) -> Any:
+def _session_query(sessions_table: Any, users: list[str], first_day: float, last_day: float) -> Any:
     c = sessions_table.c
     end = last_day + DAY_SECONDS
     return select(
@@ -127,7 +126,7 @@ def _session_query(sessions_table: Any, user: str, first_day: float, last_day: f
         c.currency,
         c.totals,
     ).where(
-        c.user_name == user,
+        c.user_name.in_(users),
         c.started < end,
         or_(c.last_seen > first_day, c.started >= first_day),
     )
@@ -150,8 +149,20 @@ def refresh_rollups(
     connection: Connection, sessions_table: Any, user: str, first_day: float, last_day: float
 ) -> None:
     """Recompute the rollups of `user` on the days `first_day` … `last_day` (day starts)."""
+    refresh_many(connection, sessions_table, [user], first_day, last_day)
+
+
+def refresh_many(
+    connection: Connection,
+    sessions_table: Any,
+    users: Sequence[str],
+    first_day: float,
+    last_day: float,
+) -> None:
+    """The same for several users at once: a handful of statements, whatever their number."""
     first_day, last_day = day_of(first_day), day_of(last_day)
-    rows = connection.execute(_session_query(sessions_table, user, first_day, last_day)).all()
+    chosen = list(users)
+    rows = connection.execute(_session_query(sessions_table, chosen, first_day, last_day)).all()
     days: dict[tuple[Any, ...], list[float]] = {}
     costs: dict[tuple[Any, ...], float] = defaultdict(float)
     links: list[dict[str, Any]] = []
@@ -163,17 +174,12 @@ def refresh_rollups(
             if not first_day <= day <= last_day:
                 continue
             _add(session, day, rows_of_session, days, costs)
-    keys = and_(
-        user_days.c.user_name == user, user_days.c.day >= first_day, user_days.c.day <= last_day
-    )
-    connection.execute(delete(user_days).where(keys))
-    connection.execute(
-        delete(user_day_costs).where(
-            user_day_costs.c.user_name == user,
-            user_day_costs.c.day >= first_day,
-            user_day_costs.c.day <= last_day,
+    for table in (user_days, user_day_costs):
+        connection.execute(
+            delete(table).where(
+                table.c.user_name.in_(chosen), table.c.day >= first_day, table.c.day <= last_day
+            )
         )
-    )
     pks = [row.pk for row in rows]
     for chunk in range(0, len(pks), 500):
         connection.execute(
@@ -241,5 +247,17 @@ def rebuild_rollups(connection: Connection, sessions_table: Any) -> None:
         low, high = day_of(started), day_of(max(last_seen, started))
         known = ranges.setdefault(user, [low, high])
         known[0], known[1] = min(known[0], low), max(known[1], high)
-    for user, (low, high) in ranges.items():
-        refresh_rollups(connection, sessions_table, user, low, high)
+    refresh_ranges(connection, sessions_table, ranges)
+
+
+def refresh_ranges(
+    connection: Connection, sessions_table: Any, ranges: dict[str, list[float]]
+) -> None:
+    """Refresh each user's range of days, 200 users per round of statements."""
+    users = sorted(ranges)
+    for start in range(0, len(users), 200):
+        chunk = users[start : start + 200]
+        low = min(ranges[user][0] for user in chunk)
+        high = max(ranges[user][1] for user in chunk)
+        # A wider range than some user needs costs time, never correctness: a recompute.
+        refresh_many(connection, sessions_table, chunk, low, high)
