@@ -12,6 +12,7 @@ from jupyter_usage.hub.coverage import coverage
 from jupyter_usage.hub.coverage import running as running_servers
 from jupyter_usage.hub.hub_servers import RunningServer
 from jupyter_usage.hub.hub_sessions import CLOSED_BY_POLL, HubSessions
+from jupyter_usage.hub.kpis_sql import database_kpis
 from jupyter_usage.hub.server_events import InferredSession
 from jupyter_usage.hub.storage import UsageDB
 from jupyter_usage.hub.validation import parse_session
@@ -101,6 +102,9 @@ def test_the_extensions_report_and_the_hubs_view_are_one_session(
     assert hub.absorb_twins("eve", report) == 1
     [only] = sessions(db)
     assert only["id"] == "ext-1"
+    # The KPIs' rollups forget the hub's copy too.
+    kpis = database_kpis(db, since=T0 - 86400, until=T0 + 86400)["kpis"]
+    assert kpis["sessions"]["value"] == 1
     # Later polls see the extension's session and leave it alone.
     clock.now = T0 + 120
     result = hub.record_poll([running()])

@@ -67,9 +67,9 @@ def test_upgrade_creates_a_versioned_schema_once(db_url: str) -> None:
     database = UsageDB(db_url)
     try:
         assert database.schema_version() == 0
-        assert database.upgrade() == len(MIGRATIONS) == 1
-        assert database.upgrade() == 1  # again: nothing to do
-        assert database.schema_version() == 1
+        assert database.upgrade() == len(MIGRATIONS) == 2
+        assert database.upgrade() == 2  # again: nothing to do
+        assert database.schema_version() == 2
     finally:
         database.close()
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .hub_servers import RunningServer
@@ -216,16 +216,10 @@ class HubSessions:
         return self.db.upsert_session(user, body, groups, self._clock())
 
     def _drop(self, user: str, session_ids: list[str]) -> int:
-        if not session_ids:
-            return 0
-        with Session(self.db.engine) as db_session, db_session.begin():
-            db_session.execute(
-                delete(SessionRow).where(
-                    SessionRow.user == user, SessionRow.session_id.in_(session_ids)
-                )
-            )
-        log.debug("merged %d hub-known sessions of %s into the extension's", len(session_ids), user)
-        return len(session_ids)
+        dropped = self.db.delete_sessions(user, session_ids)
+        if dropped:
+            log.debug("merged %d hub-known sessions of %s into the extension's", dropped, user)
+        return dropped
 
 
 def _row(row: SessionRow) -> dict[str, Any]:

@@ -202,7 +202,7 @@ def peak_concurrency(
 
 
 @dataclass
-class _Tally:
+class Tally:
     sessions: int = 0
     server_seconds: float = 0.0
     resources: dict[str, float] = field(default_factory=lambda: dict.fromkeys(RESOURCE_TOTALS, 0.0))
@@ -218,7 +218,7 @@ class _Tally:
             self.sessions += 1
         self.server_seconds += session.duration_seconds * fraction
         for name in RESOURCE_TOTALS:
-            self.resources[name] += _number(session.totals.get(name)) * fraction
+            self.resources[name] += finite_number(session.totals.get(name)) * fraction
         if session.cost_total is not None and math.isfinite(session.cost_total):
             currency = session.currency or ""
             self.cost[currency] = self.cost.get(currency, 0.0) + session.cost_total * fraction
@@ -233,7 +233,7 @@ class _Tally:
         }
 
 
-def _number(value: Any) -> float:
+def finite_number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return 0.0
     return float(value)
@@ -243,7 +243,7 @@ def usage_by_user(
     sessions: Iterable[KpiSession], since: float, until: float
 ) -> list[dict[str, Any]]:
     """Sessions, server time, resources and cost per user; the most expensive first."""
-    tallies: dict[str, _Tally] = defaultdict(_Tally)
+    tallies: dict[str, Tally] = defaultdict(Tally)
     groups: dict[str, set[str]] = defaultdict(set)
     for session in sessions:
         tallies[session.user].add(session, since, until)
@@ -263,7 +263,7 @@ def usage_by_group(
     sessions: Iterable[KpiSession], since: float, until: float
 ) -> list[dict[str, Any]]:
     """The same per group; a session counts fully in each group of its user."""
-    tallies: dict[str | None, _Tally] = defaultdict(_Tally)
+    tallies: dict[str | None, Tally] = defaultdict(Tally)
     for session in sessions:
         for group in session.groups or (NO_GROUP,):
             tallies[group].add(session, since, until)
@@ -294,20 +294,60 @@ def compute_kpis(
         raise ValueError(f"until ({until}) must be later than since ({since})")
     chosen = in_group(sessions, group)
     daily = daily_active_users(chosen, since, until)
-    dau = sum(day["users"] for day in daily) / len(daily) if daily else 0.0
-    wau = len(active_users(chosen, until - WAU_SECONDS, until))
-    mau = len(active_users(chosen, until - MAU_SECONDS, until))
     last_30_days = daily_active_users(chosen, until - MAU_SECONDS, until)
-    dau_30 = sum(day["users"] for day in last_30_days) / len(last_30_days)
-    stickiness = 100.0 * dau_30 / mau if mau else None
-    regular = regular_users(chosen, since, until, regular_seconds_per_week)
     started_here = [s for s in chosen if since <= s.started < until]
     lengths = [s.duration_seconds for s in started_here if s.ended]
-    peak, peak_at = peak_concurrency(chosen, since, until)
-    overall = _Tally()
+    overall = Tally()
     for session in chosen:
         overall.add(session, since, until)
-    totals = overall.row()
+    return kpi_report(
+        since=since,
+        until=until,
+        group=group,
+        regular_seconds_per_week=regular_seconds_per_week,
+        active_users=len(active_users(chosen, since, until)),
+        daily=daily,
+        wau=len(active_users(chosen, until - WAU_SECONDS, until)),
+        mau=len(active_users(chosen, until - MAU_SECONDS, until)),
+        last_30_days=last_30_days,
+        monthly=monthly_active_users(chosen, since, until),
+        regular=regular_users(chosen, since, until, regular_seconds_per_week),
+        sessions=len(started_here),
+        median_seconds=percentile(lengths, 0.5),
+        p90_seconds=percentile(lengths, 0.9),
+        peak_concurrent=peak_concurrency(chosen, since, until),
+        totals=overall.row(),
+        by_user=usage_by_user(chosen, since, until),
+        by_group=usage_by_group(chosen, since, until),
+    )
+
+
+def kpi_report(
+    *,
+    since: float,
+    until: float,
+    group: str | None,
+    regular_seconds_per_week: float,
+    active_users: int,
+    daily: list[dict[str, Any]],
+    wau: int,
+    mau: int,
+    last_30_days: list[dict[str, Any]],
+    monthly: list[dict[str, Any]],
+    regular: list[str],
+    sessions: int,
+    median_seconds: float | None,
+    p90_seconds: float | None,
+    peak_concurrent: tuple[int, float | None],
+    totals: dict[str, Any],
+    by_user: list[dict[str, Any]],
+    by_group: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The KPI document from its figures; the Python and the SQL paths both end here."""
+    dau = sum(day["users"] for day in daily) / len(daily) if daily else 0.0
+    dau_30 = sum(day["users"] for day in last_30_days) / len(last_30_days)
+    stickiness = 100.0 * dau_30 / mau if mau else None
+    peak, peak_at = peak_concurrent
     hours = regular_seconds_per_week / 3600
     return {
         "since": since,
@@ -316,7 +356,7 @@ def compute_kpis(
         "regular_seconds_per_week": regular_seconds_per_week,
         "kpis": {
             "active_users": kpi(
-                len(active_users(chosen, since, until)),
+                active_users,
                 "Distinct users with a server running at some time in the window.",
             ),
             "dau": kpi(
@@ -332,16 +372,22 @@ def compute_kpis(
                 mau,
                 "Monthly active users: distinct users with a server in the 30 days up to 'until'.",
             ),
+            "dau_last_30_days": kpi(
+                round(dau_30, 3),
+                "Daily active users averaged over the 30 days up to 'until', whatever the "
+                "window: the numerator of stickiness.",
+            ),
             "stickiness_percent": kpi(
                 None if stickiness is None else round(stickiness, 2),
-                "DAU/MAU: the average daily active users of the last 30 days as a share of "
-                "MAU; 100% means every monthly user comes every day.",
+                "DAU/MAU over the 30 days up to 'until' (not the window): "
+                "dau_last_30_days as a share of MAU; 100% means every monthly user "
+                "comes every day.",
             ),
             "daily_active_users": kpi(
                 daily, "Distinct users with a server running on each UTC day of the window."
             ),
             "monthly_active_users": kpi(
-                monthly_active_users(chosen, since, until),
+                monthly,
                 "Distinct users with a server running in each UTC month touching the window "
                 "(only the part of the month inside the window counts).",
             ),
@@ -351,13 +397,13 @@ def compute_kpis(
                 "window (a window shorter than a week counts as one week).",
                 users=regular,
             ),
-            "sessions": kpi(len(started_here), "Server sessions that started in the window."),
+            "sessions": kpi(sessions, "Server sessions that started in the window."),
             "median_session_seconds": kpi(
-                percentile(lengths, 0.5),
+                median_seconds,
                 "Median length of the sessions that started in the window and have ended.",
             ),
             "p90_session_seconds": kpi(
-                percentile(lengths, 0.9),
+                p90_seconds,
                 "90th percentile of those session lengths: 9 in 10 sessions were shorter.",
             ),
             "peak_concurrent_servers": kpi(
@@ -388,11 +434,11 @@ def compute_kpis(
                 "crossing sessions count in proportion to their time inside the window.",
             ),
             "cost_by_user": kpi(
-                usage_by_user(chosen, since, until),
+                by_user,
                 "Sessions started, server time, resources and cost per user, most expensive first.",
             ),
             "cost_by_group": kpi(
-                usage_by_group(chosen, since, until),
+                by_group,
                 "The same per hub group; a user in several groups counts fully in each, so "
                 "groups may add up to more than the total. 'group' null: users in no group.",
             ),

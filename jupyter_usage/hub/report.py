@@ -6,6 +6,7 @@ only here, for humans (the API keeps SI base units).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
@@ -64,6 +65,28 @@ def format_money(amounts: Mapping[str, float]) -> str:
     if not amounts:
         return NONE
     return ", ".join(f"{amount:,.2f} {currency}".strip() for currency, amount in amounts.items())
+
+
+def format_amount(value: float, unit: str) -> str:
+    """Three significant digits at least, so small but different values do not all read 0.0."""
+    if value == 0:
+        return f"0 {unit}"
+    digits = max(0, 2 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{min(digits, 6)}f} {unit}"
+
+
+def change_note(item: Mapping[str, Any], days: float) -> str:
+    """'+12 % vs the previous 30 days', from a KPI's `change_percent`."""
+    change = item.get("change_percent")
+    if change is None:
+        return ""
+    return f"{change:+g} % vs the previous {days:g} days"
+
+
+def preset_url(base_url: str, until: float, days: int, group: str | None) -> str:
+    """The page for the `days` days up to the same `until`, with the same group."""
+    query = {"since": iso_utc(until - days * 86400), "until": iso_utc(until)}
+    return base_url + "?" + urlencode({**query, **({"group": group} if group else {})})
 
 
 def _card(name: str, value: str, explanation: str, note: str = "") -> str:
@@ -165,6 +188,7 @@ def render_report(
     query: Mapping[str, str],
     groups: Sequence[str],
     viewer: str,
+    hub_prefix: str = "/hub/",
 ) -> str:
     """The whole page for one window (and group) of `compute_kpis`."""
     kpis = report["kpis"]
@@ -202,10 +226,10 @@ def render_report(
             "peak_concurrent_servers",
         ),
         ("Server time", format_hours(value("server_seconds")), "server_seconds"),
-        ("CPU", f"{value('cpu_core_seconds') / 3600:,.1f} core-h", "cpu_core_seconds"),
+        ("CPU", format_amount(value("cpu_core_seconds") / 3600, "core-h"), "cpu_core_seconds"),
         (
             "Memory",
-            f"{value('memory_byte_seconds') / GIB / 3600:,.1f} GiB-h",
+            format_amount(value("memory_byte_seconds") / GIB / 3600, "GiB-h"),
             "memory_byte_seconds",
         ),
         ("GPU", format_hours(value("gpu_seconds")), "gpu_seconds"),
@@ -226,11 +250,24 @@ def render_report(
     )
     group_note = f"· group {escape(chosen)}" if chosen else ""
     options_html = "".join(options)
-    notes = {"peak_concurrent_servers": f"at {iso_utc(peak_at)}" if peak_at is not None else ""}
+    days = round((report["until"] - report["since"]) / 86400, 2)
+    notes = {name: change_note(kpis[name], days) for _, _, name in cards}
+    if peak_at is not None:
+        notes["peak_concurrent_servers"] = " · ".join(
+            n for n in (f"at {iso_utc(peak_at)}", notes["peak_concurrent_servers"]) if n
+        )
     cards_html = "".join(
         _card(title, shown, kpis[name]["explanation"], notes.get(name, ""))
         for title, shown, name in cards
     )
+    presets = " · ".join(
+        f'<a href="{escape(preset_url(base_url, report["until"], n, chosen))}">{n} days</a>'
+        for n in (7, 30, 90, 365)
+    )
+    if chosen and value("active_users") == 0:
+        group_note += f" · no sessions of group {escape(chosen)} in this window" + (
+            "" if chosen in groups else " (no such group has reported)"
+        )
     user_rows = value("cost_by_user")
     group_rows = value("cost_by_group")
     user_section = _usage_bars(user_rows, "user") + _usage_table(user_rows, "user")
@@ -246,13 +283,16 @@ def render_report(
 <body>
 <h1>JupyterHub usage</h1>
 <p class="muted">{escape(since_day)} to {escape(until_day)} (UTC days, both included)
-{group_note} · signed in as {escape(viewer)}</p>
+{group_note} · signed in as {escape(viewer)} ·
+<a href="{escape(hub_prefix.rstrip("/") + "/home")}">back to the hub</a> ·
+<a href="{escape(hub_prefix.rstrip("/") + "/logout")}">log out</a></p>
 <form method="get" action="{escape(base_url)}">
 <label>From <input type="date" name="since" value="{escape(since_day)}"></label>
 <label>Until <input type="date" name="until" value="{escape(until_day)}"></label>
 <label>Group <select name="group">{options_html}</select></label>
 <button type="submit">Show</button>
 </form>
+<p class="muted">Last {presets}</p>
 <div class="cards">
 {cards_html}
 </div>
@@ -373,4 +413,21 @@ def render_message(title: str, message: str) -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><h1>{escape(title)}</h1><p>{escape(message)}</p></body></html>"
+    )
+
+
+def render_not_admin(user: str, why: str, *, hub_prefix: str, base_url: str) -> str:
+    """What a signed-in user who may not read everyone's usage sees instead of a bare 403."""
+    own = f"{base_url}api/v1/sessions.csv?{urlencode({'user': user})}"
+    home = hub_prefix.rstrip("/") + "/home"
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>JupyterHub usage</title><style>{_STYLE}</style></head><body>"
+        f"<h1>JupyterHub usage</h1><p>Hello {escape(user)}. This report of everyone's usage "
+        f"is for the hub's admins. {escape(why)}.</p>"
+        f'<p>Your own usage: the Usage panel in JupyterLab, or <a href="{escape(own)}">your '
+        f'sessions as CSV</a>. <a href="{escape(home)}">Back to the hub</a> · '
+        f'<a href="{escape(hub_prefix.rstrip("/") + "/logout")}">Log out</a></p>'
+        "</body></html>"
     )

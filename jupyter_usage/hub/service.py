@@ -42,8 +42,8 @@ from jupyter_usage.hubclient import HubClient
 from .coverage import coverage, running
 from .export import KPI_TABLES, kpis_csv, sessions_csv
 from .hub_sessions import HubSessions
-from .kpis import MAU_SECONDS, compute_kpis
-from .report import CONTENT_SECURITY_POLICY, render_message, render_report
+from .kpis_sql import database_kpis, with_previous_period
+from .report import CONTENT_SECURITY_POLICY, render_message, render_not_admin, render_report
 from .server_poller import HubPoller
 from .sizing import sizing
 from .storage import UsageDB
@@ -487,13 +487,16 @@ class ApiHandler(BaseHandler):
         service = self.service
 
         def compute() -> dict[str, Any]:
-            sessions = service.db.kpi_sessions(min(since, until - MAU_SECONDS), until)
-            report = compute_kpis(
-                sessions,
-                since=since,
-                until=until,
-                group=group,
-                regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
+            report = with_previous_period(
+                lambda a, b: database_kpis(
+                    service.db,
+                    since=a,
+                    until=b,
+                    group=group,
+                    regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
+                ),
+                since,
+                until,
             )
             report["coverage"] = coverage(service.db, since, until, group)
             report["running"] = running(service.db, time.time(), group)
@@ -616,6 +619,17 @@ class ReportHandler(ApiHandler):
         if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
             message = exc_info[1].log_message or message
         self.set_header("Content-Type", "text/html; charset=utf-8")
+        if status_code == 403 and self.current_user is not None:
+            # Someone who found the service in the hub's menu: show where their own usage is.
+            self.finish(
+                render_not_admin(
+                    str(self.user_model.get("name")),
+                    message,
+                    hub_prefix=self.hub_auth.hub_prefix,
+                    base_url=self.service.service_prefix,
+                )
+            )
+            return
         self.finish(render_message(f"{status_code} {self._reason}", message))
 
     async def get(self) -> None:
@@ -638,6 +652,7 @@ class ReportHandler(ApiHandler):
                 query=query,
                 groups=groups,
                 viewer=str(model.get("name")),
+                hub_prefix=self.hub_auth.hub_prefix,
             )
         )
 

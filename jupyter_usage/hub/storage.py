@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -35,6 +36,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from . import rollups
 from .kpis import KpiSession
 
 log = logging.getLogger(__name__)
@@ -127,7 +129,13 @@ def _migrate_v1(connection: Connection) -> None:
     Base.metadata.create_all(connection, tables=[SessionRow.__table__])  # type: ignore[list-item]
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migrate_v1,)
+def _migrate_v2(connection: Connection) -> None:
+    # Rollups for KPIs computed by the database; built from the sessions already stored.
+    rollups.create_tables(connection)
+    rollups.rebuild_rollups(connection, SessionRow.__table__)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2)
 
 
 class NewerSchemaError(RuntimeError):
@@ -211,7 +219,11 @@ class UsageDB:
         for attempt in range(2):
             try:
                 with self._write_lock:
-                    return self._upsert(user, body, groups, now)
+                    before = self._extent(user, body.session_id)
+                    outcome = self._upsert(user, body, groups, now)
+                    if outcome != "unchanged":
+                        self._refresh_rollups(user, (*before, body.started, body.last_seen))
+                    return outcome
             except IntegrityError:
                 # Two reports of a new session raced; the second one is now an update.
                 if attempt:
@@ -238,6 +250,42 @@ class UsageDB:
                 return "unchanged"
             row.updated_at = now
             return "updated"
+
+    def _extent(self, user: str, session_id: str) -> tuple[float, ...]:
+        """Start and end of the stored session, so that the days it leaves are refreshed."""
+        query = select(SessionRow.started, SessionRow.last_seen).where(
+            SessionRow.user == user, SessionRow.session_id == session_id
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).one_or_none()
+        return () if row is None else (row.started, row.last_seen)
+
+    def delete_sessions(self, user: str, session_ids: Sequence[str]) -> int:
+        """Remove sessions of `user` (a merge of two views of one session), rollups
+        included; returns how many there were."""
+        if not session_ids:
+            return 0
+        where = (SessionRow.user == user, SessionRow.session_id.in_(list(session_ids)))
+        with self._write_lock:
+            with self.engine.begin() as connection:
+                found = connection.execute(
+                    select(SessionRow.pk, SessionRow.started, SessionRow.last_seen).where(*where)
+                ).all()
+                if not found:
+                    return 0
+                connection.execute(
+                    delete(rollups.session_groups).where(
+                        rollups.session_groups.c.session_pk.in_([row.pk for row in found])
+                    )
+                )
+                connection.execute(delete(SessionRow).where(*where))
+            times = [t for row in found for t in (row.started, row.last_seen)]
+            self._refresh_rollups(user, times)
+        return len(found)
+
+    def _refresh_rollups(self, user: str, times: Sequence[float]) -> None:
+        with self.engine.begin() as connection:
+            rollups.refresh_rollups(connection, SessionRow.__table__, user, min(times), max(times))
 
     # -- reads -----------------------------------------------------------------------
 

@@ -1,0 +1,239 @@
+"""`make bench-hub`: the hub service's KPIs, CSV and report over 10k to 1M stored sessions.
+
+Synthetic sessions (a year, up to 10,000 users in 20 groups) are written as JSON lines and
+loaded with `python -m jupyter_usage.hub import`, into SQLite and into a throwaway Debian
+PostgreSQL. A real JupyterHub then runs one service per database, and each query is asked
+`--repeat` times in a row with an admin token: latency p50/p99, the service's CPU seconds
+and its peak RSS (sampled every 20 ms). Writes its own section of docs/performance.md.
+Not a test: nothing here fails on a slow machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
+
+from hub_process import call  # noqa: E402
+from load_figures import MIB, quantile  # noqa: E402
+from load_hub import ADMIN, cpu_seconds, issue_tokens, running_hub  # noqa: E402
+from postgres_server import Unavailable, running_postgres  # noqa: E402
+
+DAY = 86400.0
+END = 1_793_577_600.0  # 2026-11-02, midnight UTC: the data ends there, the windows too
+GROUPS = 20
+
+
+def queries(until: float) -> dict[str, str]:
+    month, year = until - 30 * DAY, until - 365 * DAY
+    return {
+        "kpis, 30 days": f"api/v1/kpis?since={month:.0f}&until={until:.0f}",
+        "kpis, 365 days": f"api/v1/kpis?since={year:.0f}&until={until:.0f}",
+        "kpis, 30 days, one group": f"api/v1/kpis?since={month:.0f}&until={until:.0f}&group=g07",
+        "kpis.csv (users), 30 days": f"api/v1/kpis.csv?table=users&since={month:.0f}"
+        f"&until={until:.0f}",
+        "report page, 365 days": f"?since={year:.0f}&until={until:.0f}",
+    }
+
+
+def write_sessions(path: Path, count: int, seed: int = 13) -> None:
+    """`count` sessions over the year before END, of min(10,000, count/10) users."""
+    rng = random.Random(seed)
+    users = max(1, min(10_000, count // 10))
+    with path.open("w") as out:
+        for number in range(count):
+            user = rng.randrange(users)
+            started = END - 365 * DAY + rng.random() * 365 * DAY
+            hours = rng.expovariate(1 / 2.5)
+            ended = min(started + hours * 3600, END)
+            running = ended >= END
+            record: dict[str, Any] = {
+                "id": f"b{number}",
+                "user": f"u{user:05d}",
+                "started": round(started, 3),
+                "ended": None if running else round(ended, 3),
+                "last_checkpoint": round(ended, 3),
+                "duration_seconds": round(ended - started, 3),
+                "totals": {
+                    "cpu_core_seconds": round((ended - started) * rng.random(), 1),
+                    "memory_byte_seconds": (ended - started) * 2e9,
+                    "gpu_seconds": 0,
+                },
+                "cost": {"currency": "EUR", "total": round((ended - started) / 3600 * 0.05, 4)},
+                "meta": {"groups": [f"g{user % GROUPS:02d}"], "profile": "small"},
+            }
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+
+def load(path: Path, db_url: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_usage.hub", "import", "--db-url", db_url, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return time.perf_counter() - started, done.stderr.strip().splitlines()[-1]
+
+
+class PeakRss:
+    def __init__(self, process: psutil.Process) -> None:
+        self.process, self.peak, self._stop = process, 0, threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.02):
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self.peak = self.process.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def service_process(hub: Any, name: str) -> psutil.Process:
+    for child in psutil.Process(hub.process.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if any("db_url" in part for part in child.cmdline()) and any(
+                name in part for part in child.cmdline()
+            ):
+                return child
+    raise RuntimeError(f"no process for the service {name}")
+
+
+def measure(hub: Any, service: str, repeat: int) -> list[list[str]]:
+    base, db_url = hub.services[service]
+    process = service_process(hub, db_url)
+    token = hub.tokens[ADMIN]
+    rows = []
+    for name, path in queries(END).items():
+        call("GET", base + path, token)  # warm: connections, caches
+        latencies, statuses = [], set()
+        cpu = cpu_seconds(process)
+        with PeakRss(process) as rss:
+            for _ in range(repeat):
+                started = time.perf_counter()
+                answer = call("GET", base + path, token)
+                latencies.append(time.perf_counter() - started)
+                statuses.add(answer.status)
+        cpu = (cpu_seconds(process) - cpu) / repeat
+        rows.append(
+            [
+                name,
+                f"{quantile(latencies, 0.5) * 1000:.0f}",
+                f"{quantile(latencies, 0.99) * 1000:.0f}",
+                f"{cpu * 1000:.0f}",
+                f"{rss.peak / MIB:.0f}",
+                ",".join(str(status) for status in sorted(statuses)),
+            ]
+        )
+    return rows
+
+
+@contextlib.contextmanager
+def databases(root: Path, size: int, postgres: Any) -> Iterator[dict[str, str]]:
+    urls = {f"sqlite{size}": f"sqlite:///{root / f'usage-{size}.sqlite'}"}
+    with contextlib.ExitStack() as stack:
+        if postgres is not None:
+            urls[f"pg{size}"] = stack.enter_context(postgres.database())
+        yield urls
+
+
+def run(args: argparse.Namespace) -> list[str]:
+    lines = [
+        "<!-- begin bench-hub -->",
+        "## The hub service at scale (`make bench-hub`)",
+        "",
+        f"Sessions over a year before {time.strftime('%Y-%m-%d', time.gmtime(END))}, "
+        "of min(10,000, sessions/10) users in 20 groups, loaded with "
+        "`python -m jupyter_usage.hub import`; then a real JupyterHub runs one service per "
+        f"database and each query is asked {args.repeat} times in a row with an admin token. "
+        "CPU: the service's seconds per request (PostgreSQL's own not included). "
+        "RSS: the service's peak while the query ran.",
+        "",
+    ]
+    load_rows: list[list[str]] = []
+    query_rows: list[list[str]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-hub-") as tmp, contextlib.ExitStack() as stack:
+        root = Path(tmp)
+        postgres = None
+        try:
+            postgres = stack.enter_context(running_postgres())
+        except Unavailable as why:
+            print(f"PostgreSQL skipped: {why}", file=sys.stderr)
+        for size in args.sizes:
+            data = root / f"sessions-{size}.jsonl"
+            write_sessions(data, size)
+            with databases(root, size, postgres) as urls:
+                for service, url in urls.items():
+                    seconds, summary = load(data, url)
+                    engine = "SQLite" if service.startswith("sqlite") else "PostgreSQL"
+                    load_rows.append(
+                        [engine, f"{size:,}", f"{seconds:.1f}", f"{size / seconds:,.0f}"]
+                    )
+                    print(
+                        f"{engine} {size}: loaded in {seconds:.1f} s ({summary})", file=sys.stderr
+                    )
+                with running_hub([ADMIN], urls) as hub:
+                    issue_tokens(hub, [ADMIN])
+                    for service in urls:
+                        engine = "SQLite" if service.startswith("sqlite") else "PostgreSQL"
+                        for row in measure(hub, service, args.repeat):
+                            query_rows.append([engine, f"{size:,}", *row])
+                            print(" | ".join(query_rows[-1]), file=sys.stderr)
+    lines += [
+        "| database | sessions | import s | sessions/s |",
+        "| --- | --- | --- | --- |",
+        *(f"| {' | '.join(row)} |" for row in load_rows),
+        "",
+        "| database | sessions | query | p50 ms | p99 ms | service CPU ms | peak RSS MiB "
+        "| status |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        *(f"| {' | '.join(row)} |" for row in query_rows),
+        "",
+        args.note,
+        "<!-- end bench-hub -->",
+    ]
+    return lines
+
+
+def write_section(path: Path, lines: list[str]) -> None:
+    text = path.read_text()
+    section = "\n".join(lines) + "\n"
+    pattern = re.compile(r"<!-- begin bench-hub -->.*?<!-- end bench-hub -->\n", re.DOTALL)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text + "\n" + section
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--note", default="", help="a paragraph to add under the tables")
+    args = parser.parse_args()
+    write_section(args.output, run(args))
+
+
+if __name__ == "__main__":
+    main()

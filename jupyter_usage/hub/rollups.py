@@ -1,0 +1,263 @@
+"""Rollups: what the KPIs need, per user per UTC day, kept next to the raw sessions.
+
+A rollup row is *recomputed* from the raw sessions of one user on the days a write
+touched, never adjusted by deltas: replays, races and out-of-order reports then cannot
+make it drift. Each row belongs to a scope: `filter_group` ('' = every session, else only
+sessions of that group) and a grouping (the scope's total, one group, or "in no group"),
+so a group-filtered report and its per-group table read rows, not sessions.
+
+A session counts on a day in proportion to its time inside that day (as `kpis` prorates
+at a window's edges), so whole days add up to what the reference computes for them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    delete,
+    insert,
+    or_,
+    select,
+)
+
+from .kpis import DAY_SECONDS, RESOURCE_TOTALS, KpiSession, finite_number
+
+TOTAL, BY_GROUP, NO_GROUP = 0, 1, 2
+"""Values of `grouping`: the scope's total, one group (`group_name`), users in no group."""
+
+metadata = MetaData()
+
+# Day before user: a window reads a range of days of one scope.
+_KEY = ("filter_group", "grouping", "group_name", "day", "user_name")
+
+
+def _key_columns() -> list[Column[Any]]:
+    return [
+        Column("filter_group", String(255), nullable=False),
+        Column("grouping", Integer, nullable=False),
+        Column("group_name", String(255), nullable=False),
+        Column("day", Float, nullable=False),
+        Column("user_name", String(255), nullable=False),
+    ]
+
+
+user_days = Table(
+    "usage_rollup_days",
+    metadata,
+    *_key_columns(),
+    Column("sessions", Integer, nullable=False),
+    Column("server_seconds", Float, nullable=False),
+    *(Column(name, Float, nullable=False) for name in RESOURCE_TOTALS),
+    PrimaryKeyConstraint(*_KEY, name="usage_rollup_days_key"),
+    # A refresh replaces one user's days.
+    Index("usage_rollup_days_user", "user_name", "day"),
+)
+
+user_day_costs = Table(
+    "usage_rollup_costs",
+    metadata,
+    *_key_columns(),
+    Column("currency", String(16), nullable=False),
+    Column("amount", Float, nullable=False),
+    PrimaryKeyConstraint(*_KEY, "currency", name="usage_rollup_costs_key"),
+    Index("usage_rollup_costs_user", "user_name", "day"),
+)
+
+session_groups = Table(
+    "usage_session_groups",
+    metadata,
+    Column("session_pk", Integer, nullable=False),
+    Column("group_name", String(255), nullable=False),
+    PrimaryKeyConstraint("session_pk", "group_name", name="usage_session_groups_key"),
+)
+"""Groups of each session, one per row: SQL filters on them, JSON columns are not portable."""
+
+
+def day_of(time: float) -> float:
+    return math.floor(time / DAY_SECONDS) * DAY_SECONDS
+
+
+def session_days(session: KpiSession) -> Iterable[float]:
+    """The UTC days a session is active on (an instant: its own day)."""
+    day = day_of(session.started)
+    while day < session.end or day <= session.started:
+        yield day
+        day += DAY_SECONDS
+
+
+def scopes(groups: Sequence[str]) -> list[tuple[str, int, str]]:
+    """The (filter_group, grouping, group_name) rows a session of these groups counts in."""
+    by_group = [(BY_GROUP, name) for name in groups] or [(NO_GROUP, "")]
+    return [
+        (filter_group, grouping, name)
+        for filter_group in ("", *groups)
+        for grouping, name in ((TOTAL, ""), *by_group)
+    ]
+
+
+def create_tables(connection: Connection) -> None:
+    metadata.create_all(connection)
+
+
+def _session_query(sessions_table: Any, users: list[str], first_day: float, last_day: float) -> Any:
+    c = sessions_table.c
+    end = last_day + DAY_SECONDS
+    return select(
+        c.pk,
+        c.user_name,
+        c.started,
+        c.last_seen,
+        c.ended,
+        c.groups,
+        c.cost_total,
+        c.currency,
+        c.totals,
+    ).where(
+        c.user_name.in_(users),
+        c.started < end,
+        or_(c.last_seen > first_day, c.started >= first_day),
+    )
+
+
+def kpi_session(row: Any) -> KpiSession:
+    return KpiSession(
+        user=row.user_name,
+        started=row.started,
+        end=row.last_seen,
+        ended=row.ended is not None,
+        groups=tuple(row.groups or ()),
+        cost_total=row.cost_total,
+        currency=row.currency,
+        totals=row.totals or {},
+    )
+
+
+def refresh_rollups(
+    connection: Connection, sessions_table: Any, user: str, first_day: float, last_day: float
+) -> None:
+    """Recompute the rollups of `user` on the days `first_day` … `last_day` (day starts)."""
+    refresh_many(connection, sessions_table, [user], first_day, last_day)
+
+
+def refresh_many(
+    connection: Connection,
+    sessions_table: Any,
+    users: Sequence[str],
+    first_day: float,
+    last_day: float,
+) -> None:
+    """The same for several users at once: a handful of statements, whatever their number."""
+    first_day, last_day = day_of(first_day), day_of(last_day)
+    chosen = list(users)
+    rows = connection.execute(_session_query(sessions_table, chosen, first_day, last_day)).all()
+    days: dict[tuple[Any, ...], list[float]] = {}
+    costs: dict[tuple[Any, ...], float] = defaultdict(float)
+    links: list[dict[str, Any]] = []
+    for row in rows:
+        session = kpi_session(row)
+        links.extend({"session_pk": row.pk, "group_name": g} for g in session.groups)
+        rows_of_session = scopes(session.groups)
+        for day in session_days(session):
+            if not first_day <= day <= last_day:
+                continue
+            _add(session, day, rows_of_session, days, costs)
+    for table in (user_days, user_day_costs):
+        connection.execute(
+            delete(table).where(
+                table.c.user_name.in_(chosen), table.c.day >= first_day, table.c.day <= last_day
+            )
+        )
+    pks = [row.pk for row in rows]
+    for chunk in range(0, len(pks), 500):
+        connection.execute(
+            delete(session_groups).where(session_groups.c.session_pk.in_(pks[chunk : chunk + 500]))
+        )
+    if links:
+        connection.execute(insert(session_groups), links)
+    if days:
+        connection.execute(
+            insert(user_days),
+            [
+                {
+                    **dict(zip(_KEY, key, strict=True)),
+                    "sessions": int(values[0]),
+                    "server_seconds": values[1],
+                    **dict(zip(RESOURCE_TOTALS, values[2:], strict=True)),
+                }
+                for key, values in days.items()
+            ],
+        )
+    if costs:
+        connection.execute(
+            insert(user_day_costs),
+            [
+                {**dict(zip(_KEY, key[:-1], strict=True)), "currency": key[-1], "amount": amount}
+                for key, amount in costs.items()
+            ],
+        )
+
+
+def _add(
+    session: KpiSession,
+    day: float,
+    rows_of_session: list[tuple[str, int, str]],
+    days: dict[tuple[Any, ...], list[float]],
+    costs: dict[tuple[Any, ...], float],
+) -> None:
+    part = session.overlap(day, day + DAY_SECONDS)
+    if part is None:
+        return
+    fraction = session.fraction_in(day, day + DAY_SECONDS)
+    started_here = 1.0 if day <= session.started < day + DAY_SECONDS else 0.0
+    resources = [finite_number(session.totals.get(name)) * fraction for name in RESOURCE_TOTALS]
+    cost = session.cost_total
+    has_cost = cost is not None and math.isfinite(cost)
+    for scope in rows_of_session:
+        key = (*scope, day, session.user)
+        values = days.setdefault(key, [0.0] * (2 + len(RESOURCE_TOTALS)))
+        values[0] += started_here
+        values[1] += part[1] - part[0]
+        for index, amount in enumerate(resources):
+            values[2 + index] += amount
+        if has_cost:
+            assert cost is not None
+            cost_key = (*scope, day, session.user, session.currency or "")
+            costs[cost_key] += cost * fraction
+
+
+def rebuild_rollups(connection: Connection, sessions_table: Any) -> None:
+    """Recompute every rollup from the raw sessions: the backfill of an existing database."""
+    c = sessions_table.c
+    spans = connection.execute(select(c.user_name, c.started, c.last_seen)).all()
+    ranges: dict[str, list[float]] = {}
+    for user, started, last_seen in spans:
+        low, high = day_of(started), day_of(max(last_seen, started))
+        known = ranges.setdefault(user, [low, high])
+        known[0], known[1] = min(known[0], low), max(known[1], high)
+    refresh_ranges(connection, sessions_table, ranges)
+
+
+def refresh_ranges(
+    connection: Connection, sessions_table: Any, ranges: dict[str, list[float]]
+) -> None:
+    """Refresh each user's range of days, 200 users per round of statements."""
+    users = sorted(ranges)
+    for start in range(0, len(users), 200):
+        chunk = users[start : start + 200]
+        low = min(ranges[user][0] for user in chunk)
+        high = max(ranges[user][1] for user in chunk)
+        # A wider range than some user needs costs time, never correctness: a recompute.
+        refresh_many(connection, sessions_table, chunk, low, high)

@@ -1,0 +1,189 @@
+"""The KPIs computed by the database equal the pure Python reference, on random data."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from postgres_server import PostgresServer, Unavailable, running_postgres
+from sqlalchemy import delete
+
+from jupyter_usage.hub import rollups
+from jupyter_usage.hub.kpis import DAY_SECONDS, MAU_SECONDS, compute_kpis
+from jupyter_usage.hub.kpis_sql import database_kpis
+from jupyter_usage.hub.storage import MIGRATIONS, SessionInput, SessionRow, UsageDB
+
+# Monday 2 November 2026, midnight UTC.
+T0 = 1_793_577_600.0
+SPAN = 12 * DAY_SECONDS
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    try:
+        with running_postgres() as server:
+            yield server
+    except Unavailable as why:
+        pytest.skip(f"PostgreSQL tests skipped: {why}")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[UsageDB]:
+    if request.param == "sqlite":
+        database = UsageDB(f"sqlite:///{tmp_path_factory.mktemp('kpis') / 'usage.sqlite'}")
+        database.upgrade()
+        yield database
+        database.close()
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    with server.database() as url:
+        database = UsageDB(url)
+        database.upgrade()
+        yield database
+        database.close()
+
+
+def empty(db: UsageDB) -> None:
+    with db.engine.begin() as connection:
+        for table in (*rollups.metadata.sorted_tables, SessionRow.__table__):  # type: ignore[misc]
+            connection.execute(delete(table))
+
+
+times = st.floats(0, SPAN, allow_nan=False).map(lambda offset: T0 + offset)
+stored = st.fixed_dictionaries(
+    {
+        "user": st.sampled_from(["ann", "bob", "cy", "dee"]),
+        "start": times,
+        "hours": st.one_of(st.just(0.0), st.floats(0, 80)),
+        "ended": st.booleans(),
+        "groups": st.lists(st.sampled_from(["chem", "phys", "bio"]), max_size=2, unique=True),
+        "cost": st.one_of(st.none(), st.floats(0, 100)),
+        "currency": st.sampled_from([None, "EUR", "USD"]),
+        "cpu": st.floats(0, 1e6),
+    }
+)
+
+
+def store(db: UsageDB, sessions: list[dict[str, Any]]) -> None:
+    for number, item in enumerate(sessions):
+        end = item["start"] + item["hours"] * 3600
+        body = SessionInput(
+            session_id=f"s{number}",
+            server_name="",
+            started=item["start"],
+            ended=end if item["ended"] else None,
+            last_checkpoint=None if item["ended"] else end,
+            ended_by=None,
+            totals={"cpu_core_seconds": item["cpu"], "memory_byte_seconds": item["hours"]},
+            cost=None
+            if item["cost"] is None
+            else {"total": item["cost"], "currency": item["currency"]},
+            summary=None,
+            meta={},
+            profile=None,
+        )
+        db.upsert_session(item["user"], body, item["groups"], now=T0)
+
+
+def close(a: Any, b: Any, where: str = "") -> None:
+    if isinstance(a, float) or isinstance(b, float):
+        assert a is not None, where
+        assert b is not None, where
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-5), f"{where}: {a} != {b}"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict), where
+        assert a.keys() == b.keys(), f"{where}: {a} != {b}"
+        for key in a:
+            close(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list) and a and isinstance(a[0], dict) and a[0].keys() & {"user", "group"}:
+        # Rows whose order ties on float noise compare by their key.
+        name = "user" if "user" in a[0] else "group"
+        close({row[name]: row for row in a}, {row[name]: row for row in b}, where)
+    elif isinstance(a, list):
+        assert isinstance(b, list), where
+        assert len(a) == len(b), f"{where}: {a} != {b}"
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
+            close(x, y, f"{where}[{index}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def reference(db: UsageDB, **window: Any) -> dict[str, Any]:
+    since, until = window["since"], window["until"]
+    return compute_kpis(db.kpi_sessions(min(since, until - MAU_SECONDS), until), **window)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sessions=st.lists(stored, max_size=12),
+    since=times,
+    length=st.one_of(
+        st.floats(60, 3 * DAY_SECONDS), st.sampled_from([DAY_SECONDS, 7 * DAY_SECONDS])
+    ),
+    aligned=st.booleans(),
+    group=st.sampled_from([None, "chem", "phys", "nobody"]),
+)
+def test_the_database_gives_the_reference_kpis(
+    db: UsageDB,
+    sessions: list[dict[str, Any]],
+    since: float,
+    length: float,
+    aligned: bool,
+    group: str | None,
+) -> None:
+    empty(db)
+    store(db, sessions)
+    if aligned:
+        since = math.floor(since / DAY_SECONDS) * DAY_SECONDS
+    window = {"since": since, "until": since + length, "group": group}
+    close(reference(db, **window), database_kpis(db, **window))
+
+
+def test_the_migration_backfills_rollups_of_an_existing_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    old = UsageDB(url)
+    old.upgrade(MIGRATIONS[:1])
+    # Written before rollups existed: the v1 schema has no rollup tables to refresh.
+    old._refresh_rollups = lambda user, times: None  # type: ignore[method-assign]
+    items = [
+        {
+            "user": "ann",
+            "start": T0 + 3600,
+            "hours": 30.0,
+            "ended": True,
+            "groups": ["chem"],
+            "cost": 2.0,
+            "currency": "EUR",
+            "cpu": 10.0,
+        },
+        {
+            "user": "bob",
+            "start": T0 + 40000,
+            "hours": 2.0,
+            "ended": False,
+            "groups": [],
+            "cost": None,
+            "currency": None,
+            "cpu": 1.0,
+        },
+    ]
+    store(old, items)
+    old.close()
+    db = UsageDB(url)
+    assert db.upgrade() == len(MIGRATIONS)
+    window = {"since": T0, "until": T0 + 3 * DAY_SECONDS, "group": None}
+    report = database_kpis(db, **window)
+    close(reference(db, **window), report)
+    assert report["kpis"]["active_users"]["value"] == 2
+    db.close()
