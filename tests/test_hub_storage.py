@@ -226,3 +226,29 @@ def test_groups_seen(db: UsageDB) -> None:
     db.upsert_session("dave", record("d", started=T0 - 9000, ended=T0 - 8000), ["old"], now=T0)
     assert db.groups() == ["biology", "old", "physics", "staff"]
     assert db.groups(since=T0) == ["biology", "physics", "staff"]
+
+
+def test_a_second_process_on_one_sqlite_file_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'usage.sqlite'}"
+    first = UsageDB(url)
+    # flock locks belong to an open file, so a second opening here stands for a second
+    # process.
+    second = UsageDB(url)
+    try:
+        assert first.process_lock is not None
+        assert first.process_lock.held
+        assert second.process_lock is not None
+        assert not second.process_lock.held
+        assert "ANOTHER PROCESS HAS THE USAGE DATABASE" in caplog.text
+        assert "use PostgreSQL" in caplog.text
+    finally:
+        second.close()
+        first.close()
+    third = UsageDB(url)
+    try:
+        assert third.process_lock is not None
+        assert third.process_lock.held
+    finally:
+        third.close()
