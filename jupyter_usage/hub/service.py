@@ -44,8 +44,8 @@ from .availability import (
     UNAVAILABLE,
     DatabaseHealth,
     is_unavailable,
-    reason,
 )
+from .availability import reason as failure_reason
 from .export import KPI_TABLES, kpis_csv, sessions_csv
 from .kpis import MAU_SECONDS, compute_kpis
 from .report import CONTENT_SECURITY_POLICY, render_message, render_report
@@ -367,7 +367,7 @@ class UsageService(Application):
                     "Cannot open the usage database %s (attempt %d: %s); retrying in %g s",
                     _redact(self.db_url),
                     attempt,
-                    _redact(reason(error)),
+                    _redact(failure_reason(error)),
                     delay,
                 )
                 await asyncio.sleep(delay)
