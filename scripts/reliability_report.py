@@ -5,9 +5,10 @@
 The tests are the ordinary ones (`make test` runs them too); here they run with
 ``JUPYTER_USAGE_RELIABILITY_LOG`` set, so each `reliability_log.record` call leaves a line
 (requests sent, 5xx seen, faults injected, sessions recovered or lost, configurations and
-bodies refused, routes checked), and with a JUnit XML file for each test's outcome. The
-report adds them up. Exits non-zero when a test failed, a 5xx was seen or a session was
-lost; the report is written either way.
+bodies refused, routes checked, hub-service races and torn rows, 503s during a database
+outage, hub starts survived with the database down), and with a JUnit XML file for each
+test's outcome. The report adds them up. Exits non-zero when a test failed, a 5xx was
+seen, a session was lost or a raced session was torn; the report is written either way.
 """
 
 from __future__ import annotations
@@ -43,16 +44,18 @@ SUITES: dict[str, list[str]] = {
         "tests/test_api.py",
         "tests/test_session_lifecycle.py",
         "tests/test_hub_validation.py",
+        "tests/test_hub_races.py",
     ],
     "integration": [
         "tests/integration/test_access_hub.py",
         "tests/integration/test_fuzz_hub.py",
         "tests/integration/test_hub.py",
+        "tests/integration/test_hub_database_outage.py",
     ],
 }
 """The test files that make up the report, by suite (the integration suite needs node)."""
 
-MUST_BE_ZERO = ("responses_5xx", "sessions_lost")
+MUST_BE_ZERO = ("responses_5xx", "sessions_lost", "torn_rows")
 
 
 @dataclass
@@ -104,7 +107,13 @@ def read_log(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-DETAILED = ("faults_injected", "sessions_recovered", "sessions_lost", "responses_5xx")
+DETAILED = (
+    "faults_injected",
+    "sessions_recovered",
+    "sessions_lost",
+    "responses_5xx",
+    "torn_rows",
+)
 """Figures whose details the report lists by test."""
 
 

@@ -200,12 +200,15 @@ c.Authenticator.allow_all = True
 """
 
 
-def _write_config(root: Path, chp: Path, ports: dict[str, int], admin_token: str) -> Path:
+def _write_config(
+    root: Path, chp: Path, ports: dict[str, int], admin_token: str, db_url: str | None
+) -> Path:
+    url = db_url or f"sqlite:///{root / 'usage.sqlite'}"
     service_command = [
         sys.executable,
         "-m",
         "jupyter_usage.hub",
-        f"--UsageService.db_url=sqlite:///{root / 'usage.sqlite'}",
+        f"--UsageService.db_url={url}",
         "--log-level=DEBUG",
     ]
     config = (
@@ -262,12 +265,16 @@ def launch_hub(root: Path, config: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def start_hub(root: Path) -> Hub:
-    """A hub with the service, users (tokens in `hub.tokens`) and groups (`GROUPS`)."""
+def start_hub(root: Path, db_url: str | None = None, *, service_ready: bool = True) -> Hub:
+    """A hub with the service, users (tokens in `hub.tokens`) and groups (`GROUPS`).
+
+    `db_url`: the service's database (default: SQLite in `root`); `service_ready=False`
+    starts the hub without waiting for the service to answer 200 (its database is down).
+    """
     chp = configurable_http_proxy()
     admin_token = uuid.uuid4().hex
     ports = {name: free_port() for name in ("proxy", "proxy_api", "hub", "service")}
-    process = launch_hub(root, _write_config(root, chp, ports, admin_token))
+    process = launch_hub(root, _write_config(root, chp, ports, admin_token, db_url))
     hub = Hub(
         root, f"http://127.0.0.1:{ports['hub']}/hub/api", ports["service"], admin_token, process
     )
@@ -286,7 +293,10 @@ def start_hub(root: Path) -> Hub:
             if answer.status == 409:  # made by a role in load_roles, without its members
                 answer = hub.admin("POST", f"groups/{quoted}/users", {"users": members})
             assert answer.status in (200, 201), answer.body
-        wait_for("the usage service", lambda: hub.api("GET", "sessions", "ada").status == 200, 60)
+        if service_ready:
+            wait_for(
+                "the usage service", lambda: hub.api("GET", "sessions", "ada").status == 200, 60
+            )
         # Only then does the hub handle SIGTERM (stopping the proxy and the service with it):
         # stopped before, it dies alone and leaves them running.
         wait_for("the hub to finish starting", lambda: RUNNING in hub.log(), 60)

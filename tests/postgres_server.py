@@ -64,6 +64,7 @@ class PostgresServer:
         self.data = self.root / "data"
         self.socket_dir = self.root / "socket"
         self.socket_dir.mkdir()
+        self.running = False
         if self.account is not None:
             for path in (self.root, self.socket_dir):
                 os.chown(path, self.account.pw_uid, self.account.pw_gid)
@@ -93,6 +94,12 @@ class PostgresServer:
             "--locale=C",
             "--no-sync",
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server again after `pause`, on the same socket and data."""
+        if self.running:
+            return
         options = (
             f"-k {self.socket_dir} -p {PORT} -c listen_addresses='' -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off"
@@ -110,6 +117,13 @@ class PostgresServer:
             "60",
             "start",
         )
+        self.running = True
+
+    def pause(self) -> None:
+        """Stop the server as an admin would (its data kept): clients lose their
+        connections, and new ones are refused until `resume`."""
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.running = False
 
     def stop(self) -> None:
         with contextlib.suppress(Unavailable, subprocess.TimeoutExpired):

@@ -21,6 +21,10 @@ FIGURES = {
     "configs_rejected": "malformed configurations refused at start-up",
     "bodies_rejected": "malformed or oversized bodies refused with a 4xx",
     "routes_checked": "routes checked for refusing requests without credentials",
+    "races_tried": "sessions whose reports raced each other (hub service)",
+    "torn_rows": "raced sessions stored with anything but their newest report, whole",
+    "outage_answers": "503 answers of the hub service while its database was down",
+    "hub_restarts_survived": "hub starts with the usage database down that the hub survived",
 }
 """Each figure's name and what it counts."""
 

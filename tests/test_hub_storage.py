@@ -67,9 +67,9 @@ def test_upgrade_creates_a_versioned_schema_once(db_url: str) -> None:
     database = UsageDB(db_url)
     try:
         assert database.schema_version() == 0
-        assert database.upgrade() == len(MIGRATIONS) == 2
-        assert database.upgrade() == 2  # again: nothing to do
-        assert database.schema_version() == 2
+        assert database.upgrade() == len(MIGRATIONS) == 3
+        assert database.upgrade() == 3  # again: nothing to do
+        assert database.schema_version() == 3
     finally:
         database.close()
 
@@ -127,7 +127,10 @@ def test_a_later_report_updates_and_an_older_one_does_not(db: UsageDB) -> None:
     assert db.upsert_session("alice", record(), [], now=T0 + 3700) == "updated"
     # A checkpoint delivered late, after the end: ignored.
     late = record(ended=None, ended_by=None, last_checkpoint=T0 + 1200)
-    assert db.upsert_session("alice", late, [], now=T0 + 3800) == "unchanged"
+    assert db.upsert_session("alice", late, [], now=T0 + 3800) == "stale"
+    # Even a checkpoint stamped after the end never replaces part of the final report.
+    after = record(ended=None, ended_by=None, last_checkpoint=T0 + 9000)
+    assert db.upsert_session("alice", after, [], now=T0 + 3900) == "stale"
     [stored] = db.list_sessions(user="alice")
     assert stored["ended"] == T0 + 3600
     assert stored["cost"]["total"] == 0.42
@@ -138,6 +141,29 @@ def test_session_ids_are_unique_per_user_only(db: UsageDB) -> None:
     assert db.upsert_session("bob", record("same"), [], now=T0) == "created"
     assert {s["user"] for s in db.list_sessions(user=None)} == {"alice", "bob"}
     assert len(db.list_sessions(user="bob")) == 1
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_sessions(db_url: str) -> None:
+    old = UsageDB(db_url)
+    old.upgrade(MIGRATIONS[:1])
+    with old.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE usage_sessions DROP COLUMN report_digest"))
+        connection.execute(
+            text(
+                "INSERT INTO usage_sessions (user_name, session_id, server_name, started, "
+                "last_seen, duration_seconds, groups, totals, meta, received_at, updated_at) "
+                "VALUES ('alice', 'old', '', :t, :t, 0, '[]', '{}', '{}', :t, :t)"
+            ),
+            {"t": T0},
+        )
+    old.close()
+    database = UsageDB(db_url)
+    try:
+        assert database.upgrade() == len(MIGRATIONS)
+        assert database.upsert_session("alice", record("old"), [], now=T0 + 1) == "updated"
+        assert database.upsert_session("alice", record("old"), [], now=T0 + 2) == "unchanged"
+    finally:
+        database.close()
 
 
 def test_racing_reports_of_a_new_session_store_it_once(db: UsageDB) -> None:
@@ -200,3 +226,29 @@ def test_groups_seen(db: UsageDB) -> None:
     db.upsert_session("dave", record("d", started=T0 - 9000, ended=T0 - 8000), ["old"], now=T0)
     assert db.groups() == ["biology", "old", "physics", "staff"]
     assert db.groups(since=T0) == ["biology", "physics", "staff"]
+
+
+def test_a_second_process_on_one_sqlite_file_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'usage.sqlite'}"
+    first = UsageDB(url)
+    # flock locks belong to an open file, so a second opening here stands for a second
+    # process.
+    second = UsageDB(url)
+    try:
+        assert first.process_lock is not None
+        assert first.process_lock.held
+        assert second.process_lock is not None
+        assert not second.process_lock.held
+        assert "ANOTHER PROCESS HAS THE USAGE DATABASE" in caplog.text
+        assert "use PostgreSQL" in caplog.text
+    finally:
+        second.close()
+        first.close()
+    third = UsageDB(url)
+    try:
+        assert third.process_lock is not None
+        assert third.process_lock.held
+    finally:
+        third.close()

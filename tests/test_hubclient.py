@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_usage.hub.availability import UNAVAILABLE
 from jupyter_usage.hubclient import (
     Backoff,
     HubClient,
@@ -456,6 +457,25 @@ def test_a_down_service_loses_nothing(hub: FakeHub, clock: Clock, store: Session
     assert len(hub.requests_to(SESSIONS)) == 1
     assert uploader.status()["last_error"] is not None
     accept(hub)
+    clock.now += 10
+    assert uploader.deliver_pending() == 2
+    assert store.undelivered() == []
+
+
+def test_the_services_database_outage_is_retry_later(
+    hub: FakeHub, clock: Clock, store: SessionStore
+) -> None:
+    # What the history service answers while its database is down or not ready yet.
+    hub.on(SESSIONS, Reply(503, {"message": UNAVAILABLE}))
+    uploader = uploader_for(hub, clock, store)
+    assert uploader.deliver_pending() == 0
+    assert [r["id"] for r in store.undelivered()] == ["s0", "s1"]
+    assert UNAVAILABLE in (uploader.status()["last_error"] or "")
+    assert uploader.status()["retry_in_seconds"] > 0
+    # A 503 is the service's own answer: its address is kept, not asked of the hub again.
+    assert uploader.client.service_url("usage") == f"{hub.url}/services/usage/"
+    # "stale": the service holds a newer report of the session; this one is done with.
+    hub.on(SESSIONS, *[Reply(200, {"id": i, "status": "stale"}) for i in ("s0", "s1")])
     clock.now += 10
     assert uploader.deliver_pending() == 2
     assert store.undelivered() == []

@@ -20,7 +20,14 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from . import rollups
-from .storage import MAX_NAME_LENGTH, SessionInput, SessionRow, UsageDB, _fill, _is_stale
+from .storage import (
+    MAX_NAME_LENGTH,
+    SessionInput,
+    SessionRow,
+    UsageDB,
+    report_values,
+    stored_is_newer,
+)
 from .validation import BadRequest, claimed_groups, parse_json_object, parse_session
 
 BATCH = 2000
@@ -110,9 +117,15 @@ def _write(db: UsageDB, lines: list[_Line], result: ImportResult) -> None:
             known = result.ranges.setdefault(line.user, [line.body.started, line.body.last_seen])
             known[0] = min(known[0], line.body.started)
             known[1] = max(known[1], line.body.last_seen)
+            values = report_values(line.body, line.groups)
             if row is None:
-                row = SessionRow(user=line.user, session_id=line.body.session_id, received_at=now)
-                _fill(row, line.body, line.groups, now)
+                row = SessionRow(
+                    user=line.user,
+                    session_id=line.body.session_id,
+                    received_at=now,
+                    updated_at=now,
+                    **values,
+                )
                 session.add(row)
                 rows[key] = row
                 result.created += 1
@@ -120,16 +133,13 @@ def _write(db: UsageDB, lines: list[_Line], result: ImportResult) -> None:
             # The stored extent's days need their rollups recomputed too.
             known[0] = min(known[0], row.started)
             known[1] = max(known[1], row.last_seen)
-            if _is_stale(row, line.body):
+            if stored_is_newer(row, line.body) or row.report_digest == values["report_digest"]:
                 result.unchanged += 1
                 continue
-            before = row.to_json()
-            _fill(row, line.body, line.groups, row.updated_at)
-            if row.to_json() == before:
-                result.unchanged += 1
-            else:
-                row.updated_at = now
-                result.updated += 1
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.updated_at = now
+            result.updated += 1
 
 
 def export_sessions(db: UsageDB, out: TextIO) -> int:

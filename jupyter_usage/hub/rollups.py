@@ -31,6 +31,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
 )
 
 from .kpis import DAY_SECONDS, RESOURCE_TOTALS, KpiSession, finite_number
@@ -161,7 +162,16 @@ def refresh_many(
 ) -> None:
     """The same for several users at once: a handful of statements, whatever their number."""
     first_day, last_day = day_of(first_day), day_of(last_day)
-    chosen = list(users)
+    chosen = sorted(set(users))
+    _lock_users(connection, chosen)
+    # Writing first: on SQLite the transaction then holds the write lock before it reads,
+    # so the sessions it recomputes from are the latest (another process may be writing).
+    for table in (user_days, user_day_costs):
+        connection.execute(
+            delete(table).where(
+                table.c.user_name.in_(chosen), table.c.day >= first_day, table.c.day <= last_day
+            )
+        )
     rows = connection.execute(_session_query(sessions_table, chosen, first_day, last_day)).all()
     days: dict[tuple[Any, ...], list[float]] = {}
     costs: dict[tuple[Any, ...], float] = defaultdict(float)
@@ -174,12 +184,6 @@ def refresh_many(
             if not first_day <= day <= last_day:
                 continue
             _add(session, day, rows_of_session, days, costs)
-    for table in (user_days, user_day_costs):
-        connection.execute(
-            delete(table).where(
-                table.c.user_name.in_(chosen), table.c.day >= first_day, table.c.day <= last_day
-            )
-        )
     pks = [row.pk for row in rows]
     for chunk in range(0, len(pks), 500):
         connection.execute(
@@ -207,6 +211,18 @@ def refresh_many(
                 {**dict(zip(_KEY, key[:-1], strict=True)), "currency": key[-1], "amount": amount}
                 for key, amount in costs.items()
             ],
+        )
+
+
+def _lock_users(connection: Connection, users: Sequence[str]) -> None:
+    """On PostgreSQL, one refresh of a user's rollups at a time, across threads, processes
+    and replicas: two at once would each delete, then both insert the same rows. The lock
+    ends with the transaction; users are taken in order, so two refreshes never deadlock."""
+    if connection.dialect.name != "postgresql":
+        return
+    for user in users:
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"jupyter_usage:{user}"}
         )
 
 

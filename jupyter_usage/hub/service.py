@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import json
 import logging
 import os
@@ -39,6 +40,13 @@ from traitlets.config import Application
 from jupyter_usage._version import __version__
 from jupyter_usage.hubclient import HubClient
 
+from .availability import (
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE,
+    DatabaseHealth,
+    is_unavailable,
+)
+from .availability import reason as failure_reason
 from .coverage import coverage, running
 from .export import KPI_TABLES, kpis_csv, sessions_csv
 from .hub_sessions import HubSessions
@@ -46,7 +54,7 @@ from .kpis_sql import database_kpis, with_previous_period
 from .report import CONTENT_SECURITY_POLICY, render_message, render_not_admin, render_report
 from .server_poller import HubPoller
 from .sizing import sizing
-from .storage import UsageDB
+from .storage import NewerSchemaError, UsageDB
 from .validation import (
     MAX_BODY_BYTES,
     BadRequest,
@@ -164,6 +172,36 @@ class UsageService(Application):
         """,
     )
 
+    db_retry_max_seconds = Float(
+        30.0,
+        config=True,
+        help="""Longest wait, in seconds, between two attempts to open and migrate the
+        database at start. The service never exits because the database is late (the hub
+        would stop with it): it retries, 1 s after the first failure, then doubling up to
+        this, and answers 503 until it is ready. Must be between 1 and 3600. Default: 30.
+        """,
+    )
+
+    shutdown_grace_seconds = Float(
+        10.0,
+        config=True,
+        help="""Seconds the service waits, once told to stop, for the requests in flight
+        to finish before it closes their connections. New requests get a 503 meanwhile.
+        Must be between 0 and 600. Default: 10.
+        """,
+    )
+
+    @validate("db_retry_max_seconds", "shutdown_grace_seconds")
+    def _validate_seconds(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        low, high = (1, 3600) if proposal["trait"].name == "db_retry_max_seconds" else (0, 600)
+        if not low <= value <= high:
+            raise TraitError(
+                f"UsageService.{proposal['trait'].name} must be between {low} and {high} "
+                f"seconds, got {value}"
+            )
+        return value
+
     @default("db_url")
     def _default_db_url(self) -> str:
         return os.environ.get("JUPYTER_USAGE_HUB_DB_URL") or "sqlite:///jupyter_usage_hub.sqlite"
@@ -263,6 +301,9 @@ class UsageService(Application):
             # The command line beats the file.
             self.update_config(self.cli_config)
         self.executor = ThreadPoolExecutor(4, thread_name_prefix="usage-db")
+        self.health = DatabaseHealth(self.log)
+        self.stopping = False
+        self.requests_in_flight = 0
 
     # -- the web app -----------------------------------------------------------------
 
@@ -300,6 +341,9 @@ class UsageService(Application):
         status = handler.get_status()
         level = logging.DEBUG if status < 400 else logging.INFO if status < 500 else logging.WARNING
         reason = getattr(handler, "refusal", None)
+        if getattr(handler, "unavailable", False):
+            # DatabaseHealth logs the outage once; a line per request would flood the log.
+            level = logging.DEBUG
         self.log.log(
             level,
             "%d %s %s %.1f ms%s",
@@ -311,8 +355,50 @@ class UsageService(Application):
         )
 
     async def run_db(self, function: Callable[[], _T]) -> _T:
-        """Database work off the event loop (PostgreSQL answers over the network)."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function)
+        """Database work off the event loop (PostgreSQL answers over the network); a 503
+        while the database cannot be reached."""
+        if not self.health.ready:
+            raise Unavailable(self.health.not_ready_message)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self.executor, function)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            self.health.failed(error)
+            raise Unavailable(UNAVAILABLE) from None
+        self.health.succeeded()
+        return result
+
+    async def open_database(self, db: UsageDB) -> None:
+        """Create or migrate the schema, retrying until the database is there."""
+        delay = 1.0
+        for attempt in itertools.count(1):
+            try:
+                version = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, db.upgrade
+                )
+            except NewerSchemaError as error:
+                self.log.error("%s The service answers 503 until it is upgraded.", error)
+                self.health.not_ready_message = str(error)
+                return
+            except Exception as error:  # never exit over it: the hub would stop with us
+                self.log.warning(
+                    "Cannot open the usage database %s (attempt %d: %s); retrying in %g s",
+                    _redact(self.db_url),
+                    attempt,
+                    _redact(failure_reason(error)),
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.db_retry_max_seconds)
+                continue
+            self.health.ready = True
+            self.log.info(
+                "The usage database %s is ready (schema version %d)",
+                _redact(self.db_url),
+                version,
+            )
+            return
 
     def hub_poller(self, db: UsageDB) -> HubPoller | None:
         """The watch on the hub's servers, when polling is on and the hub gave a token."""
@@ -334,38 +420,65 @@ class UsageService(Application):
         asyncio.run(self.serve())
 
     async def serve(self) -> None:
-        """Open the database, listen, and serve until SIGTERM or SIGINT."""
+        """Listen, open the database, and serve until SIGTERM or SIGINT.
+
+        Listening comes first: until the database is ready every request gets a 503,
+        which the servers retry, rather than a refused connection.
+        """
         db = UsageDB(self.db_url)
+        loop = asyncio.get_running_loop()
+        opening: asyncio.Task[None] | None = None
         try:
-            version = await asyncio.get_running_loop().run_in_executor(self.executor, db.upgrade)
             hub_auth = HubOAuth(parent=self, cache_max_age=60, base_url=self.service_prefix)
             app = self.make_app(db, hub_auth)
             where = urlparse(self.service_url)
             server = HTTPServer(app, xheaders=True, max_body_size=2 * MAX_BODY_BYTES)
             server.listen(where.port or 80, address=self.ip)
             self.log.info(
-                "jupyter_usage hub service %s at %s%s (database %s, schema version %d)",
+                "jupyter_usage hub service %s at %s%s (database %s)",
                 self.service_name,
                 self.service_url.rstrip("/"),
                 self.service_prefix,
                 _redact(self.db_url),
-                version,
             )
+            opening = asyncio.create_task(self.open_database(db))
             poller = self.hub_poller(db)
             poll_task = asyncio.create_task(poller.run()) if poller is not None else None
             stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
             await stop.wait()
             self.log.info("Stopping the jupyter_usage hub service")
             if poll_task is not None:
                 poll_task.cancel()
-            server.stop()
-            await asyncio.wait_for(server.close_all_connections(), 5)
+            await self.drain(server)
         finally:
+            if opening is not None:
+                opening.cancel()
             self.executor.shutdown(wait=True)
             db.close()
+
+    async def drain(self, server: HTTPServer) -> None:
+        """Stop accepting, let the requests in flight finish, then close."""
+        self.stopping = True
+        server.stop()
+        deadline = time.monotonic() + self.shutdown_grace_seconds
+        while self.requests_in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.requests_in_flight:
+            self.log.warning(
+                "Closing %d requests still in flight after %g s",
+                self.requests_in_flight,
+                self.shutdown_grace_seconds,
+            )
+        await asyncio.wait_for(server.close_all_connections(), 5)
+
+
+class Unavailable(web.HTTPError):
+    """A 503 with `Retry-After`: the database is not there (yet), or the service stops."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, message)
 
 
 def _redact(url: str) -> str:
@@ -387,12 +500,17 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
         self.service = service
         self.hub_auth = service.hub_auth
         self.refused: str | None = None
+        self.counted = False
 
     def get_current_user(self) -> Any:
         # The user is resolved in prepare(); never a blocking call to the hub here.
         return None
 
     async def prepare(self) -> None:
+        self.service.requests_in_flight += 1
+        self.counted = True
+        if self.service.stopping:
+            raise Unavailable("the usage service is stopping; retry in a moment")
         model = await self.hub_auth.get_user(self, sync=False)
         if not model:
             return
@@ -415,6 +533,24 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
         return bool(getattr(self, "_token_authenticated", False))
 
     refusal: str | None = None
+    unavailable = False
+
+    def on_finish(self) -> None:
+        self._uncount()
+
+    def on_connection_close(self) -> None:
+        self._uncount()
+
+    def _uncount(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.service.requests_in_flight -= 1
+
+    def say_when_to_retry(self, exc_info: Any) -> None:
+        """`Retry-After` on a 503 (set here: send_error clears the headers before)."""
+        if exc_info is not None and isinstance(exc_info[1], Unavailable):
+            self.unavailable = True
+            self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, web.HTTPError):
@@ -440,6 +576,7 @@ class ApiHandler(BaseHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = self._reason
         exc_info = kwargs.get("exc_info")
+        self.say_when_to_retry(exc_info)
         if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
             message = exc_info[1].log_message or message
         self.set_header("Content-Type", "application/json")
@@ -616,6 +753,7 @@ class ReportHandler(ApiHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = self._reason
         exc_info = kwargs.get("exc_info")
+        self.say_when_to_retry(exc_info)
         if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
             message = exc_info[1].log_message or message
         self.set_header("Content-Type", "text/html; charset=utf-8")

@@ -8,6 +8,8 @@ there (explicit DDL), never an edit of an old one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import math
 import threading
@@ -24,24 +26,31 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    and_,
     create_engine,
     delete,
     event,
     func,
     insert,
+    inspect,
     or_,
     select,
+    text,
+    update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from . import rollups
 from .kpis import KpiSession
+from .sqlite_lock import SingleProcessLock, sqlite_path
 
 log = logging.getLogger(__name__)
 
-Upsert = Literal["created", "updated", "unchanged"]
+Upsert = Literal["created", "updated", "unchanged", "stale"]
+"""What storing a report did: a new session, a newer report, the same report again, or an
+older report than the stored one (which is kept)."""
 
 MAX_NAME_LENGTH = 255
 MAX_ID_LENGTH = 200
@@ -82,6 +91,9 @@ class SessionRow(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    report_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """SHA-256 of the stored report: tells "the same report again" from "a different one
+    of the same moment" inside the UPDATE's WHERE (PostgreSQL's `json` has no `=`)."""
 
     def to_json(self) -> dict[str, Any]:
         """The record as the single-user store shows it, plus `received_at`."""
@@ -135,7 +147,15 @@ def _migrate_v2(connection: Connection) -> None:
     rollups.rebuild_rollups(connection, SessionRow.__table__)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2)
+def _migrate_v3(connection: Connection) -> None:
+    # v1 creates the table from the current model, so a fresh database has the column
+    # already; a database made by an older version gets it here.
+    columns = {c["name"] for c in inspect(connection).get_columns(SessionRow.__tablename__)}
+    if "report_digest" not in columns:
+        connection.execute(text("ALTER TABLE usage_sessions ADD COLUMN report_digest VARCHAR(64)"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2, _migrate_v3)
 
 
 class NewerSchemaError(RuntimeError):
@@ -178,9 +198,13 @@ class UsageDB:
             # SQLite has one writer at a time anyway; queueing here avoids "database is
             # locked" when two reports of this process race for it.
             self._write_lock = threading.Lock()
+        path = sqlite_path(url)
+        self.process_lock = SingleProcessLock(path) if path is not None else None
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.process_lock is not None:
+            self.process_lock.release()
 
     # -- schema ----------------------------------------------------------------------
 
@@ -215,41 +239,64 @@ class UsageDB:
     def upsert_session(
         self, user: str, body: SessionInput, groups: Sequence[str], now: float
     ) -> Upsert:
-        """Store a session report; repeating one, or sending an older one, changes nothing."""
-        for attempt in range(2):
-            try:
-                with self._write_lock:
-                    before = self._extent(user, body.session_id)
-                    outcome = self._upsert(user, body, groups, now)
-                    if outcome != "unchanged":
-                        self._refresh_rollups(user, (*before, body.started, body.last_seen))
-                    return outcome
-            except IntegrityError:
-                # Two reports of a new session raced; the second one is now an update.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        """Store a session report unless the stored one is newer; say what happened.
 
-    def _upsert(self, user: str, body: SessionInput, groups: Sequence[str], now: float) -> Upsert:
-        with Session(self.engine) as session, session.begin():
-            row = session.scalars(
-                select(SessionRow).where(
+        Each step is one statement whose WHERE the database checks against the row as it
+        is when the statement runs (PostgreSQL re-checks it after waiting for a row lock),
+        so racing reports, threads, processes and replicas alike, leave the newest one
+        whole: never one report's end with another's figures. The KPIs' rollups of the
+        days the session covered before and covers now are then recomputed from the raw
+        sessions (see rollups.py), which no race can make drift.
+        """
+        before = self._extent(user, body.session_id)
+        outcome = self._store(user, body, groups, now)
+        if outcome in ("created", "updated"):
+            self._refresh_rollups(user, (*before, body.started, body.last_seen))
+        return outcome
+
+    def _store(self, user: str, body: SessionInput, groups: Sequence[str], now: float) -> Upsert:
+        values = _values(body, groups)
+        with self._write_lock, self.engine.begin() as connection:
+            inserted = connection.execute(
+                self._insert()
+                .values(
+                    user=user,
+                    session_id=body.session_id,
+                    received_at=now,
+                    updated_at=now,
+                    **values,
+                )
+                .on_conflict_do_nothing(index_elements=["user_name", "session_id"])
+                .returning(SessionRow.pk)
+            )
+            if inserted.first() is not None:
+                return "created"
+            updated = connection.execute(
+                update(SessionRow)
+                .where(
+                    SessionRow.user == user,
+                    SessionRow.session_id == body.session_id,
+                    _not_newer_than(body),
+                    or_(
+                        SessionRow.report_digest.is_(None),
+                        SessionRow.report_digest != values["report_digest"],
+                    ),
+                )
+                .values(updated_at=now, **values)
+            )
+            if updated.rowcount == 1:
+                return "updated"
+            digest = connection.execute(
+                select(SessionRow.report_digest).where(
                     SessionRow.user == user, SessionRow.session_id == body.session_id
                 )
-            ).one_or_none()
-            if row is None:
-                row = SessionRow(user=user, session_id=body.session_id, received_at=now)
-                _fill(row, body, groups, now)
-                session.add(row)
-                return "created"
-            if _is_stale(row, body):
-                return "unchanged"
-            before = row.to_json()
-            _fill(row, body, groups, row.updated_at)
-            if row.to_json() == before:
-                return "unchanged"
-            row.updated_at = now
-            return "updated"
+            ).scalar()
+            return "unchanged" if digest == values["report_digest"] else "stale"
+
+    def _insert(self) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            return postgresql.insert(SessionRow)
+        return sqlite.insert(SessionRow)
 
     def _extent(self, user: str, session_id: str) -> tuple[float, ...]:
         """Start and end of the stored session, so that the days it leaves are refreshed."""
@@ -340,31 +387,53 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _is_stale(row: SessionRow, body: SessionInput) -> bool:
-    """An older report than the stored one: a checkpoint arriving after the end, say."""
+def _not_newer_than(body: SessionInput) -> Any:
+    """Stored rows that `body` may replace: those whose order is not after its own.
+
+    Order: `last_seen` (ended, else checkpoint, else started), then ended over running,
+    and a final report is never replaced by a checkpoint, whatever its time says.
+    """
+    if body.ended is not None:
+        return SessionRow.last_seen <= body.last_seen
+    return and_(SessionRow.ended.is_(None), SessionRow.last_seen <= body.last_seen)
+
+
+def stored_is_newer(row: SessionRow, body: SessionInput) -> bool:
+    """`_not_newer_than` in Python, for a row already read (the batched import)."""
     if row.ended is not None and body.ended is None:
         return True
     return body.last_seen < row.last_seen
 
 
-def _fill(row: SessionRow, body: SessionInput, groups: Sequence[str], now: float) -> None:
-    row.server_name = body.server_name
-    row.started = body.started
-    row.ended = body.ended
-    row.last_checkpoint = body.last_checkpoint
-    row.last_seen = body.last_seen
-    row.ended_by = body.ended_by
-    row.duration_seconds = max(0.0, body.last_seen - body.started)
-    row.groups = sorted(set(groups))
-    row.profile = body.profile
-    row.totals = body.totals
-    row.cost = body.cost
-    row.summary = body.summary
-    row.meta = body.meta
-    row.updated_at = now
+def report_values(body: SessionInput, groups: Sequence[str]) -> dict[str, Any]:
+    """The columns a report sets, its digest among them (see `_values`)."""
+    return _values(body, groups)
+
+
+def _values(body: SessionInput, groups: Sequence[str]) -> dict[str, Any]:
+    """The columns a report sets, its digest among them."""
     total = (body.cost or {}).get("total")
-    row.cost_total = None
+    cost_total = None
     if isinstance(total, (int, float)) and not isinstance(total, bool) and math.isfinite(total):
-        row.cost_total = float(total)
+        cost_total = float(total)
     currency = (body.cost or {}).get("currency")
-    row.currency = currency[:16] if isinstance(currency, str) else None
+    values: dict[str, Any] = {
+        "server_name": body.server_name,
+        "started": body.started,
+        "ended": body.ended,
+        "last_checkpoint": body.last_checkpoint,
+        "last_seen": body.last_seen,
+        "ended_by": body.ended_by,
+        "duration_seconds": max(0.0, body.last_seen - body.started),
+        "groups": sorted(set(groups)),
+        "profile": body.profile,
+        "totals": body.totals,
+        "cost": body.cost,
+        "summary": body.summary,
+        "meta": body.meta,
+        "cost_total": cost_total,
+        "currency": currency[:16] if isinstance(currency, str) else None,
+    }
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    values["report_digest"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return values

@@ -566,8 +566,8 @@ def test_posts_are_checked_and_the_user_comes_from_the_token(
     assert "'started' is required" in missing.json()["message"]
     assert call("POST", url, None, {"id": "x", "started": 1}).status == 403
     again = call("POST", url, token, {"id": posted["alice"], "started": T_TEST, "ended": T_TEST})
-    assert again.status == 200  # an older report of a known session: stored once, unchanged
-    assert again.json()["status"] == "unchanged"
+    assert again.status == 200  # an older report of a known session: the newer one is kept
+    assert again.json()["status"] == "stale"
 
 
 def test_the_service_down_during_a_stop_loses_nothing(

@@ -49,7 +49,12 @@ def write_config(root: Path, chp: Path, ports: dict[str, int]) -> Path:
         json.dumps(
             {
                 "CostModel": {"server_hour": 3600.0},  # one unit a second: easy to check
-                "UsageApp": {"sample_interval": 0.5, "checkpoint_interval": 1},
+                # A store of its own: root's home holds other servers' sessions.
+                "UsageApp": {
+                    "sample_interval": 0.5,
+                    "checkpoint_interval": 1,
+                    "data_dir": str(root / "usage-data"),
+                },
             }
         )
     )
