@@ -336,13 +336,20 @@ class SessionStore:
         )
 
     def checkpoint(
-        self, session_id: str, *, time: float, totals: dict[str, Any], cost: dict[str, Any]
+        self,
+        session_id: str,
+        *,
+        time: float,
+        totals: dict[str, Any],
+        cost: dict[str, Any],
+        meta: dict[str, Any] | None = None,
     ) -> None:
-        """Save the running totals; a crash after this loses only what came later."""
-        self._write(
-            session_id,
-            {"last_checkpoint": time, "totals": _encode(totals), "cost": _encode(cost)},
-        )
+        """Save the running totals (and the facts they ran under, in `meta`); a crash
+        after this loses only what came later."""
+        fields = {"last_checkpoint": time, "totals": _encode(totals), "cost": _encode(cost)}
+        if meta is not None:
+            fields["meta"] = _encode(meta)
+        self._write(session_id, fields)
 
     def end_session(
         self,
