@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 
-from ._version import __version__
+from .core import CoreSettings, UsageCore
 from .cost import CostModel
 from .handlers import handlers
 from .hubclient import HubClient, HubInfo, SessionUploader
@@ -27,7 +26,7 @@ from .sampling.network import NetworkReader
 from .sampling.processes import ProcessTree
 from .sampling.sampler import KernelInfo, Sampler, Sources, series_values
 from .series import SeriesStore
-from .session import SEEN_KEY, SessionRecorder
+from .session import SessionRecorder
 from .store import SessionStore
 
 EVENT_SCHEMA = Path(__file__).parent / "events" / "session-summary.yaml"
@@ -241,7 +240,6 @@ class UsageApp(ExtensionApp):
         self.sampler.add_listener(
             lambda sample: self.series.add(sample.time, series_values(sample))
         )
-        self.collector = UsageCollector(self)
         self._kernel_task: asyncio.Task[None] | None = None
 
         self.cost_model = CostModel(parent=self)
@@ -275,6 +273,25 @@ class UsageApp(ExtensionApp):
         self._hub_task: asyncio.Task[None] | None = None
         self.oom = OomWatch()
         self.sampler.add_listener(self.oom.on_sample)
+        self.core = UsageCore(
+            settings=CoreSettings(
+                sample_interval_seconds=self.sample_interval,
+                checkpoint_interval_seconds=self.checkpoint_interval,
+                idle_after_seconds=self.idle_after_seconds,
+                metrics_per_kernel=self.metrics_per_kernel,
+                hub_service_name=self.hub_service_name,
+            ),
+            sampler=self.sampler,
+            series=self.series,
+            oom=self.oom,
+            store=self.store,
+            recorder=self.recorder,
+            hub_client=self.hub_client,
+            hub_uploader=self.hub_uploader,
+            culler_timeout_seconds=self.culler_timeout_seconds,
+            last_activity=self.last_activity,
+        )
+        self.collector = UsageCollector(self.core)
         self._server.event_logger.register_event_schema(EVENT_SCHEMA)
 
     def _sources(self) -> Sources:
@@ -291,7 +308,7 @@ class UsageApp(ExtensionApp):
         )
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(handlers())
+        self.handlers.extend(handlers(self.core, self.collector))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await asyncio.to_thread(self._open_store)
@@ -385,32 +402,6 @@ class UsageApp(ExtensionApp):
         except Exception:
             self.log.info("jupyter_usage: the hub history service will get this session later")
 
-    async def hub_json(self) -> dict[str, Any]:
-        if self.hub_client is None:
-            return {"available": False, "reason": "not running under JupyterHub"}
-        info = await asyncio.to_thread(self.hub_client.user_model)
-        body = info.to_json()
-        if self.hub_uploader is not None:
-            body["delivery"] = self.hub_uploader.status()
-        return body
-
-    async def sessions_json(self, limit: int, before: float | None) -> dict[str, Any]:
-        """Past sessions from the hub history service (every server of the user) when
-        it answers, else from this server's store."""
-        if self.hub_client is not None and self.hub_service_name:
-            remote = await asyncio.to_thread(
-                functools.partial(
-                    self.hub_client.service_sessions,
-                    self.hub_service_name,
-                    limit=limit,
-                    before=before,
-                )
-            )
-            if remote is not None:
-                return {"sessions": remote, "source": "hub"}
-        local = await asyncio.to_thread(self.store.list, limit, before)
-        return {"sessions": local, "source": "local"}
-
     def _emit_summary(self, summary: dict[str, Any]) -> None:
         data = {
             **{
@@ -475,43 +466,6 @@ class UsageApp(ExtensionApp):
         web_app = serverapp.web_app
         with contextlib.suppress(Exception):
             self.sampler.set_last_activity(web_app.last_activity().timestamp())
-
-    def config_json(self) -> dict[str, Any]:
-        """What the UI needs to know about this extension's configuration."""
-        return {
-            "version": __version__,
-            "sample_interval_seconds": self.sample_interval,
-            "checkpoint_interval_seconds": self.checkpoint_interval,
-            "idle_after_seconds": self.idle_after_seconds,
-            "history_bytes": self.series.memory_bytes(),
-            "sources": self.sampler.active_sources(),
-            "sampler": {
-                "samples_total": self.sampler.ticks_total,
-                "cpu_seconds_total": self.sampler.cpu_seconds_total,
-                "last_tick_cpu_seconds": self.sampler.tick_cpu_seconds,
-            },
-            "store": {"persistent": self.store.persistent, "status": self.store.status},
-            "rates": self.recorder.rates.to_json(),
-            "idle_culler_timeout_seconds": self.culler_timeout_seconds(),
-        }
-
-    def projection(self, cost: dict[str, Any]) -> dict[str, float | None]:
-        """What the session will have cost when the idle culler stops it, if it stays idle."""
-        timeout = self.culler_timeout_seconds()
-        last_activity = self.last_activity()
-        per_hour = cost.get("per_hour")
-        if timeout is None or last_activity is None or per_hour is None:
-            return {"until_cull_seconds": None, "total_at_cull": None}
-        remaining = max(0.0, timeout - (time.time() - last_activity))
-        return {
-            "until_cull_seconds": remaining,
-            "total_at_cull": cost["total"] + per_hour * remaining / 3600,
-        }
-
-    def mark_summary_seen(self, session_id: str) -> None:
-        if session_id == self.recorder.id:
-            self.recorder.update_meta(**{SEEN_KEY: True})
-        self.store.update_meta(session_id, **{SEEN_KEY: True})
 
     @property
     def _server(self) -> Any:
