@@ -11,7 +11,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, List, Unicode, default
 
 from .core import CoreSettings, UsageCore
 from .cost import CostModel
@@ -28,6 +28,7 @@ from .sampling.sampler import KernelInfo, Sampler, Sources, series_values
 from .series import SeriesStore
 from .session import SessionRecorder
 from .store import SessionStore
+from .traits import BoundedFloat, BoundedInt, NamedCaselessStrEnum
 
 EVENT_SCHEMA = Path(__file__).parent / "events" / "session-summary.yaml"
 EVENT_SCHEMA_ID = "https://jupyter-usage.org/events/session-summary"
@@ -41,8 +42,10 @@ class UsageApp(ExtensionApp):
     load_other_extensions = True
     classes = [CostModel]
 
-    sample_interval = Float(
+    sample_interval = BoundedFloat(
         1.0,
+        min=0.1,
+        max=3600,
         config=True,
         help="""Seconds between two samples of CPU, memory, GPU, disk and network.
 
@@ -52,8 +55,10 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    checkpoint_interval = Float(
+    checkpoint_interval = BoundedFloat(
         10.0,
+        min=1,
+        max=3600,
         config=True,
         help="""Seconds between two checkpoints of the session's totals to the store.
 
@@ -72,23 +77,27 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    memory_limit_bytes = Int(
+    memory_limit_bytes = BoundedInt(
         0,
+        min=0,
         config=True,
         help="""Memory limit of this server in bytes, for when neither the container's
         cgroup nor the spawner (`MEM_LIMIT`) says. 0 means unknown. Default: 0.
         """,
     )
 
-    cpu_limit_cores = Float(
+    cpu_limit_cores = BoundedFloat(
         0.0,
+        min=0,
+        max=1e6,
         config=True,
         help="""CPU limit of this server in cores, for when neither the container's
         cgroup nor the spawner (`CPU_LIMIT`) says. 0 means unknown. Default: 0.
         """,
     )
 
-    memory_metric = Unicode(
+    memory_metric = NamedCaselessStrEnum(
+        ["rss", "pss", "uss"],
         "rss",
         config=True,
         help="""How to measure the memory of processes when the cgroup cannot be used:
@@ -97,8 +106,10 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    idle_after_seconds = Float(
+    idle_after_seconds = BoundedFloat(
         60.0,
+        min=1,
+        max=7 * 86400,
         config=True,
         help="""Seconds without a busy kernel or any use of the server after which the
         server counts as idle in the session's accounting. Default: 60.
@@ -131,16 +142,20 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    retention_days = Float(
+    retention_days = BoundedFloat(
         365.0,
+        min=0,
+        max=36500,
         config=True,
         help="""Days to keep ended sessions in the store. 0 keeps them forever.
         Default: 365.
         """,
     )
 
-    idle_culler_timeout = Float(
+    idle_culler_timeout = BoundedFloat(
         0.0,
+        min=0,
+        max=365 * 86400,
         config=True,
         help="""Seconds of inactivity after which the hub's idle culler stops this server
         (the `--timeout` of jupyterhub-idle-culler), so the panel can show the cost of
@@ -160,8 +175,10 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    hub_post_interval = Float(
+    hub_post_interval = BoundedFloat(
         300.0,
+        min=10,
+        max=86400,
         config=True,
         help="""Seconds between two posts of the running session to the hub history
         service (ended sessions are posted as soon as they end). Default: 300.
@@ -179,53 +196,9 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    @validate("hub_post_interval")
-    def _validate_hub_post_interval(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.hub_post_interval", proposal["value"], 10, 86400)
-
     @default("data_dir")
     def _default_data_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "jupyter_usage")
-
-    @validate("retention_days")
-    def _validate_retention(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.retention_days", proposal["value"], 0, 36500)
-
-    @validate("idle_culler_timeout")
-    def _validate_culler(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.idle_culler_timeout", proposal["value"], 0, 365 * 86400)
-
-    @validate("sample_interval")
-    def _validate_sample_interval(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.sample_interval", proposal["value"], 0.1, 3600)
-
-    @validate("checkpoint_interval")
-    def _validate_checkpoint_interval(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.checkpoint_interval", proposal["value"], 1, 3600)
-
-    @validate("memory_limit_bytes")
-    def _validate_memory_limit(self, proposal: dict[str, Any]) -> int:
-        value = int(proposal["value"])
-        if value < 0:
-            raise TraitError(f"UsageApp.memory_limit_bytes must be >= 0 (0 = unknown), got {value}")
-        return value
-
-    @validate("cpu_limit_cores")
-    def _validate_cpu_limit(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.cpu_limit_cores", proposal["value"], 0, 1e6)
-
-    @validate("idle_after_seconds")
-    def _validate_idle_after(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.idle_after_seconds", proposal["value"], 1, 7 * 86400)
-
-    @validate("memory_metric")
-    def _validate_memory_metric(self, proposal: dict[str, Any]) -> str:
-        value = str(proposal["value"]).lower()
-        if value not in ("rss", "pss", "uss"):
-            raise TraitError(
-                f'UsageApp.memory_metric must be "rss", "pss" or "uss", got {proposal["value"]!r}'
-            )
-        return value
 
     # -- wiring --
 
@@ -483,13 +456,6 @@ class UsageApp(ExtensionApp):
         with contextlib.suppress(Exception):
             return float(self._server.web_app.last_activity().timestamp())
         return None
-
-
-def _bounded(name: str, value: Any, low: float, high: float) -> float:
-    number = float(value)
-    if not low <= number <= high:
-        raise TraitError(f"{name} must be between {low:g} and {high:g}, got {number:g}")
-    return number
 
 
 def _unique(paths: list[str]) -> list[str]:
