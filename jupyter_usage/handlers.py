@@ -18,8 +18,8 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from .core import UsageCore
-from .export import sessions_csv
 from .metrics import UsageCollector
+from .records import sessions_csv
 
 API_PREFIX = "/api/usage/v1"
 AUTH_RESOURCE = "usage"

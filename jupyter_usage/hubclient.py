@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlparse
 
 from ._version import __version__
+from .records import Record
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,6 @@ DEFAULT_TIMEOUT_SECONDS = 5.0
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 SERVERS_SCOPE = "read:servers!user"
 GROUPS_SCOPE = "read:users:groups!user"
-
-Record = dict[str, Any]
 
 
 def access_scope(service: str) -> str:

@@ -23,9 +23,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .records import Record
+
 log = logging.getLogger(__name__)
 
-Record = dict[str, Any]
 Migration = Callable[[sqlite3.Connection], None]
 
 # Result codes (low byte of sqlite_errorcode, which only exists from Python 3.11 on).
