@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from .sampling.sample import KernelUsage, Sample
 
 PREFIX = "jupyter_usage"
+
+_Family = TypeVar("_Family", GaugeMetricFamily, CounterMetricFamily)
 
 
 def hub_labels(env: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, str]:
@@ -45,41 +47,25 @@ class _Families:
         self.constant = constant
         self.families: list[Metric] = []
 
-    def gauge(
-        self,
-        name: str,
-        documentation: str,
-        value: float | None,
-        labels: dict[str, str] | None = None,
-        family: GaugeMetricFamily | None = None,
-    ) -> GaugeMetricFamily | None:
-        return cast(
-            "GaugeMetricFamily",
-            self._add(GaugeMetricFamily, name, documentation, value, labels, family),
-        )
+    def gauge(self, name: str, *args: Any) -> GaugeMetricFamily:
+        """`name`, documentation, value (None: no sample), labels, the family to add to."""
+        family: GaugeMetricFamily = self._add(GaugeMetricFamily, name, *args)
+        return family
 
-    def counter(
-        self,
-        name: str,
-        documentation: str,
-        value: float | None,
-        labels: dict[str, str] | None = None,
-        family: CounterMetricFamily | None = None,
-    ) -> CounterMetricFamily | None:
-        return cast(
-            "CounterMetricFamily",
-            self._add(CounterMetricFamily, name, documentation, value, labels, family),
-        )
+    def counter(self, name: str, *args: Any) -> CounterMetricFamily:
+        """As `gauge`; prometheus_client appends `_total` to the name."""
+        family: CounterMetricFamily = self._add(CounterMetricFamily, name, *args)
+        return family
 
     def _add(
         self,
-        kind: Any,
+        kind: type[_Family],
         name: str,
         documentation: str,
         value: float | None,
-        labels: dict[str, str] | None,
-        family: Any,
-    ) -> Any:
+        labels: dict[str, str] | None = None,
+        family: _Family | None = None,
+    ) -> _Family:
         all_labels = {**self.constant, **(labels or {})}
         if family is None:
             family = kind(f"{PREFIX}_{name}", documentation, labels=list(all_labels))
