@@ -16,7 +16,7 @@ from traitlets import Bool, List, Unicode, default
 from .core import CoreSettings, UsageCore
 from .cost import CostModel
 from .handlers import handlers
-from .hubclient import HubClient, HubInfo, SessionUploader
+from .hubclient import HubClient, HubInfo
 from .metrics import UsageCollector
 from .oom import OomWatch
 from .sampling.cgroup import CgroupReader
@@ -29,6 +29,7 @@ from .series import SeriesStore
 from .session import SessionRecorder
 from .store import SessionStore
 from .traits import BoundedFloat, BoundedInt, NamedCaselessStrEnum
+from .uploader import SessionUploader
 
 EVENT_SCHEMA = Path(__file__).parent / "events" / "session-summary.yaml"
 EVENT_SCHEMA_ID = "https://jupyter-usage.org/events/session-summary"

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._version import __version__
-from .hubclient import HubClient, SessionUploader
+from .hubclient import HubClient
 from .oom import OomWatch
 from .sampling.sampler import Sampler
 from .series import SeriesStore
 from .session import SEEN_KEY, SessionRecorder, last_unseen_summary
 from .store import SessionStore
+from .uploader import SessionUploader
 
 HUB_LIST_LIMIT = 10_000
 """The most sessions the hub history service lists in one answer."""

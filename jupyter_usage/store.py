@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .logonce import LogOnce
 from .records import Record
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class SessionStore:
         # Column values not yet written, by session id; flushed before every write.
         self._pending: dict[str, dict[str, Any]] = {}
         self._write_error: str | None = None
-        self._read_error_logged = False
+        self._log_once = LogOnce(self.log)
 
     # -- opening ---------------------------------------------------------------------
 
@@ -583,9 +584,9 @@ class SessionStore:
             rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
         except sqlite3.Error as error:
             # Reads serve the live API: answer with what is held in memory instead.
-            if not self._read_error_logged:
-                self.log.error("Could not read usage sessions from %s: %s", self.path, error)
-                self._read_error_logged = True
+            self._log_once(
+                "read", logging.ERROR, "Could not read usage sessions from %s: %s", self.path, error
+            )
             return []
         return rows
 
