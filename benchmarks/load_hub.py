@@ -37,8 +37,9 @@ from hub_process import (  # noqa: E402
 from load_figures import MIB, ms, quantile, table, version  # noqa: E402
 from postgres_server import Unavailable, running_postgres  # noqa: E402
 
-from jupyter_usage.hubclient import HubClient, HubResponse, SessionUploader  # noqa: E402
+from jupyter_usage.hubclient import HubClient, HubResponse  # noqa: E402
 from jupyter_usage.store import SessionStore  # noqa: E402
+from jupyter_usage.uploader import SessionUploader  # noqa: E402
 
 DAY_SECONDS = 86400.0
 SESSIONS_PER_USER = 3

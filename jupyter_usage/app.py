@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import time
 from pathlib import Path
@@ -12,12 +11,12 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, List, Unicode, default
 
-from ._version import __version__
+from .core import CoreSettings, UsageCore
 from .cost import CostModel
 from .handlers import handlers
-from .hubclient import HubClient, HubInfo, SessionUploader
+from .hubclient import HubClient, HubInfo
 from .metrics import UsageCollector
 from .oom import OomWatch
 from .sampling.cgroup import CgroupReader
@@ -27,9 +26,11 @@ from .sampling.network import NetworkReader
 from .sampling.processes import ProcessTree
 from .sampling.sampler import KernelInfo, Sampler, Sources, series_values
 from .series import SeriesStore
-from .session import SEEN_KEY, SessionRecorder
+from .session import SessionRecorder
 from .stop_signals import StopSignals
 from .store import SessionStore
+from .traits import BoundedFloat, BoundedInt, NamedCaselessStrEnum
+from .uploader import SessionUploader
 
 EVENT_SCHEMA = Path(__file__).parent / "events" / "session-summary.yaml"
 EVENT_SCHEMA_ID = "https://jupyter-usage.org/events/session-summary"
@@ -43,8 +44,10 @@ class UsageApp(ExtensionApp):
     load_other_extensions = True
     classes = [CostModel]
 
-    sample_interval = Float(
+    sample_interval = BoundedFloat(
         1.0,
+        min=0.1,
+        max=3600,
         config=True,
         help="""Seconds between two samples of CPU, memory, GPU, disk and network.
 
@@ -54,8 +57,10 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    checkpoint_interval = Float(
+    checkpoint_interval = BoundedFloat(
         10.0,
+        min=1,
+        max=3600,
         config=True,
         help="""Seconds between two checkpoints of the session's totals to the store.
 
@@ -74,23 +79,27 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    memory_limit_bytes = Int(
+    memory_limit_bytes = BoundedInt(
         0,
+        min=0,
         config=True,
         help="""Memory limit of this server in bytes, for when neither the container's
         cgroup nor the spawner (`MEM_LIMIT`) says. 0 means unknown. Default: 0.
         """,
     )
 
-    cpu_limit_cores = Float(
+    cpu_limit_cores = BoundedFloat(
         0.0,
+        min=0,
+        max=1e6,
         config=True,
         help="""CPU limit of this server in cores, for when neither the container's
         cgroup nor the spawner (`CPU_LIMIT`) says. 0 means unknown. Default: 0.
         """,
     )
 
-    memory_metric = Unicode(
+    memory_metric = NamedCaselessStrEnum(
+        ["rss", "pss", "uss"],
         "rss",
         config=True,
         help="""How to measure the memory of processes when the cgroup cannot be used:
@@ -99,8 +108,10 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    idle_after_seconds = Float(
+    idle_after_seconds = BoundedFloat(
         60.0,
+        min=1,
+        max=7 * 86400,
         config=True,
         help="""Seconds without a busy kernel or any use of the server after which the
         server counts as idle in the session's accounting. Default: 60.
@@ -133,16 +144,20 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    retention_days = Float(
+    retention_days = BoundedFloat(
         365.0,
+        min=0,
+        max=36500,
         config=True,
         help="""Days to keep ended sessions in the store. 0 keeps them forever.
         Default: 365.
         """,
     )
 
-    idle_culler_timeout = Float(
+    idle_culler_timeout = BoundedFloat(
         0.0,
+        min=0,
+        max=365 * 86400,
         config=True,
         help="""Seconds of inactivity after which the hub's idle culler stops this server
         (the `--timeout` of jupyterhub-idle-culler), so the panel can show the cost of
@@ -162,8 +177,10 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    report_interval = Float(
+    report_interval = BoundedFloat(
         60.0,
+        min=10,
+        max=86400,
         config=True,
         help="""Seconds between two reports of the running session to the hub history
         service, so that hub-wide figures and budgets are at most this old (ended
@@ -172,8 +189,10 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    hub_post_interval = Float(
+    hub_post_interval = BoundedFloat(
         None,
+        min=10,
+        max=86400,
         allow_none=True,
         config=True,
         help="""Deprecated: the old name of `report_interval`, used in its place when set.
@@ -191,59 +210,9 @@ class UsageApp(ExtensionApp):
         """,
     )
 
-    @validate("report_interval")
-    def _validate_report_interval(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.report_interval", proposal["value"], 10, 86400)
-
-    @validate("hub_post_interval")
-    def _validate_hub_post_interval(self, proposal: dict[str, Any]) -> float | None:
-        if proposal["value"] is None:
-            return None
-        return _bounded("UsageApp.hub_post_interval", proposal["value"], 10, 86400)
-
     @default("data_dir")
     def _default_data_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "jupyter_usage")
-
-    @validate("retention_days")
-    def _validate_retention(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.retention_days", proposal["value"], 0, 36500)
-
-    @validate("idle_culler_timeout")
-    def _validate_culler(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.idle_culler_timeout", proposal["value"], 0, 365 * 86400)
-
-    @validate("sample_interval")
-    def _validate_sample_interval(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.sample_interval", proposal["value"], 0.1, 3600)
-
-    @validate("checkpoint_interval")
-    def _validate_checkpoint_interval(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.checkpoint_interval", proposal["value"], 1, 3600)
-
-    @validate("memory_limit_bytes")
-    def _validate_memory_limit(self, proposal: dict[str, Any]) -> int:
-        value = int(proposal["value"])
-        if value < 0:
-            raise TraitError(f"UsageApp.memory_limit_bytes must be >= 0 (0 = unknown), got {value}")
-        return value
-
-    @validate("cpu_limit_cores")
-    def _validate_cpu_limit(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.cpu_limit_cores", proposal["value"], 0, 1e6)
-
-    @validate("idle_after_seconds")
-    def _validate_idle_after(self, proposal: dict[str, Any]) -> float:
-        return _bounded("UsageApp.idle_after_seconds", proposal["value"], 1, 7 * 86400)
-
-    @validate("memory_metric")
-    def _validate_memory_metric(self, proposal: dict[str, Any]) -> str:
-        value = str(proposal["value"]).lower()
-        if value not in ("rss", "pss", "uss"):
-            raise TraitError(
-                f'UsageApp.memory_metric must be "rss", "pss" or "uss", got {proposal["value"]!r}'
-            )
-        return value
 
     # -- wiring --
 
@@ -258,7 +227,6 @@ class UsageApp(ExtensionApp):
         self.sampler.add_listener(
             lambda sample: self.series.add(sample.time, series_values(sample))
         )
-        self.collector = UsageCollector(self)
         self._kernel_task: asyncio.Task[None] | None = None
 
         self.cost_model = CostModel(parent=self)
@@ -292,6 +260,25 @@ class UsageApp(ExtensionApp):
         self._hub_task: asyncio.Task[None] | None = None
         self.oom = OomWatch()
         self.sampler.add_listener(self.oom.on_sample)
+        self.core = UsageCore(
+            settings=CoreSettings(
+                sample_interval_seconds=self.sample_interval,
+                checkpoint_interval_seconds=self.checkpoint_interval,
+                idle_after_seconds=self.idle_after_seconds,
+                metrics_per_kernel=self.metrics_per_kernel,
+                hub_service_name=self.hub_service_name,
+            ),
+            sampler=self.sampler,
+            series=self.series,
+            oom=self.oom,
+            store=self.store,
+            recorder=self.recorder,
+            hub_client=self.hub_client,
+            hub_uploader=self.hub_uploader,
+            culler_timeout_seconds=self.culler_timeout_seconds,
+            last_activity=self.last_activity,
+        )
+        self.collector = UsageCollector(self.core)
         self._server.event_logger.register_event_schema(EVENT_SCHEMA)
 
     def _sources(self) -> Sources:
@@ -308,7 +295,7 @@ class UsageApp(ExtensionApp):
         )
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(handlers())
+        self.handlers.extend(handlers(self.core, self.collector))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await asyncio.to_thread(self._open_store)
@@ -326,12 +313,12 @@ class UsageApp(ExtensionApp):
 
     def _report_interval_seconds(self) -> float:
         if self.hub_post_interval is None:
-            return self.report_interval
+            return float(self.report_interval)
         self.log.warning(
             "jupyter_usage: UsageApp.hub_post_interval is deprecated, "
             "set UsageApp.report_interval instead"
         )
-        return self.hub_post_interval
+        return float(self.hub_post_interval)
 
     def _open_store(self) -> None:
         self.store.open()
@@ -418,32 +405,6 @@ class UsageApp(ExtensionApp):
         except Exception:
             self.log.info("jupyter_usage: the hub history service will get this session later")
 
-    async def hub_json(self) -> dict[str, Any]:
-        if self.hub_client is None:
-            return {"available": False, "reason": "not running under JupyterHub"}
-        info = await asyncio.to_thread(self.hub_client.user_model)
-        body = info.to_json()
-        if self.hub_uploader is not None:
-            body["delivery"] = self.hub_uploader.status()
-        return body
-
-    async def sessions_json(self, limit: int, before: float | None) -> dict[str, Any]:
-        """Past sessions from the hub history service (every server of the user) when
-        it answers, else from this server's store."""
-        if self.hub_client is not None and self.hub_service_name:
-            remote = await asyncio.to_thread(
-                functools.partial(
-                    self.hub_client.service_sessions,
-                    self.hub_service_name,
-                    limit=limit,
-                    before=before,
-                )
-            )
-            if remote is not None:
-                return {"sessions": remote, "source": "hub"}
-        local = await asyncio.to_thread(self.store.list, limit, before)
-        return {"sessions": local, "source": "local"}
-
     def _emit_summary(self, summary: dict[str, Any]) -> None:
         data = {
             **{
@@ -509,43 +470,6 @@ class UsageApp(ExtensionApp):
         with contextlib.suppress(Exception):
             self.sampler.set_last_activity(web_app.last_activity().timestamp())
 
-    def config_json(self) -> dict[str, Any]:
-        """What the UI needs to know about this extension's configuration."""
-        return {
-            "version": __version__,
-            "sample_interval_seconds": self.sample_interval,
-            "checkpoint_interval_seconds": self.checkpoint_interval,
-            "idle_after_seconds": self.idle_after_seconds,
-            "history_bytes": self.series.memory_bytes(),
-            "sources": self.sampler.active_sources(),
-            "sampler": {
-                "samples_total": self.sampler.ticks_total,
-                "cpu_seconds_total": self.sampler.cpu_seconds_total,
-                "last_tick_cpu_seconds": self.sampler.tick_cpu_seconds,
-            },
-            "store": {"persistent": self.store.persistent, "status": self.store.status},
-            "rates": self.recorder.rates.to_json(),
-            "idle_culler_timeout_seconds": self.culler_timeout_seconds(),
-        }
-
-    def projection(self, cost: dict[str, Any]) -> dict[str, float | None]:
-        """What the session will have cost when the idle culler stops it, if it stays idle."""
-        timeout = self.culler_timeout_seconds()
-        last_activity = self.last_activity()
-        per_hour = cost.get("per_hour")
-        if timeout is None or last_activity is None or per_hour is None:
-            return {"until_cull_seconds": None, "total_at_cull": None}
-        remaining = max(0.0, timeout - (time.time() - last_activity))
-        return {
-            "until_cull_seconds": remaining,
-            "total_at_cull": cost["total"] + per_hour * remaining / 3600,
-        }
-
-    def mark_summary_seen(self, session_id: str) -> None:
-        if session_id == self.recorder.id:
-            self.recorder.update_meta(**{SEEN_KEY: True})
-        self.store.update_meta(session_id, **{SEEN_KEY: True})
-
     @property
     def _server(self) -> Any:
         """The ServerApp (always set once the extension is linked)."""
@@ -562,13 +486,6 @@ class UsageApp(ExtensionApp):
         with contextlib.suppress(Exception):
             return float(self._server.web_app.last_activity().timestamp())
         return None
-
-
-def _bounded(name: str, value: Any, low: float, high: float) -> float:
-    number = float(value)
-    if not low <= number <= high:
-        raise TraitError(f"{name} must be between {low:g} and {high:g}, got {number:g}")
-    return number
 
 
 def _unique(paths: list[str]) -> list[str]:

@@ -12,13 +12,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from traitlets import Dict, Float, TraitError, Unicode, validate
+from traitlets import Dict, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 from traitlets.utils.bunch import Bunch
 
 from .currencies import ACTIVE_CURRENCY_CODES
 from .ledger import Allocation, UsageTotals, integrate_sample
 from .sampling.sample import Sample
+from .traits import BoundedFloat, NamedCaselessStrEnum
 
 RATE_NAMES = ("cpu_core_hour", "memory_gib_hour", "gpu_hour", "disk_gib_month", "server_hour")
 """The flat rates, each in currency units per unit of resource and time."""
@@ -50,18 +51,21 @@ def _rate_help(what: str, unit: str) -> str:
 class CostModel(LoggingConfigurable):
     """Rates, currency and billing basis that turn measured usage into money."""
 
-    cpu_core_hour = Float(
+    cpu_core_hour = BoundedFloat(
         0.0,
+        min=0,
         config=True,
         help=_rate_help("CPU", "core-hour (one core for one hour)"),
     )
-    memory_gib_hour = Float(
+    memory_gib_hour = BoundedFloat(
         0.0,
+        min=0,
         config=True,
         help=_rate_help("memory", "GiB-hour (2**30 bytes for one hour)"),
     )
-    gpu_hour = Float(
+    gpu_hour = BoundedFloat(
         0.0,
+        min=0,
         config=True,
         help=_rate_help("a GPU", "GPU-hour (one device for one hour)")
         + " Used for every GPU model that `gpu_hour_by_model` does not name.",
@@ -75,8 +79,9 @@ class CostModel(LoggingConfigurable):
         `gpu_hour`. The default, an empty dict, prices every model at `gpu_hour`.
         """,
     )
-    disk_gib_month = Float(
+    disk_gib_month = BoundedFloat(
         0.0,
+        min=0,
         config=True,
         help=_rate_help("storage", "GiB-month (2**30 bytes for 730 hours, a twelfth of 365 days)")
         + " The first disk the sampler reports (the home volume) is billed. Under the"
@@ -84,8 +89,9 @@ class CostModel(LoggingConfigurable):
         " shared file system is far more than one user's share: use basis `used` or a"
         " rate of 0 there.",
     )
-    server_hour = Float(
+    server_hour = BoundedFloat(
         0.0,
+        min=0,
         config=True,
         help=_rate_help("a running server", "hour it runs, whatever it uses")
         + " Charged the same under every basis.",
@@ -99,7 +105,8 @@ class CostModel(LoggingConfigurable):
         default is "USD". Costs are never converted: the code is shown next to the figures.
         """,
     )
-    basis = Unicode(
+    basis = NamedCaselessStrEnum(
+        BASES,
         "max",
         config=True,
         help="""What is billed for CPU, memory, GPU and disk: "used", "allocated" or "max".
@@ -137,10 +144,6 @@ class CostModel(LoggingConfigurable):
         """,
     )
 
-    @validate(*RATE_NAMES)
-    def _validate_rate(self, proposal: Bunch) -> float:
-        return _check_rate(f"CostModel.{proposal.trait.name}", proposal.value)
-
     @validate("gpu_hour_by_model")
     def _validate_gpu_hour_by_model(self, proposal: Bunch) -> dict[str, float]:
         return _check_model_rates("CostModel.gpu_hour_by_model", proposal.value)
@@ -154,16 +157,6 @@ class CostModel(LoggingConfigurable):
                 f" such as 'USD' or 'EUR', got {proposal.value!r}"
             )
         return code
-
-    @validate("basis")
-    def _validate_basis(self, proposal: Bunch) -> str:
-        value = str(proposal.value).strip().lower()
-        if value not in BASES:
-            raise TraitError(
-                f"CostModel.basis must be one of {', '.join(map(repr, BASES))},"
-                f" got {proposal.value!r}"
-            )
-        return value
 
     @validate("group_rates", "profile_rates")
     def _validate_overrides(self, proposal: Bunch) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -23,9 +23,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from .cost import Cost
     from .sampling.sample import KernelUsage, Sample
 
 PREFIX = "jupyter_usage"
+
+_Family = TypeVar("_Family", GaugeMetricFamily, CounterMetricFamily)
 
 
 def hub_labels(env: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, str]:
@@ -44,41 +47,25 @@ class _Families:
         self.constant = constant
         self.families: list[Metric] = []
 
-    def gauge(
-        self,
-        name: str,
-        documentation: str,
-        value: float | None,
-        labels: dict[str, str] | None = None,
-        family: GaugeMetricFamily | None = None,
-    ) -> GaugeMetricFamily | None:
-        return cast(
-            "GaugeMetricFamily",
-            self._add(GaugeMetricFamily, name, documentation, value, labels, family),
-        )
+    def gauge(self, name: str, *args: Any) -> GaugeMetricFamily:
+        """`name`, documentation, value (None: no sample), labels, the family to add to."""
+        family: GaugeMetricFamily = self._add(GaugeMetricFamily, name, *args)
+        return family
 
-    def counter(
-        self,
-        name: str,
-        documentation: str,
-        value: float | None,
-        labels: dict[str, str] | None = None,
-        family: CounterMetricFamily | None = None,
-    ) -> CounterMetricFamily | None:
-        return cast(
-            "CounterMetricFamily",
-            self._add(CounterMetricFamily, name, documentation, value, labels, family),
-        )
+    def counter(self, name: str, *args: Any) -> CounterMetricFamily:
+        """As `gauge`; prometheus_client appends `_total` to the name."""
+        family: CounterMetricFamily = self._add(CounterMetricFamily, name, *args)
+        return family
 
     def _add(
         self,
-        kind: Any,
+        kind: type[_Family],
         name: str,
         documentation: str,
         value: float | None,
-        labels: dict[str, str] | None,
-        family: Any,
-    ) -> Any:
+        labels: dict[str, str] | None = None,
+        family: _Family | None = None,
+    ) -> _Family:
         all_labels = {**self.constant, **(labels or {})}
         if family is None:
             family = kind(f"{PREFIX}_{name}", documentation, labels=list(all_labels))
@@ -88,11 +75,42 @@ class _Families:
         return family
 
 
-class UsageCollector(Collector):
-    """Exposes the latest sample of a `UsageApp` (or anything with `.sampler`)."""
+class SamplerFigures(Protocol):
+    @property
+    def latest(self) -> Sample | None: ...
+    @property
+    def ticks_total(self) -> int: ...
+    @property
+    def cpu_seconds_total(self) -> float: ...
 
-    def __init__(self, app: Any, constant_labels: dict[str, str] | None = None) -> None:
-        self.app = app
+
+class CostFigures(Protocol):
+    def cost(self) -> Cost: ...
+    def hourly_cost(self) -> Cost | None: ...
+    @property
+    def idle_cost(self) -> float: ...
+    @property
+    def idle_seconds(self) -> float: ...
+
+
+class MetricsSource(Protocol):
+    """What the collector reads: `core.UsageCore` (a test passes a smaller double)."""
+
+    @property
+    def sampler(self) -> SamplerFigures: ...
+    @property
+    def recorder(self) -> CostFigures: ...
+    @property
+    def metrics_per_kernel(self) -> bool: ...
+
+
+class UsageCollector(Collector):
+    """Exposes the latest sample the core's sampler took, and the session's cost."""
+
+    def __init__(
+        self, source: MetricsSource, constant_labels: dict[str, str] | None = None
+    ) -> None:
+        self.source = source
         self.constant_labels = hub_labels() if constant_labels is None else constant_labels
         self.groups: tuple[str, ...] = ()
         self._cost_high: dict[tuple[str, str], float] = {}
@@ -125,27 +143,22 @@ class UsageCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        sample: Sample | None = self.app.sampler.latest
+        sampler = self.source.sampler
+        sample = sampler.latest
         if sample is None:
             return iter(())
         f = _Families(self.constant_labels)
         self._resources(f, sample)
-        if getattr(self.app, "metrics_per_kernel", False):
+        if self.source.metrics_per_kernel:
             self._kernels(f, sample.kernels)
         self._groups(f)
-        recorder = getattr(self.app, "recorder", None)
-        if recorder is not None:
-            self._cost(f, recorder)
-        sampler = self.app.sampler
+        self._cost(f, self.source.recorder)
         f.counter(
             "sampler_cpu_seconds",
             "CPU time spent sampling, off the event loop.",
             sampler.cpu_seconds_total,
         )
         f.counter("samples", "Samples taken since the server started.", sampler.ticks_total)
-        extra = getattr(self.app, "extra_metrics", None)
-        if extra is not None:
-            extra(f)
         return iter(f.families)
 
     def _groups(self, f: _Families) -> None:
@@ -159,7 +172,7 @@ class UsageCollector(Collector):
                 family,
             )
 
-    def _cost(self, f: _Families, recorder: Any) -> None:
+    def _cost(self, f: _Families, recorder: CostFigures) -> None:
         cost = recorder.cost()
         currency = {"currency": cost.currency}
         total_family = None

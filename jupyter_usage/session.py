@@ -22,6 +22,7 @@ from .store import SessionStore
 from .summary import build_summary
 
 SEEN_KEY = "summary_seen"
+LIMITS_KEY = "limits"
 
 
 class SessionRecorder:
@@ -92,7 +93,11 @@ class SessionRecorder:
         with self._lock:
             totals = self._ledger.snapshot()
             self.store.checkpoint(
-                self.id, time=now, totals=totals.to_json(), cost=self._cost(totals).to_json()
+                self.id,
+                time=now,
+                totals=totals.to_json(),
+                cost=self._cost(totals).to_json(),
+                meta=self._meta(),
             )
             self._last_checkpoint = now
 
@@ -202,7 +207,9 @@ class SessionRecorder:
         return cost_of(totals, self._rates)
 
     def _meta(self) -> dict[str, Any]:
-        return {**self.meta, "rates": self._rates.to_json()}
+        # The limits and rates travel with every checkpoint: a session recovered after a
+        # kill, or summarised later, must speak of its own, not of the next server's.
+        return {**self.meta, "rates": self._rates.to_json(), LIMITS_KEY: self._limits()}
 
     def _record(
         self, totals: UsageTotals, *, ended: float | None, ended_by: str | None
@@ -227,7 +234,10 @@ class SessionRecorder:
         return self._summary_of_record(record)
 
     def _summary_of_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        return build_summary(record, limits=self._limits())
+        stored = (record.get("meta") or {}).get(LIMITS_KEY)
+        current = record.get("id") == self.id
+        limits = self._limits() if current or not isinstance(stored, dict) else stored
+        return build_summary(record, limits=limits)
 
     def _limits(self) -> dict[str, Any]:
         sample = self._latest

@@ -23,9 +23,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .logonce import LogOnce
+from .records import Record
+
 log = logging.getLogger(__name__)
 
-Record = dict[str, Any]
 Migration = Callable[[sqlite3.Connection], None]
 
 # Result codes (low byte of sqlite_errorcode, which only exists from Python 3.11 on).
@@ -148,7 +150,7 @@ class SessionStore:
         # Column values not yet written, by session id; flushed before every write.
         self._pending: dict[str, dict[str, Any]] = {}
         self._write_error: str | None = None
-        self._read_error_logged = False
+        self._log_once = LogOnce(self.log)
 
     # -- opening ---------------------------------------------------------------------
 
@@ -336,13 +338,20 @@ class SessionStore:
         )
 
     def checkpoint(
-        self, session_id: str, *, time: float, totals: dict[str, Any], cost: dict[str, Any]
+        self,
+        session_id: str,
+        *,
+        time: float,
+        totals: dict[str, Any],
+        cost: dict[str, Any],
+        meta: dict[str, Any] | None = None,
     ) -> None:
-        """Save the running totals; a crash after this loses only what came later."""
-        self._write(
-            session_id,
-            {"last_checkpoint": time, "totals": _encode(totals), "cost": _encode(cost)},
-        )
+        """Save the running totals (and the facts they ran under, in `meta`); a crash
+        after this loses only what came later."""
+        fields = {"last_checkpoint": time, "totals": _encode(totals), "cost": _encode(cost)}
+        if meta is not None:
+            fields["meta"] = _encode(meta)
+        self._write(session_id, fields)
 
     def end_session(
         self,
@@ -575,9 +584,9 @@ class SessionStore:
             rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
         except sqlite3.Error as error:
             # Reads serve the live API: answer with what is held in memory instead.
-            if not self._read_error_logged:
-                self.log.error("Could not read usage sessions from %s: %s", self.path, error)
-                self._read_error_logged = True
+            self._log_once(
+                "read", logging.ERROR, "Could not read usage sessions from %s: %s", self.path, error
+            )
             return []
         return rows
 

@@ -27,6 +27,14 @@ Every option of jupyter-usage, as `jupyter_server_config.py` sets it (for exampl
 """
 
 
+def _kind(trait: object) -> str:
+    """The traitlets type a trait is, as a config file writes it (not our subclass)."""
+    for kind in type(trait).__mro__:
+        if kind.__module__.startswith("traitlets"):
+            return kind.__name__
+    return type(trait).__name__
+
+
 def describe(cls: type[HasTraits]) -> str:
     lines = [f"## `{cls.__name__}`", "", inspect.cleandoc(cls.__doc__ or ""), ""]
     for name, trait in sorted(cls.class_traits(config=True).items()):
@@ -59,7 +67,7 @@ def describe(cls: type[HasTraits]) -> str:
         lines += [
             f"### `c.{cls.__name__}.{name}`",
             "",
-            f"{type(trait).__name__}, default `{default}`.",
+            f"{_kind(trait)}, default `{default}`.",
             "",
             inspect.cleandoc(trait.help or ""),
             "",

@@ -1,4 +1,4 @@
-import { IHistory, ISnapshot } from './tokens';
+import { IHistory, ISnapshot } from './wire';
 
 /**
  * The `/history` columns one snapshot stands for, named as the server names them

@@ -11,6 +11,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 
 import { UsageModel } from './model';
+import { IUsageModel } from './tokens';
 import { FALLBACK_SETTINGS, IUsageSettings, readSettings } from './settings';
 import { notifyLastSession } from './widgets/lastSession';
 import { notifyNotices } from './widgets/notices';
@@ -35,10 +36,11 @@ function settingsOf(settings: ISettingRegistry.ISettings): IUsageSettings {
 /**
  * The Usage side panel and its status bar item, fed by one model.
  */
-const panelPlugin: JupyterFrontEndPlugin<void> = {
+const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
   id: PANEL_PLUGIN_ID,
   description: 'Shows what this Jupyter server uses and costs.',
   autoStart: true,
+  provides: IUsageModel,
   requires: [ILabShell],
   optional: [ILayoutRestorer, ISettingRegistry, ITranslator, IStatusBar],
   activate: async (
@@ -111,6 +113,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         statusChanged.emit();
       }
     });
+    return model;
   }
 };
 
@@ -140,5 +143,9 @@ const summaryPlugin: JupyterFrontEndPlugin<void> = {
     void app.restored.then(() => notifyLastSession(trans));
   }
 };
+
+export { IUsageModel } from './tokens';
+export type { UsagePart } from './tokens';
+export * from './wire';
 
 export default [panelPlugin, summaryPlugin];

@@ -11,10 +11,11 @@ import {
   ISessionRecord,
   ISessions,
   ISnapshot
-} from './tokens';
+} from './wire';
 
-/** What a view can ask the model to keep fresh. */
-export type UsagePart = 'snapshot' | 'history' | 'session' | 'sessions';
+import { IUsageModel, UsagePart } from './tokens';
+
+export type { UsagePart } from './tokens';
 
 export const ALL_PARTS: readonly UsagePart[] = [
   'snapshot',
@@ -40,7 +41,7 @@ const CHART_POINTS = 150;
  * some view watches are fetched; the poll backs off on errors and stands by while
  * nothing is watching.
  */
-export class UsageModel implements IDisposable {
+export class UsageModel implements IUsageModel {
   constructor(options: UsageModel.IOptions) {
     this._fetch = options.fetch ?? requestUsage;
     this._slowEvery = Math.max(1, options.slowEvery ?? 5);

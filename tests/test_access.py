@@ -33,7 +33,8 @@ from tornado import web
 from tornado.httpclient import HTTPResponse
 
 from jupyter_usage.handlers import API_PREFIX
-from jupyter_usage.hubclient import HubClient, SessionUploader
+from jupyter_usage.hubclient import HubClient
+from jupyter_usage.uploader import SessionUploader
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 """The methods jupyter_server checks XSRF on (its API handlers refuse a GET from another

@@ -12,6 +12,7 @@ from traitlets.config import Config, Configurable
 from jupyter_usage.app import UsageApp
 from jupyter_usage.cost import CostModel
 from jupyter_usage.hub.service import UsageService
+from jupyter_usage.traits import BoundedFloat, BoundedInt, NamedCaselessStrEnum
 
 CONFIGURABLES: dict[str, type[Configurable]] = {
     "UsageApp": UsageApp,
@@ -26,6 +27,9 @@ WRONG_TYPE: dict[type[TraitType[Any, Any]], Any] = {
     Unicode: 42,
     List: {"not": "a list"},
     Dict: ["not", "a", "dict"],
+    BoundedFloat: "fast",
+    BoundedInt: "many",
+    NamedCaselessStrEnum: 42,
 }
 """A value of the wrong type for each kind of trait our classes use."""
 

@@ -23,10 +23,10 @@ from jupyter_usage.hub.availability import UNAVAILABLE
 from jupyter_usage.hubclient import (
     Backoff,
     HubClient,
-    SessionUploader,
     parse_hub_time,
 )
 from jupyter_usage.store import SessionStore
+from jupyter_usage.uploader import SessionUploader
 
 TOKEN = "secret-token"
 STARTED = "2026-11-22T10:00:00.123456Z"

@@ -27,6 +27,17 @@ module.exports = {
       ]
     }
   },
+  // The order matters and is said here, not by file names: the last-session toast is
+  // shown once, to the first page; File ▸ Shut Down stops the server, so it runs last.
+  projects: [
+    { name: 'last-session', testMatch: 'last-session.spec.ts' },
+    {
+      name: 'panel',
+      testMatch: 'usage-panel.spec.ts',
+      dependencies: ['last-session']
+    },
+    { name: 'shutdown', testMatch: 'shutdown.spec.ts', dependencies: ['panel'] }
+  ],
   reporter: [['list'], ['html', { open: 'never' }]],
   webServer: {
     command: 'jlpm start',

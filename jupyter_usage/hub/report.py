@@ -12,7 +12,9 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from .export import KPI_TABLES, iso_utc
+from jupyter_usage.records import iso_utc
+
+from .export import KPI_TABLES
 
 GIB = 1024**3
 NONE = "\N{EN DASH}"

@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from jupyter_usage.logonce import LogOnce
+
 from .sample import DiskUsage
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ class DiskReader:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._logged_failure = False
+        self._log_once = LogOnce(log)
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -99,12 +101,7 @@ class DiskReader:
             try:
                 self.scan_once()
             except Exception:  # a scan must never kill its thread; the next one may work
-                log.log(
-                    logging.DEBUG if self._logged_failure else logging.WARNING,
-                    "disk scan failed",
-                    exc_info=True,
-                )
-                self._logged_failure = True
+                self._log_once("scan", logging.WARNING, "disk scan failed", exc_info=True)
             self._stopping.wait(self._scan_interval_seconds)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import psutil
 
+from jupyter_usage.logonce import LogOnce
 from jupyter_usage.sampling.sample import GpuUsage
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class GpuReader:
         self._needs_shutdown = False
         self._next_attempt: float | None = None
         self._was_lost = False
-        self._logged: set[str] = set()
+        self._log_once = LogOnce(log)
         self._missing_functions: set[str] = set()
         self._absent_codes: frozenset[int] = frozenset()
         self._gone_codes: frozenset[int] = frozenset()
@@ -231,12 +232,6 @@ class GpuReader:
             nvml.nvmlShutdown()
         except nvml.NVMLError as error:
             log.debug("nvmlShutdown failed: %s", error)
-
-    def _log_once(self, key: str, level: int, message: str, *args: object) -> None:
-        if key in self._logged:
-            level = logging.DEBUG
-        self._logged.add(key)
-        log.log(level, message, *args)
 
     # -- the one wrapper every NVML call goes through --------------------------------------
 

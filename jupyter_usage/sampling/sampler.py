@@ -20,6 +20,8 @@ from typing import Any
 
 import psutil
 
+from jupyter_usage.logonce import LogOnce
+
 from .cgroup import CgroupReader, CgroupReading
 from .disk import DiskReader
 from .gpu import GpuReader
@@ -81,7 +83,7 @@ class Sampler:
         self._latest: Sample | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._failed_sources: set[str] = set()
+        self._log_once = LogOnce(self.log)
         self._previous_cgroup: tuple[float, float] | None = None
         self._cgroup_owned = False
         self._ticks = 0
@@ -178,14 +180,11 @@ class Sampler:
             result = read()
         except Exception as error:
             errors[source] = f"{type(error).__name__}: {error}"
-            if source not in self._failed_sources:
-                self._failed_sources.add(source)
-                self.log.warning("jupyter_usage: the %s source failed: %s", source, error)
-            else:
-                self.log.debug("jupyter_usage: the %s source failed again: %s", source, error)
+            self._log_once(
+                source, logging.WARNING, "jupyter_usage: the %s source failed: %s", source, error
+            )
             return None
-        if source in self._failed_sources:
-            self._failed_sources.discard(source)
+        if self._log_once.forget(source):
             self.log.info("jupyter_usage: the %s source works again", source)
         return result
 

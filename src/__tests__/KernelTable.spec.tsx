@@ -2,7 +2,7 @@ import { fireEvent, render, screen, within } from '@testing-library/react';
 import * as React from 'react';
 
 import { KernelTable } from '../components/KernelTable';
-import { IKernelUsage } from '../tokens';
+import { IKernelUsage } from '../wire';
 import { GIB } from './fixtures';
 import { trans } from './translator';
 

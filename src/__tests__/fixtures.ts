@@ -4,7 +4,7 @@ import {
   ISessionRecord,
   ISnapshot,
   ISummary
-} from '../tokens';
+} from '../wire';
 
 export const GIB = 2 ** 30;
 

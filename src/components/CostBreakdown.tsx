@@ -2,7 +2,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import { formatMoney } from '../format';
-import { ICost, ICostBreakdown } from '../tokens';
+import { ICost, ICostBreakdown } from '../wire';
 
 export interface ICostBreakdownProps {
   cost: ICost;

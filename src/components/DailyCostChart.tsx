@@ -2,7 +2,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import { dayKey, formatDay, formatMoney } from '../format';
-import { ISessionRecord } from '../tokens';
+import { ISessionRecord } from '../wire';
 
 export interface IDailyCostChartProps {
   sessions: readonly ISessionRecord[];

@@ -8,7 +8,7 @@ import {
   formatDuration,
   formatMoney
 } from '../format';
-import { ISessionRecord } from '../tokens';
+import { ISessionRecord } from '../wire';
 import { DailyCostChart } from './DailyCostChart';
 import { StateMessage } from './StateMessage';
 

@@ -2,7 +2,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import { basename, formatBytes, formatCores } from '../format';
-import { IKernelUsage } from '../tokens';
+import { IKernelUsage } from '../wire';
 import { StateMessage } from './StateMessage';
 
 export type KernelSortKey = 'name' | 'cpu' | 'memory' | 'gpu';

@@ -8,7 +8,7 @@ import {
   formatRate,
   fraction
 } from '../format';
-import { IHistory, ISnapshot } from '../tokens';
+import { IHistory, ISnapshot } from '../wire';
 import { Meter } from './Meter';
 import { Sparkline } from './Sparkline';
 import { StateMessage } from './StateMessage';

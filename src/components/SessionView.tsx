@@ -9,7 +9,7 @@ import {
   formatMoney,
   formatNumber
 } from '../format';
-import { ISession } from '../tokens';
+import { ISession } from '../wire';
 import { CostBreakdown } from './CostBreakdown';
 import { StateMessage } from './StateMessage';
 

@@ -2,7 +2,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import { formatBytesOf, formatCores, formatMoney, fraction } from '../format';
-import { ISession, ISnapshot } from '../tokens';
+import { ISession, ISnapshot } from '../wire';
 
 export interface IStatusTextProps {
   snapshot: ISnapshot | null;

@@ -11,7 +11,7 @@ import {
   formatNumber,
   formatPercent
 } from '../format';
-import { ISummary } from '../tokens';
+import { ISummary } from '../wire';
 import { CostBreakdown } from './CostBreakdown';
 import { StateMessage } from './StateMessage';
 

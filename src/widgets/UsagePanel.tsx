@@ -1,5 +1,4 @@
 import { ReactWidget } from '@jupyterlab/apputils';
-import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { ITranslator } from '@jupyterlab/translation';
 import { SidePanel } from '@jupyterlab/ui-components';
 import { IDisposable } from '@lumino/disposable';
@@ -7,6 +6,7 @@ import { Message } from '@lumino/messaging';
 import { AccordionPanel } from '@lumino/widgets';
 import * as React from 'react';
 
+import { usageUrl } from '../api';
 import { HistoryView } from '../components/HistoryView';
 import { KernelTable } from '../components/KernelTable';
 import { NowView } from '../components/NowView';
@@ -14,7 +14,7 @@ import { SessionView } from '../components/SessionView';
 import { usageIcon } from '../icons';
 import { UsageModel, UsagePart } from '../model';
 import { IUsageSettings, SECTION_NAMES, SectionName } from '../settings';
-import { ISessionRecord } from '../tokens';
+import { ISessionRecord } from '../wire';
 import { UsageSection } from './UsageSection';
 
 /** Shares of the panel's height each section starts with. */
@@ -51,10 +51,7 @@ export class UsagePanel extends SidePanel {
         <h2 className="jp-Usage-title">{trans.__('Usage')}</h2>
       )
     );
-    const csvUrl = URLExt.join(
-      PageConfig.getBaseUrl(),
-      'api/usage/v1/sessions.csv'
-    );
+    const csvUrl = usageUrl('sessions.csv');
     const views: {
       [name in SectionName]: [string, (m: UsageModel) => JSX.Element];
     } = {

@@ -3,7 +3,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 
 import { postUsage, requestUsage, UsageApiError } from '../api';
 import { formatDuration, formatMoney } from '../format';
-import { ISummary } from '../tokens';
+import { ISummary } from '../wire';
 import { showSummaryDialog } from './summaryDialog';
 
 /**

@@ -1,7 +1,7 @@
 import { Notification } from '@jupyterlab/apputils';
 
 import { UsageModel } from '../model';
-import { INotice } from '../tokens';
+import { INotice } from '../wire';
 
 /** Notices older than this at the first snapshot were told before a reload. */
 const FRESH_SECONDS = 120;

@@ -4,7 +4,7 @@ import * as React from 'react';
 
 import { requestUsage, UsageQuery } from '../api';
 import { SummaryView } from '../components/SummaryView';
-import { ISessionRecord, ISummary } from '../tokens';
+import { ISessionRecord, ISummary } from '../wire';
 
 export interface ILoadedSummary {
   summary: ISummary | null;

@@ -41,8 +41,9 @@ from hub_process import (
 )
 
 from jupyter_usage.hub.hub_servers import running_servers
-from jupyter_usage.hubclient import HubClient, SessionUploader, parse_hub_time
+from jupyter_usage.hubclient import HubClient, parse_hub_time
 from jupyter_usage.store import SessionStore
+from jupyter_usage.uploader import SessionUploader
 
 ADMIN_TOKEN = uuid.uuid4().hex
 HOUR = 3600.0

@@ -1,5 +1,5 @@
 /**
- * File ▸ Shut Down really stops the server: this file's name makes it run last,
+ * File ▸ Shut Down really stops the server: its project runs last (playwright.config.js),
  * and nothing after it may rely on the server.
  */
 import { expect, test } from '@jupyterlab/galata';

@@ -1,6 +1,6 @@
 /**
  * The server's store holds a session that ended while JupyterLab was closed (see
- * jupyter_server_test_config.py). This file runs first: the notification is shown once.
+ * jupyter_server_test_config.py). Its project runs first (playwright.config.js): the notification is shown once.
  */
 import { expect, test } from '@jupyterlab/galata';
 

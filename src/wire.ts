@@ -1,0 +1,188 @@
+/**
+ * Wire types of the jupyter-usage REST API (v1). Units follow the field names:
+ * bytes, seconds, cores, percent; `null` means unknown.
+ */
+
+export interface ICpuUsage {
+  cores: number | null;
+  percent: number | null;
+  limit_cores: number | null;
+  guarantee_cores: number | null;
+  source: string;
+  limit_source: string | null;
+  host_cores: number | null;
+}
+
+export interface IMemoryUsage {
+  used_bytes: number | null;
+  limit_bytes: number | null;
+  guarantee_bytes: number | null;
+  source: string;
+  limit_source: string | null;
+  oom_kills: number | null;
+}
+
+export interface IGpuUsage {
+  index: number;
+  uuid: string | null;
+  name: string | null;
+  utilization_percent: number | null;
+  memory_used_bytes: number | null;
+  memory_total_bytes: number | null;
+  process_memory_bytes: number | null;
+  power_watts: number | null;
+}
+
+export interface IDiskUsage {
+  path: string;
+  used_bytes: number | null;
+  total_bytes: number | null;
+  free_bytes: number | null;
+  directory_bytes: number | null;
+}
+
+export interface INetworkUsage {
+  rx_bytes: number | null;
+  tx_bytes: number | null;
+  rx_bytes_per_second: number | null;
+  tx_bytes_per_second: number | null;
+}
+
+export interface IKernelUsage {
+  id: string;
+  name: string | null;
+  path: string | null;
+  pid: number | null;
+  cpu_cores: number | null;
+  memory_bytes: number | null;
+  gpu_memory_bytes: number | null;
+  execution_state: string | null;
+}
+
+/** Something the user should hear about, e.g. a kernel stopped by an OOM kill. */
+export interface INotice {
+  time: number;
+  kind: string;
+  kernel_id: string | null;
+  path: string | null;
+  /** Plain words, from the server. */
+  message: string;
+}
+
+export interface ISnapshot {
+  time: number;
+  cpu: ICpuUsage;
+  memory: IMemoryUsage;
+  gpus: IGpuUsage[];
+  disk: IDiskUsage[];
+  network: INetworkUsage | null;
+  kernels: IKernelUsage[];
+  idle: boolean;
+  errors: { [source: string]: string };
+  /** Notices of the last hour, oldest first. */
+  notices?: INotice[];
+}
+
+/** Columns of `/history`: `time` plus one array per series. */
+export interface IHistory {
+  step_seconds: number;
+  columns: { [name: string]: (number | null)[] };
+}
+
+/** `/config`: what the UI needs to know about the server's configuration. */
+export interface IConfig {
+  version: string;
+  sample_interval_seconds: number;
+  checkpoint_interval_seconds: number;
+  idle_after_seconds?: number;
+  sources: { [source: string]: { available?: boolean } | boolean };
+  /** The rates in force, with `currency` and `basis`. */
+  rates?: { [name: string]: unknown };
+  idle_culler_timeout_seconds?: number | null;
+}
+
+/** Money per resource, in `currency` units. */
+export interface ICostBreakdown {
+  cpu: number;
+  memory: number;
+  gpu: number;
+  disk: number;
+  server: number;
+}
+
+export interface ICost {
+  currency: string;
+  total: number;
+  basis: string;
+  breakdown: ICostBreakdown;
+  basis_fallbacks?: string[];
+}
+
+/** `/session`: the session running now. */
+export interface ISession {
+  id: string;
+  started: number;
+  duration_seconds: number;
+  idle_seconds: number | null;
+  cpu_core_seconds: number | null;
+  memory_byte_seconds: number | null;
+  gpu_seconds: number | null;
+  peak_memory_bytes: number | null;
+  peak_cpu_cores: number | null;
+  cost: ICost & { per_hour: number | null };
+  projected?: {
+    until_cull_seconds: number | null;
+    total_at_cull: number | null;
+  };
+}
+
+/** `/summary`: what a session used and cost, with advice in plain words. */
+export interface ISummary {
+  session_id: string;
+  started: number | null;
+  ended: number | null;
+  duration_seconds: number | null;
+  idle_seconds: number | null;
+  idle_fraction: number | null;
+  resource_hours: {
+    cpu_core_hours: number | null;
+    memory_gib_hours: number | null;
+    gpu_hours: number | null;
+  };
+  peaks: {
+    memory_bytes: number | null;
+    memory_limit_bytes: number | null;
+    cpu_cores: number | null;
+    cpu_limit_cores: number | null;
+    gpu_memory_bytes: number | null;
+    gpu_utilization_percent: number | null;
+  };
+  cost: ICost | null;
+  advice: string[];
+  /** Only in `summary?last_unseen=1`: why that session ended. */
+  ended_by?: string | null;
+}
+
+/** One ended session of `/sessions`. */
+export interface ISessionRecord {
+  id: string;
+  started: number;
+  ended: number | null;
+  ended_by: string | null;
+  duration_seconds: number | null;
+  totals: {
+    idle_seconds?: number | null;
+    cpu_core_seconds?: number | null;
+    memory_byte_seconds?: number | null;
+    gpu_seconds?: number | null;
+    peak_memory_bytes?: number | null;
+    peak_cpu_cores?: number | null;
+    [name: string]: number | null | undefined;
+  };
+  cost: ICost | null;
+  summary: ISummary | null;
+}
+
+export interface ISessions {
+  sessions: ISessionRecord[];
+}

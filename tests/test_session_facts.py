@@ -1,0 +1,46 @@
+"""A past session's summary speaks of the limits and rates it ran under, not today's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_ledger import GIB, sample
+
+from jupyter_usage.cost import Rates
+from jupyter_usage.session import SessionRecorder
+from jupyter_usage.store import SessionStore
+
+
+def recorder(store: SessionStore, started: float, rates: Rates) -> SessionRecorder:
+    return SessionRecorder(
+        store,
+        rates,
+        started=started,
+        user="alice",
+        server_name="",
+        checkpoint_interval_seconds=10.0,
+    )
+
+
+def test_a_recovered_session_keeps_the_limits_it_ran_under(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "sessions.sqlite")
+    store.open()
+    first = recorder(store, 1000.0, Rates(memory_gib_hour=1.0))
+    first.begin()
+    for second in range(1000, 1031):
+        first.on_sample(sample(float(second), memory_bytes=7 * GIB, limit_bytes=8 * GIB))
+    # Killed with SIGKILL: no finish(); the server comes back with 2 GiB and new rates.
+    second = recorder(store, 2000.0, Rates(memory_gib_hour=5.0))
+    second.on_sample(sample(2000.0, memory_bytes=GIB, limit_bytes=2 * GIB))
+    (recovered,) = second.begin()
+    assert recovered["id"] == first.id
+    assert recovered["summary"]["peaks"]["memory_limit_bytes"] == 8 * GIB
+    assert not any("2 GiB" in line for line in recovered["summary"]["advice"])
+
+    # A stored record without a summary is summarised with its own facts too.
+    record = store.get(first.id)
+    assert record is not None
+    rebuilt = second.summary_of_record({**record, "summary": None})
+    assert rebuilt["peaks"]["memory_limit_bytes"] == 8 * GIB
+    assert record["meta"]["rates"]["memory_gib_hour"] == 1.0
+    store.close()
