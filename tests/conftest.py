@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from postgres_server import PostgresServer, Unavailable, running_postgres
 
 pytest_plugins = ("pytest_jupyter.jupyter_server", "jupyter_events.pytest_plugin")
 
@@ -55,3 +58,24 @@ def usage_get(jp_fetch: Any) -> Any:
         return json.loads(response.body)
 
     return get
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the run (each test takes a database of its own)."""
+    try:
+        with running_postgres() as server:
+            yield server
+    except Unavailable as why:
+        pytest.skip(f"PostgreSQL tests skipped: {why}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The hub service's database URL, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'usage.sqlite'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    with server.database() as url:
+        yield url

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from postgres_server import PostgresServer, Unavailable, running_postgres
+from postgres_server import PostgresServer
 from sqlalchemy import delete
 
 from jupyter_usage.hub import rollups
@@ -21,15 +21,6 @@ from jupyter_usage.hub.storage import MIGRATIONS, SessionInput, SessionRow, Usag
 # Monday 2 November 2026, midnight UTC.
 T0 = 1_793_577_600.0
 SPAN = 12 * DAY_SECONDS
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    try:
-        with running_postgres() as server:
-            yield server
-    except Unavailable as why:
-        pytest.skip(f"PostgreSQL tests skipped: {why}")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -10,11 +10,8 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from postgres_server import PostgresServer, Unavailable, running_postgres
 from race_reports import REPORTS_PER_SESSION, post_all, process_main, torn
 from reliability_log import record
 
@@ -23,25 +20,6 @@ from jupyter_usage.hub.kpis_sql import database_kpis
 from jupyter_usage.hub.storage import UsageDB
 
 SESSIONS = 150
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    try:
-        with running_postgres() as server:
-            yield server
-    except Unavailable as why:
-        pytest.skip(f"PostgreSQL tests skipped: {why}")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'usage.sqlite'}"
-        return
-    server: PostgresServer = request.getfixturevalue("postgres")
-    with server.database() as url:
-        yield url
 
 
 def check_stored(url: str, outcomes: list[str]) -> None:

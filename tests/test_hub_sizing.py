@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
-from postgres_server import PostgresServer, Unavailable, running_postgres
 
 from jupyter_usage.hub.hub_servers import RunningServer
 from jupyter_usage.hub.hub_sessions import HubSessions
@@ -22,29 +20,12 @@ GIB = 2**30
 MONDAY_10 = datetime(2026, 11, 30, 10, tzinfo=timezone.utc).timestamp()
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    try:
-        with running_postgres() as server:
-            yield server
-    except Unavailable as why:
-        pytest.skip(f"PostgreSQL tests skipped: {why}")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UsageDB]:
-    if request.param == "sqlite":
-        database = UsageDB(f"sqlite:///{tmp_path / 'usage.sqlite'}")
-        database.upgrade()
-        yield database
-        database.close()
-        return
-    server: PostgresServer = request.getfixturevalue("postgres")
-    with server.database() as url:
-        database = UsageDB(url)
-        database.upgrade()
-        yield database
-        database.close()
+@pytest.fixture
+def db(db_url: str) -> Iterator[UsageDB]:
+    database = UsageDB(db_url)
+    database.upgrade()
+    yield database
+    database.close()
 
 
 def report(

@@ -8,32 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from postgres_server import PostgresServer, Unavailable, running_postgres
 from sqlalchemy import text
 
 from jupyter_usage.hub.storage import MIGRATIONS, NewerSchemaError, SessionInput, UsageDB
 from jupyter_usage.hub.validation import parse_session
 
 T0 = 1_790_000_000.0
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    try:
-        with running_postgres() as server:
-            yield server
-    except Unavailable as why:
-        pytest.skip(f"PostgreSQL tests skipped: {why}")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'usage.sqlite'}"
-        return
-    server: PostgresServer = request.getfixturevalue("postgres")
-    with server.database() as url:
-        yield url
 
 
 @pytest.fixture
