@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from .hub_sessions import HUB_SOURCE, SOURCE_KEY
+from .session_query import active_in
 from .storage import SessionRow, UsageDB
 
 STALE_REPORT_SECONDS = 15 * 60.0
@@ -23,10 +24,7 @@ MAX_RUNNING_LISTED = 2000
 
 def coverage(db: UsageDB, since: float, until: float, group: str | None = None) -> dict[str, Any]:
     """Sessions of the window by source: with the extension's figures, or hub-only."""
-    overlapping = [
-        SessionRow.started < until,
-        or_(SessionRow.last_seen > since, SessionRow.started >= since),
-    ]
+    overlapping = [active_in(SessionRow, since, until)]
     if group is not None:
         overlapping.append(in_group(group))
     hub_only = SessionRow.meta[SOURCE_KEY].as_string() == HUB_SOURCE

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, distinct, func, literal, or_, select, union_all
+from sqlalchemy import Connection, and_, case, distinct, func, literal, select, union_all
 
 from . import rollups
 from .kpis import (
@@ -32,6 +32,7 @@ from .kpis import (
     utc_month,
 )
 from .rollups import BY_GROUP, NO_GROUP, TOTAL, session_groups, user_day_costs, user_days
+from .session_query import active_in, kpi_columns
 
 
 class _Window:
@@ -57,17 +58,7 @@ class _Window:
     def edge_sessions(self, since: float, until: float) -> list[KpiSession]:
         if (since, until) not in self._edges:
             c = self.sessions.c
-            query = select(
-                c.pk,
-                c.user_name,
-                c.started,
-                c.last_seen,
-                c.ended,
-                c.groups,
-                c.cost_total,
-                c.currency,
-                c.totals,
-            ).where(c.started < until, or_(c.last_seen > since, c.started >= since))
+            query = select(*kpi_columns(c)).where(active_in(c, since, until))
             rows = self.connection.execute(self._in_group(query)).all()
             self._edges[(since, until)] = [rollups.kpi_session(row) for row in rows]
         return in_group(self._edges[(since, until)], self.group)

@@ -29,12 +29,12 @@ from sqlalchemy import (
     Table,
     delete,
     insert,
-    or_,
     select,
     text,
 )
 
 from .kpis import DAY_SECONDS, RESOURCE_TOTALS, KpiSession, finite_number
+from .session_query import active_in, kpi_columns
 
 TOTAL, BY_GROUP, NO_GROUP = 0, 1, 2
 """Values of `grouping`: the scope's total, one group (`group_name`), users in no group."""
@@ -116,20 +116,9 @@ def create_tables(connection: Connection) -> None:
 def _session_query(sessions_table: Any, users: list[str], first_day: float, last_day: float) -> Any:
     c = sessions_table.c
     end = last_day + DAY_SECONDS
-    return select(
-        c.pk,
-        c.user_name,
-        c.started,
-        c.last_seen,
-        c.ended,
-        c.groups,
-        c.cost_total,
-        c.currency,
-        c.totals,
-    ).where(
+    return select(*kpi_columns(c)).where(
         c.user_name.in_(users),
-        c.started < end,
-        or_(c.last_seen > first_day, c.started >= first_day),
+        active_in(c, first_day, end),
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from .coverage import in_group
 from .hub_sessions import HUB_SOURCE, SOURCE_KEY
 from .kpis import percentile
+from .session_query import active_in
 from .storage import SessionRow, UsageDB
 
 HOUR = 3600.0
@@ -41,8 +42,7 @@ def sizing(db: UsageDB, since: float, until: float, group: str | None = None) ->
         SessionRow.meta[("limits", "memory_limit_bytes")].as_float(),
     )
     query = select(*columns).where(
-        SessionRow.started < until,
-        or_(SessionRow.last_seen > since, SessionRow.started >= since),
+        active_in(SessionRow, since, until),
         or_(
             SessionRow.meta[SOURCE_KEY].as_string().is_(None),
             SessionRow.meta[SOURCE_KEY].as_string() != HUB_SOURCE,

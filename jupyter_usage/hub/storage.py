@@ -44,6 +44,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from . import rollups
 from .kpis import KpiSession
+from .session_query import active_in
 from .sqlite_lock import SingleProcessLock, sqlite_path
 
 log = logging.getLogger(__name__)
@@ -358,10 +359,7 @@ class UsageDB:
 
     def kpi_sessions(self, since: float, until: float) -> list[KpiSession]:
         """Sessions overlapping `[since, until)`, instants at `since` included."""
-        query = select(SessionRow).where(
-            SessionRow.started < until,
-            or_(SessionRow.last_seen > since, SessionRow.started >= since),
-        )
+        query = select(SessionRow).where(active_in(SessionRow, since, until))
         with Session(self.engine) as session:
             return [row.kpi_session() for row in session.scalars(query)]
 
