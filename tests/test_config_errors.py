@@ -93,6 +93,7 @@ def test_every_trait_refuses_a_value_of_the_wrong_type(
         ("UsageService", "max_window_days", 99999),
         ("UsageService", "db_url", "mysql://root@localhost/usage"),
         ("UsageService", "db_url", "not a url"),
+        ("UsageService", "hub_poll_interval", -1),
         ("UsageService", "service_url", "hub:10101"),
         ("UsageService", "service_url", "http://hub:port"),
     ],

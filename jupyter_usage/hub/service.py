@@ -39,6 +39,7 @@ from traitlets.config import Application
 
 from jupyter_usage._version import __version__
 from jupyter_usage.hubclient import HubClient
+from jupyter_usage.traits import BoundedFloat
 
 from .availability import (
     RETRY_AFTER_SECONDS,
@@ -159,16 +160,18 @@ class UsageService(Application):
         help="Longest window, in days, the KPIs may be asked for. Default: 400.",
     )
 
-    hub_poll_interval = Float(
+    hub_poll_interval = BoundedFloat(
         60.0,
         min=0,
+        max=86400,
         config=True,
         help="""Seconds between two looks at the hub's running servers, through its REST
         API with the service's own token. Every server's start and stop is recorded from
         them, including servers whose image lacks jupyter_usage (as sessions without
         resource figures), and a server found gone is closed at the last time it was seen
         running. Needs the scopes `list:users`, `read:users:groups` and `read:servers` in
-        a role of the service (see docs/hub.md). 0: do not poll. Default: 60.
+        a role of the service (see docs/hub.md). Between 0 and 86400; 0: do not poll.
+        Default: 60.
         """,
     )
 

@@ -33,6 +33,8 @@ POSTS_EACH = 40
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
+    """A server of this module's own, unlike the shared one of conftest: these tests stop
+    and start it."""
     try:
         with running_postgres() as server:
             yield server
