@@ -4,6 +4,8 @@
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
 const chromium = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+// UI_PORT lets two checkouts run their suites side by side.
+const port = process.env.UI_PORT || '8888';
 
 module.exports = {
   ...baseConfig,
@@ -12,6 +14,7 @@ module.exports = {
   workers: 1,
   use: {
     ...baseConfig.use,
+    baseURL: `http://localhost:${port}`,
     video: 'off',
     trace: 'off',
     launchOptions: {
@@ -40,8 +43,8 @@ module.exports = {
   ],
   reporter: [['list'], ['html', { open: 'never' }]],
   webServer: {
-    command: 'jlpm start',
-    url: 'http://localhost:8888/lab',
+    command: `jlpm start --ServerApp.port=${port}`,
+    url: `http://localhost:${port}/lab`,
     timeout: 120 * 1000,
     reuseExistingServer: !process.env.CI
   }
