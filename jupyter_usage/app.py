@@ -13,6 +13,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, List, Unicode, default
 
+from .budget import NO_HUB, NO_SERVICE_NAME, BudgetReader, ServiceAnswer
 from .core import CoreSettings, UsageCore
 from .cost import CostModel
 from .handlers import handlers
@@ -247,12 +248,13 @@ class UsageApp(ExtensionApp):
         )
         self.sampler.add_listener(self.recorder.on_sample)
         self.hub_client = HubClient.from_env(logger=self.log, timeout_seconds=3)
+        self._report_seconds = self._report_interval_seconds()
         self.hub_uploader = (
             SessionUploader(
                 self.hub_client,
                 self.store,
                 self.hub_service_name,
-                current_every_seconds=self._report_interval_seconds(),
+                current_every_seconds=self._report_seconds,
             )
             if self.hub_client is not None and self.hub_service_name
             else None
@@ -277,9 +279,31 @@ class UsageApp(ExtensionApp):
             hub_uploader=self.hub_uploader,
             culler_timeout_seconds=self.culler_timeout_seconds,
             last_activity=self.last_activity,
+            budgets=self._budget_reader(),
+            no_budget_reason=NO_HUB if self.hub_client is None else NO_SERVICE_NAME,
         )
         self.collector = UsageCollector(self.core)
         self._server.event_logger.register_event_schema(EVENT_SCHEMA)
+
+    def _budget_reader(self) -> BudgetReader | None:
+        """The user's budgets from the hub service, asked once per report interval: the
+        service's figures are no fresher than the servers' reports."""
+        client, name = self.hub_client, self.hub_service_name
+        if client is None or not name:
+            return None
+
+        def fetch() -> ServiceAnswer | None:
+            answer = client.service_budget(name)
+            if answer is None:
+                return None
+            return ServiceAnswer(answer.status, answer.body, answer.error)
+
+        return BudgetReader(
+            fetch,
+            interval_seconds=self._report_seconds,
+            user=client.user,
+            no_service_reason=f"the hub has no service named {name!r}",
+        )
 
     def _sources(self) -> Sources:
         root_dir = getattr(self.serverapp, "root_dir", None) or os.getcwd()

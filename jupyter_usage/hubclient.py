@@ -544,6 +544,28 @@ class HubClient:
         self.forget_logged(f"history:{name}")
         return [record for record in sessions if isinstance(record, dict)]
 
+    def service_budget(
+        self, name: str = "usage", *, timeout_seconds: float = 2.0
+    ) -> HubResponse | None:
+        """The service's answer about the user's budgets (`GET api/v1/budget`), or None
+        while the hub knows no such service. Failures are answers too: the caller says why."""
+        base = self.service_url(name)
+        if base is None:
+            return None
+        answer = self.request("GET", f"{base}api/v1/budget", timeout_seconds=timeout_seconds)
+        if answer.ok:
+            if self.forget_logged(f"budget:{name}"):
+                self.log.info("jupyter_usage: the usage service tells budgets again")
+        else:
+            self.log_once(
+                f"budget:{name}",
+                logging.INFO,
+                "jupyter_usage: the usage service cannot tell the user's budgets (%s); the "
+                "panel shows none",
+                answer.message(),
+            )
+        return answer
+
     def forget_service_url(self, name: str) -> None:
         """Ask the hub again next time (the address answered 404, say)."""
         with self._service_lock:
