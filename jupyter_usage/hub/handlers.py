@@ -11,6 +11,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from tornado import web
 
 from .availability import RETRY_AFTER_SECONDS
@@ -20,6 +22,7 @@ from .hub_sessions import HubSessions
 from .kpis_sql import database_kpis, with_previous_period
 from .report import CONTENT_SECURITY_POLICY, render_message, render_not_admin, render_report
 from .sizing import sizing
+from .storage import MAX_NAME_LENGTH
 from .validation import BadRequest, claimed_groups, parse_json_object, parse_session, parse_time
 
 if TYPE_CHECKING:
@@ -143,6 +146,17 @@ class ApiHandler(BaseHandler):
         scope = self.service.admin_scope
         holders = f" and holders of the scope {scope}" if scope else ""
         return f"Only admins{holders} may read everyone's usage"
+
+    def raw_query_argument(self, name: str) -> str | None:
+        """A query argument exactly as sent (tornado's own turns control characters into
+        spaces and strips them, which would name another user)."""
+        values = self.request.query_arguments.get(name)
+        if not values:
+            return None
+        try:
+            return values[-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise web.HTTPError(400, f"'{name}' must be UTF-8") from None
 
     def time_window(self) -> tuple[float, float, str | None]:
         """`since`, `until` and `group` of a KPI request, checked."""
@@ -277,6 +291,88 @@ class SizingHandler(ApiHandler):
         db = self.service.db
         body = await self.service.run_db(lambda: sizing(db, since, until, group))
         self.write_json({"since": since, "until": until, "group": group, "sizing": body})
+
+
+class BudgetHandler(ApiHandler):
+    """`GET api/v1/budget[?user=NAME]`: what the user may still spend (budget_rules.py)."""
+
+    async def get(self) -> None:
+        model = self.require_user()
+        wanted = self.raw_query_argument("user")
+        if wanted is not None:
+            problem = bad_user_name(wanted)
+            if problem:
+                raise web.HTTPError(400, f"'user' {problem}")
+        reader = self.service.is_reader_of_all(model)
+        own = model.get("kind", "user") == "user"
+        if wanted is not None and (not own or wanted != model.get("name")) and not reader:
+            raise web.HTTPError(403, f"You may read only your own budgets. {self._only_admins()}")
+        if wanted is None:
+            if not own:
+                raise web.HTTPError(400, "A service has no budget: name a user with ?user=")
+            wanted = str(model["name"])
+        body = await self.service.budget_answer(
+            wanted, model.get("groups") if wanted == model.get("name") and own else None
+        )
+        self.write_json(body)
+
+
+class BudgetRefusalsHandler(ApiHandler):
+    """`POST api/v1/budget/refusals`: the spawn hook counts a spawn it refused."""
+
+    async def post(self) -> None:
+        model = self.require_user()
+        if not self.token_authenticated:
+            raise web.HTTPError(403, "Refusals must be sent with an API token")
+        try:
+            body = parse_json_object(self.request.body, max_bytes=4096)
+        except BadRequest as error:
+            raise web.HTTPError(400, str(error)) from None
+        user = body.get("user", model.get("name"))
+        scope = body.get("scope")
+        if not isinstance(scope, str) or not 0 < len(scope) <= MAX_NAME_LENGTH + 6:
+            raise web.HTTPError(400, "'scope' must be a budget's scope, such as 'group:students'")
+        if not isinstance(user, str) or bad_user_name(user):
+            raise web.HTTPError(400, "'user' must be a user's name")
+        own = model.get("kind", "user") == "user" and user == model.get("name")
+        if not own and not self.service.is_reader_of_all(model):
+            raise web.HTTPError(403, f"Only your own refusals count. {self._only_admins()}")
+        scopes = {budget.scope for budget in self.service.parsed_budgets}
+        if scope not in scopes:
+            raise web.HTTPError(400, f"no budget has the scope {scope!r}")
+        self.service.budget_enforcer().refusals.add(user, scope)
+        self.write_json({"user": user, "scope": scope}, 201)
+
+
+class MetricsHandler(ApiHandler):
+    """`GET api/v1/metrics`: the budgets in Prometheus text (admins and scope holders)."""
+
+    async def get(self) -> None:
+        self.require_reader_of_all()
+        enforcer = self.service.budget_enforcer()
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Collected(enforcer.metrics))
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest(registry))
+
+
+class _Collected:
+    def __init__(self, metrics: Any) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Any:
+        return iter(self._metrics())
+
+
+def bad_user_name(name: str) -> str | None:
+    """Why `name` cannot be a hub user's name, or None."""
+    if not name:
+        return "must not be empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"must be at most {MAX_NAME_LENGTH} characters"
+    if any(ord(char) < 32 or 0xD800 <= ord(char) <= 0xDFFF for char in name):
+        return "must not hold control characters"
+    return None
 
 
 class KpisCsvHandler(ApiHandler):

@@ -1,0 +1,311 @@
+"""Budgets: configuration, which budgets apply, periods across their resets, and use."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from jupyter_usage.hub.budget_rules import (
+    BudgetConfigError,
+    applicable,
+    calendar_bounds,
+    evaluate,
+    parse_budgets,
+    refusal_message,
+)
+from jupyter_usage.hub.budget_use import budgets_of
+from jupyter_usage.hub.kpis import KpiSession
+from jupyter_usage.hub.storage import SessionInput, UsageDB
+
+UTC = timezone.utc
+HOUR = 3600.0
+DAY = 86400.0
+
+
+def at(text: str, zone: Any = UTC) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=zone).timestamp()
+
+
+def session(start: float, hours: float, **totals: float) -> KpiSession:
+    cost = totals.pop("cost", None)
+    return KpiSession(
+        user="ada",
+        started=start,
+        end=start + hours * HOUR,
+        cost_total=cost,
+        currency="EUR" if cost is not None else None,
+        totals=totals,
+    )
+
+
+def entries_at(now: float, budgets: list[dict[str, Any]], sessions: list[KpiSession]) -> Any:
+    chosen = applicable(parse_budgets(budgets), "ada", ["students"], "most_specific")
+    return evaluate(chosen, lambda _b, _s, _u: sessions, now, UTC, "spawn")
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+def test_a_budget_with_every_limit_parses_to_base_units() -> None:
+    [budget] = parse_budgets(
+        [
+            {
+                "group": "students",
+                "period": "month",
+                "limit": 20,
+                "currency": "EUR",
+                "cpu_core_hours": 2,
+                "memory_gib_hours": 1,
+                "gpu_hours": 0.5,
+                "server_hours": 10,
+            }
+        ]
+    )
+    assert budget.scope == "group:students"
+    amounts = {limit.kind: limit.amount for limit in budget.limits}
+    assert amounts == {
+        "currency:EUR": 20.0,
+        "cpu_core_seconds": 7200.0,
+        "memory_byte_seconds": 3600.0 * 2**30,
+        "gpu_seconds": 1800.0,
+        "server_seconds": 36000.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("budgets", "says"),
+    [
+        ({"group": "x"}, "must be a list"),
+        (["month"], "[0]: a budget must be a dict"),
+        ([{"period": "day", "gpu_hours": 1}], "exactly one scope"),
+        ([{"group": "a", "user": "b", "period": "day", "gpu_hours": 1}], "exactly one scope"),
+        ([{"default": False, "period": "day", "gpu_hours": 1}], "'default' must be True"),
+        ([{"group": "", "period": "day", "gpu_hours": 1}], "non-empty name"),
+        ([{"group": "a", "gpu_hours": 1}], "needs a 'period'"),
+        ([{"group": "a", "period": "year", "gpu_hours": 1}], "'period' must be"),
+        ([{"group": "a", "period": {"rolling_days": 0}, "gpu_hours": 1}], "'period' must be"),
+        ([{"group": "a", "period": {"rolling_days": 2.5}, "gpu_hours": 1}], "'period' must be"),
+        ([{"group": "a", "period": "day"}], "needs a limit"),
+        ([{"group": "a", "period": "day", "limit": 5}], "'limit' and 'currency' go together"),
+        ([{"group": "a", "period": "day", "limit": 5, "currency": "EURO"}], "ISO 4217"),
+        ([{"group": "a", "period": "day", "gpu_hours": -1}], "'gpu_hours' must be a finite"),
+        ([{"group": "a", "period": "day", "gpu_hours": float("inf")}], "finite"),
+        ([{"group": "a", "period": "day", "gpu_hours": True}], "must be a number"),
+        ([{"group": "a", "period": "day", "gpu_hour": 1}], "unknown keys ['gpu_hour']"),
+        ([{"user": "a", "period": "day", "gpu_hours": 1, "shared": True}], "'shared'"),
+    ],
+)
+def test_a_bad_budget_says_what_is_wrong(budgets: Any, says: str) -> None:
+    with pytest.raises(BudgetConfigError) as caught:
+        parse_budgets(budgets)
+    assert says in str(caught.value)
+
+
+# -- which budgets apply --------------------------------------------------------------------
+
+BUDGETS = [
+    {"default": True, "period": "month", "limit": 5, "currency": "EUR"},
+    {"group": "students", "period": "month", "limit": 20, "currency": "EUR"},
+    {"group": "gpu", "period": "month", "limit": 50, "currency": "EUR", "gpu_hours": 10},
+    {"user": "ada", "period": "month", "limit": 30, "currency": "EUR"},
+]
+
+
+def chosen(user: str, groups: list[str], combine: str) -> list[tuple[str, str, float]]:
+    return [
+        (a.budget.scope, a.limit.kind, a.limit.amount)
+        for a in applicable(parse_budgets(BUDGETS), user, groups, combine)
+    ]
+
+
+def test_most_specific_takes_the_own_budget_then_the_most_generous_group_then_default() -> None:
+    assert chosen("ada", ["students"], "most_specific") == [("user:ada", "currency:EUR", 30.0)]
+    assert chosen("bob", ["students", "gpu"], "most_specific") == [
+        ("group:gpu", "currency:EUR", 50.0),
+        ("group:gpu", "gpu_seconds", 36000.0),
+    ]
+    assert chosen("cy", ["students"], "most_specific") == [("group:students", "currency:EUR", 20)]
+    assert chosen("dee", [], "most_specific") == [("default", "currency:EUR", 5.0)]
+
+
+def test_min_and_max_weigh_every_matching_budget() -> None:
+    assert chosen("ada", ["students"], "min") == [("default", "currency:EUR", 5.0)]
+    assert chosen("ada", ["students"], "max") == [("user:ada", "currency:EUR", 30.0)]
+    # Another unit applies side by side.
+    assert ("group:gpu", "gpu_seconds", 36000.0) in chosen("bob", ["gpu"], "min")
+
+
+def test_no_matching_budget_gives_an_empty_list() -> None:
+    budgets = parse_budgets([{"group": "staff", "period": "day", "gpu_hours": 1}])
+    assert applicable(budgets, "ada", ["students"], "most_specific") == []
+
+
+# -- periods across their resets -------------------------------------------------------------
+
+
+def test_calendar_periods_start_and_reset_at_midnights_of_the_zone() -> None:
+    now = at("2026-03-31T23:30:00")  # a Tuesday
+    assert calendar_bounds("day", now, UTC) == (at("2026-03-31"), at("2026-04-01"))
+    assert calendar_bounds("week", now, UTC) == (at("2026-03-30"), at("2026-04-06"))
+    assert calendar_bounds("month", now, UTC) == (at("2026-03-01"), at("2026-04-01"))
+    berlin = ZoneInfo("Europe/Berlin")
+    # 23:30 UTC is already April 1st in Berlin (summer time since March 29th).
+    assert calendar_bounds("month", now, berlin) == (
+        at("2026-04-01", berlin),
+        at("2026-05-01", berlin),
+    )
+    assert calendar_bounds("day", now, berlin)[1] - calendar_bounds("day", now, berlin)[0] == DAY
+    # The day summer time starts has 23 hours.
+    start, end = calendar_bounds("day", at("2026-03-29T12:00:00"), berlin)
+    assert end - start == 23 * HOUR
+
+
+def test_a_monthly_budget_spent_at_the_end_of_a_month_is_free_after_the_reset() -> None:
+    budgets = [{"group": "students", "period": "month", "cpu_core_hours": 2}]
+    # 3 core-hours in a 3-hour session on the evening of March 31st.
+    sessions = [session(at("2026-03-31T20:00:00"), 3, cpu_core_seconds=3 * HOUR)]
+    [before] = entries_at(at("2026-03-31T23:30:00"), budgets, sessions)
+    assert before["exhausted"] is True
+    assert before["used"] == pytest.approx(3 * HOUR)
+    assert before["remaining"] == 0
+    assert before["resets_at"] == at("2026-04-01")
+    assert before["unit"] == "cpu_core_seconds"
+    assert before["period"] == "month"
+    [after] = entries_at(at("2026-04-01T00:00:01"), budgets, sessions)
+    assert after["exhausted"] is False
+    assert after["used"] == 0
+    assert after["starts_at"] == at("2026-04-01")
+    assert after["resets_at"] == at("2026-05-01")
+
+
+def test_a_session_across_midnight_counts_its_part_in_each_day() -> None:
+    budgets = [{"group": "students", "period": "day", "server_hours": 24}]
+    sessions = [session(at("2026-05-01T22:00:00"), 4)]
+    [first_day] = entries_at(at("2026-05-01T23:59:59"), budgets, sessions)
+    assert first_day["used"] == pytest.approx(2 * HOUR, abs=1)
+    [next_day] = entries_at(at("2026-05-02T03:00:00"), budgets, sessions)
+    assert next_day["used"] == pytest.approx(2 * HOUR)
+
+
+def test_a_rolling_budget_resets_when_old_use_leaves_the_window() -> None:
+    budgets = [{"group": "students", "period": {"rolling_days": 7}, "gpu_hours": 3}]
+    # 2 GPU-hours 6 days ago, 2 more yesterday: 4 of 3 in the window.
+    now = at("2026-06-10T12:00:00")
+    sessions = [
+        session(now - 6 * DAY, 2, gpu_seconds=2 * HOUR),
+        session(now - DAY, 2, gpu_seconds=2 * HOUR),
+    ]
+    [entry] = entries_at(now, budgets, sessions)
+    assert entry["period"] == {"rolling_days": 7}
+    assert entry["starts_at"] == now - 7 * DAY
+    assert entry["exhausted"] is True
+    # The first session starts leaving the window at now + 1 day; the use falls under
+    # 3 h once its first hour has left.
+    assert entry["resets_at"] == pytest.approx(now + DAY + HOUR, abs=2)
+    [later] = entries_at(entry["resets_at"] + 1, budgets, sessions)
+    assert later["exhausted"] is False
+    assert later["resets_at"] == later["starts_at"] + 7 * DAY
+
+
+def test_a_rolling_budget_not_spent_resets_at_the_end_of_its_window() -> None:
+    budgets = [{"group": "students", "period": {"rolling_days": 30}, "gpu_hours": 3}]
+    now = at("2026-06-10T12:00:00")
+    [entry] = entries_at(now, budgets, [session(now - DAY, 1, gpu_seconds=HOUR)])
+    assert entry["exhausted"] is False
+    assert entry["remaining"] == pytest.approx(2 * HOUR)
+    assert entry["resets_at"] == now
+
+
+def test_currency_use_counts_only_sessions_in_that_currency() -> None:
+    budgets = [{"group": "students", "period": "month", "limit": 10, "currency": "EUR"}]
+    now = at("2026-06-10T12:00:00")
+    usd = KpiSession("ada", now - 2 * HOUR, now - HOUR, cost_total=100.0, currency="USD")
+    [entry] = entries_at(now, budgets, [session(now - 2 * HOUR, 1, cost=4.0), usd])
+    assert entry["used"] == pytest.approx(4.0)
+    assert entry["currency"] == "EUR"
+    assert "unit" not in entry
+    assert entry["enforcement"] == "spawn"
+    assert entry["stop_at"] is None
+
+
+def test_the_refusal_names_the_budget_the_use_the_limit_and_the_reset() -> None:
+    budgets = [{"group": "students", "period": "week", "gpu_hours": 2}]
+    now = at("2026-06-10T12:00:00")
+    [entry] = entries_at(now, budgets, [session(now - 3 * HOUR, 3, gpu_seconds=2.5 * HOUR)])
+    message = refusal_message(entry, "2026-06-15 00:00 UTC")
+    assert message == (
+        "Your weekly budget (group:students) is spent: 2.50 GPU-hours used of 2.00 "
+        "GPU-hours. It resets at 2026-06-15 00:00 UTC."
+    )
+
+
+# -- from the database ---------------------------------------------------------------------
+
+
+def report(session_id: str, start: float, hours: float, *, ended: bool, **totals: float) -> Any:
+    end = start + hours * HOUR
+    return SessionInput(
+        session_id=session_id,
+        started=start,
+        ended=end if ended else None,
+        last_checkpoint=end,
+        ended_by="stop" if ended else None,
+        server_name="",
+        totals=totals,
+        cost=None,
+        summary=None,
+        meta={},
+        profile=None,
+    )
+
+
+def test_use_counts_ended_sessions_and_the_latest_report_of_a_running_one(
+    tmp_path: Path,
+) -> None:
+    db = UsageDB(f"sqlite:///{tmp_path / 'usage.sqlite'}")
+    db.upgrade()
+    now = at("2026-06-10T12:00:00")
+    db.upsert_session(
+        "ada", report("a", now - 5 * HOUR, 1, ended=True, cpu_core_seconds=1000), ["students"], now
+    )
+    db.upsert_session(
+        "ada", report("b", now - HOUR, 0.5, ended=False, cpu_core_seconds=300), ["students"], now
+    )
+    # Another user's and last month's sessions do not count.
+    db.upsert_session(
+        "bob", report("c", now - HOUR, 1, ended=True, cpu_core_seconds=9000), ["students"], now
+    )
+    db.upsert_session(
+        "ada", report("d", now - 40 * DAY, 1, ended=True, cpu_core_seconds=9000), ["students"], now
+    )
+    budgets = parse_budgets([{"group": "students", "period": "month", "cpu_core_hours": 1}])
+    arguments: dict[str, Any] = {
+        "combine": "most_specific",
+        "now": now,
+        "zone": UTC,
+        "enforcement": "stop",
+    }
+    [entry] = budgets_of(db, budgets, user="ada", groups=["students"], **arguments)
+    assert entry["used"] == pytest.approx(1300)
+    assert entry["exhausted"] is False
+    # A later report of the running session replaces the earlier one.
+    db.upsert_session(
+        "ada", report("b", now - HOUR, 0.9, ended=False, cpu_core_seconds=2700), ["students"], now
+    )
+    [entry] = budgets_of(
+        db, budgets, user="ada", groups=["students"], stop_at=now + 60, **arguments
+    )
+    assert entry["used"] == pytest.approx(3700)
+    assert entry["exhausted"] is True
+    assert entry["stop_at"] == now + 60
+    # A shared group budget adds up every member's sessions of the group.
+    shared = parse_budgets(
+        [{"group": "students", "period": "month", "cpu_core_hours": 10, "shared": True}]
+    )
+    [entry] = budgets_of(db, shared, user="ada", groups=["students"], **arguments)
+    assert entry["used"] == pytest.approx(3700 + 9000)
+    db.close()
