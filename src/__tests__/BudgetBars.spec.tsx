@@ -121,4 +121,11 @@ describe('the budget in the summary', () => {
     const { container } = render(<BudgetTakes takes={[]} trans={trans} />);
     expect(container.textContent).toBe('');
   });
+
+  it('leaves out resources the session did not use', () => {
+    const { container } = render(
+      <BudgetTakes takes={[{ ...gpuBudget(), taken: 0 }]} trans={trans} />
+    );
+    expect(container.textContent).toBe('');
+  });
 });

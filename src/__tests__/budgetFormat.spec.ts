@@ -105,5 +105,8 @@ describe('budget formatting', () => {
     expect(budgetTake(take, trans, 'en-US')).toBe(
       'This session took 2.10 EUR of the budget of group students.'
     );
+    expect(budgetTake({ ...take, taken: 0.003 }, trans, 'en-US')).toBe(
+      'This session took < 0.01 EUR of the budget of group students.'
+    );
   });
 });

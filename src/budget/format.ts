@@ -33,10 +33,13 @@ export function formatBudgetAmount(
     return '–';
   }
   if (budget.currency) {
-    return new Intl.NumberFormat(locale, {
-      minimumFractionDigits: 2,
-      maximumFractionDigits: 2
-    }).format(amount);
+    const format = (value: number) =>
+      new Intl.NumberFormat(locale, {
+        minimumFractionDigits: 2,
+        maximumFractionDigits: 2
+      }).format(value);
+    // A few minutes of a cheap server: "< 0.01", not a misleading "0.00".
+    return amount > 0 && amount < 0.005 ? `< ${format(0.01)}` : format(amount);
   }
   return formatNumber(amount / perDisplayUnit(budget), 1, locale);
 }
@@ -176,7 +179,12 @@ export function budgetForecast(
   if (seconds === null) {
     return null;
   }
-  if (budget.resets_at !== null && now + seconds >= budget.resets_at) {
+  // A rolling window never resets all at once: only a calendar period can outlast the use.
+  if (
+    typeof budget.period === 'string' &&
+    budget.resets_at !== null &&
+    now + seconds >= budget.resets_at
+  ) {
     return trans.__('lasts until it resets at this rate');
   }
   return trans.__(

@@ -12,7 +12,9 @@ export interface IBudgetTakesProps {
 
 /** What the session took from each budget, and where each budget stands now. */
 export function BudgetTakes(props: IBudgetTakesProps): JSX.Element | null {
-  const { takes, trans, locale } = props;
+  const { trans, locale } = props;
+  // A resource this session did not use (no GPU, say) took nothing worth a line.
+  const takes = props.takes.filter(take => take.currency || take.taken > 0);
   if (takes.length === 0) {
     return null;
   }
