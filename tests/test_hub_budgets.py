@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
+import subprocess
+import threading
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from server_process import free_port
+from tornado import web
+from traitlets.config import Config
 
+from jupyter_usage.hub.budget_enforcer import BudgetEnforcer
 from jupyter_usage.hub.budget_rules import (
     BudgetConfigError,
     applicable,
@@ -18,8 +30,10 @@ from jupyter_usage.hub.budget_rules import (
     refusal_message,
 )
 from jupyter_usage.hub.budget_use import budgets_of
+from jupyter_usage.hub.budgets import chain_hooks, refuse_over_budget
 from jupyter_usage.hub.kpis import KpiSession
 from jupyter_usage.hub.storage import SessionInput, UsageDB
+from jupyter_usage.hubclient import HubClient
 
 UTC = timezone.utc
 HOUR = 3600.0
@@ -309,3 +323,156 @@ def test_use_counts_ended_sessions_and_the_latest_report_of_a_running_one(
     [entry] = budgets_of(db, shared, user="ada", groups=["students"], **arguments)
     assert entry["used"] == pytest.approx(3700 + 9000)
     db.close()
+
+
+# -- the spawn hook, the stop, the metrics -------------------------------------------------
+
+
+def spawner_for(url: str, **settings: Any) -> Any:
+    service = SimpleNamespace(url=url, prefix="/services/usage/")
+    return SimpleNamespace(
+        user=SimpleNamespace(name="alice", settings={"services": {"usage": service}}),
+        api_token="a-token",
+        config=Config({"UsageService": settings}),
+        log=logging.getLogger("test-hub"),
+    )
+
+
+async def test_the_hook_lets_a_spawn_through_when_the_service_is_down(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    with caplog.at_level(logging.WARNING, "test-hub"):
+        assert await refuse_over_budget(spawner_for(closed)) is None
+    assert "Starting alice's server without a budget check" in caplog.text
+    assert "access:services!service=usage" in caplog.text
+
+
+async def test_the_hook_refuses_spawns_while_the_service_is_down_when_told_to() -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(web.HTTPError) as caught:
+        await refuse_over_budget(spawner_for(closed, budget_fail_open=False))
+    assert caught.value.status_code == 503
+    assert "usage service" in str(caught.value.log_message)
+
+
+async def test_chained_hooks_run_in_order_sync_and_async() -> None:
+    ran: list[str] = []
+
+    async def first(spawner: Any) -> None:
+        ran.append("first")
+
+    def second(spawner: Any) -> None:
+        ran.append("second")
+
+    await chain_hooks(first, second)(object())
+    assert ran == ["first", "second"]
+
+
+class HubApi(BaseHTTPRequestHandler):
+    """The two hub API calls the budget check makes: the running servers, and a stop."""
+
+    deleted: list[str] = []
+
+    def do_GET(self) -> None:
+        started = "2026-06-10T10:00:00Z"
+        users = [{"name": "alice", "groups": ["students"], "servers": {"": {"started": started}}}]
+        self._answer(200, users if self.path.startswith("/hub/api/users?") else [])
+
+    def do_DELETE(self) -> None:
+        HubApi.deleted.append(self.path)
+        self._answer(204, None)
+
+    def _answer(self, status: int, body: Any) -> None:
+        raw = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def test_a_spent_budget_is_warned_then_stopped_after_the_grace() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HubApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    HubApi.deleted = []
+    spent = {"exhausted": True, "scope": "group:students", "stop_at": None}
+    answer: dict[str, Any] = {"entries": [spent]}
+    clock = {"now": 1000.0}
+
+    async def evaluate(user: str, groups: Any) -> Any:
+        assert (user, tuple(groups)) == ("alice", ("students",))
+        return [dict(entry) for entry in answer["entries"]]
+
+    client = HubClient(f"http://127.0.0.1:{server.server_port}/hub/api", "token")
+    enforcer = BudgetEnforcer(
+        evaluate,
+        client,
+        enforcement="stop",
+        grace_seconds=300,
+        interval_seconds=60,
+        clock=lambda: clock["now"],
+    )
+    try:
+        await enforcer.check_once()
+        assert enforcer.stop_at("alice") == 1300.0
+        assert enforcer.latest["alice"][1][0]["stop_at"] == 1300.0
+        clock["now"] = 1299.0
+        await enforcer.check_once()
+        assert HubApi.deleted == []
+        # A budget freed meanwhile (a raised limit) cancels the stop.
+        answer["entries"] = [{**spent, "exhausted": False}]
+        await enforcer.check_once()
+        assert enforcer.stop_at("alice") is None
+        answer["entries"] = [spent]
+        await enforcer.check_once()
+        assert enforcer.stop_at("alice") == 1599.0
+        clock["now"] = 1600.0
+        await enforcer.check_once()
+        assert HubApi.deleted == ["/hub/api/users/alice/server"]
+        assert enforcer.stopped_servers == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_promtool_lints_the_budget_metrics_clean() -> None:
+    enforcer = BudgetEnforcer(
+        lambda *_: None,  # type: ignore[arg-type, return-value]
+        None,
+        enforcement="spawn",
+        grace_seconds=0,
+        interval_seconds=60,
+        shared_scopes={"group:physics"},
+    )
+    entry = {
+        "scope": "group:students",
+        "period": {"rolling_days": 7},
+        "limit": 20.0,
+        "used": 25.0,
+        "currency": "EUR",
+        "exhausted": True,
+    }
+    shared = {**entry, "scope": "group:physics", "period": "month", "unit": "gpu_seconds"}
+    del shared["currency"]
+    enforcer.remember("ada", ["students", "physics"], [entry, shared])
+    enforcer.remember("bob", ["students"], [{**entry, "used": 2.0, "exhausted": False}])
+    enforcer.refusals.add("ada", "group:students")
+    text = enforcer.exposition()
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    families = {f.name: f for f in text_string_to_metric_families(text.decode())}
+    group_used = {
+        s.labels["group"]: s.value for s in families["jupyter_usage_budget_group_used"].samples
+    }
+    assert group_used == {"students": 27.0, "physics": 25.0}
+    group_limit = {
+        s.labels["group"]: s.value for s in families["jupyter_usage_budget_group_limit"].samples
+    }
+    assert group_limit == {"students": 40.0, "physics": 20.0}  # 2 members; shared
+    [refused] = families["jupyter_usage_budget_spawns_refused"].samples
+    assert refused.value == 1.0

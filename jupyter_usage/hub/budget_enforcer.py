@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
 
 from jupyter_usage.hubclient import HubClient
 
@@ -167,6 +169,13 @@ class BudgetEnforcer:
 
     # -- metrics ---------------------------------------------------------------------
 
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus text format (a registry of their own, made per scrape:
+        the service's process has no other metrics to mix in)."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Collector(self))
+        return generate_latest(registry)
+
     def metrics(self) -> list[Metric]:
         labels = ["user", "scope", "period", "unit"]
         used = GaugeMetricFamily(
@@ -233,6 +242,14 @@ class BudgetEnforcer:
         )
         pending.add_metric([], float(len(self.stops)))
         return [used, limit, exhausted, group_used, group_limit, refused, stops, pending]
+
+
+class _Collector:
+    def __init__(self, enforcer: BudgetEnforcer) -> None:
+        self.enforcer = enforcer
+
+    def collect(self) -> Iterable[Metric]:
+        return iter(self.enforcer.metrics())
 
 
 def finite(value: Any) -> float:

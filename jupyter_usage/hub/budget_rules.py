@@ -352,7 +352,10 @@ def describe_amount(amount: float, entry: Mapping[str, Any]) -> str:
             label = {"cpu core": "CPU core", "memory gib": "memory GiB", "gpu": "GPU"}.get(
                 label, label
             )
-            return f"{amount / factor:.2f} {label}-hours"
+            hours = amount / factor
+            # Small limits keep their digits: 0.005 h is not "0.01".
+            shown = f"{hours:.2f}" if hours >= 0.1 or hours == 0 else f"{hours:.2g}"
+            return f"{shown} {label}-hours"
     return f"{amount:g} {unit}"
 
 

@@ -109,6 +109,7 @@ async def refuse_over_budget(spawner: Any) -> None:
     name = str(settings.get("service_name") or "usage")
     fail_open = bool(settings.get("budget_fail_open", True))
     user = getattr(spawner.user, "name", "?")
+    logger = getattr(spawner, "log", None) or log
     try:
         base = _service_prefix_url(spawner, name)
         token = getattr(spawner, "api_token", None)
@@ -120,7 +121,7 @@ async def refuse_over_budget(spawner: Any) -> None:
             raise BudgetUnknown("the answer holds no budget list")
     except BudgetUnknown as error:
         if fail_open:
-            log.warning(
+            logger.warning(
                 "Starting %s's server without a budget check: cannot ask the usage service "
                 "%r (%s). Its token needs access:services!service=%s in "
                 "c.Spawner.server_token_scopes.",
@@ -151,8 +152,8 @@ async def refuse_over_budget(spawner: Any) -> None:
     try:
         await _ask(f"{base}api/v1/budget/refusals", token, "POST", {"scope": entry["scope"]})
     except BudgetUnknown as error:
-        log.warning("Cannot count %s's refused spawn at the usage service: %s", user, error)
-    log.warning("Refusing to start %s's server: %s", user, message)
+        logger.warning("Cannot count %s's refused spawn at the usage service: %s", user, error)
+    logger.warning("Refusing to start %s's server: %s", user, message)
     raise web.HTTPError(403, message)
 
 

@@ -11,8 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from tornado import web
 
 from .availability import RETRY_AFTER_SECONDS
@@ -349,19 +348,9 @@ class MetricsHandler(ApiHandler):
 
     async def get(self) -> None:
         self.require_reader_of_all()
-        enforcer = self.service.budget_enforcer()
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collected(enforcer.metrics))
+        body = self.service.budget_enforcer().exposition()
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
-        self.finish(generate_latest(registry))
-
-
-class _Collected:
-    def __init__(self, metrics: Any) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> Any:
-        return iter(self._metrics())
+        self.finish(body)
 
 
 def bad_user_name(name: str) -> str | None:
