@@ -23,13 +23,13 @@ from support.hub_process import HTML_NAME, SERVICE_PREFIX, Answer, Hub, call, sh
 from support.reliability_log import record
 from tornado import web
 
-from jupyter_usage.hub.service import (
+from jupyter_usage.hub.handlers import (
     BaseHandler,
     ReportHandler,
     SessionsCsvHandler,
     SessionsHandler,
-    UsageService,
 )
+from jupyter_usage.hub.service import UsageService
 
 DAY = 86400.0
 METHODS = web.RequestHandler.SUPPORTED_METHODS
