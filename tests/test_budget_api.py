@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_contract import validate
+from support.api_contract import validate
 
 from jupyter_usage.budget import NO_HUB
 

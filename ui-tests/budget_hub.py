@@ -1,6 +1,6 @@
 """A real JupyterHub with the usage service and a budget, for the Galata server.
 
-`python budget_hub.py PARENT_PID INFO_FILE` starts the hub of tests/hub_process.py (the
+`python budget_hub.py PARENT_PID INFO_FILE` starts the hub of tests/support/hub_process.py (the
 proxy, the service, its users) with a monthly budget for alice, gives the service one
 earlier session of hers (another server of hers, as the hub would have heard of it),
 writes what the Galata server needs to act as alice's server (the hub's API, her token)
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import hub_process
+from support import hub_process
 
 USER = "alice"
 HOUR = 3600.0

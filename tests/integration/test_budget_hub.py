@@ -1,6 +1,6 @@
 """The extension's GET /api/usage/v1/budget against a real JupyterHub and its usage service.
 
-A hub of this module's own (tests/hub_process.py) runs the service with two budgets:
+A hub of this module's own (tests/support/hub_process.py) runs the service with two budgets:
 group physics (alice) may run servers for 36 seconds a day, everyone else may spend
 100 USD a month. Real `jupyter server`s get the hub's environment as a spawner would give
 it (the hub's API, a token of the user, the user's name): they report their sessions to
@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hub_process
 import pytest
-from api_contract import validate
-from hub_process import Hub, start_hub, wait_for
-from server_process import ServerProcess
+from support import hub_process
+from support.api_contract import validate
+from support.hub_process import Hub, start_hub, wait_for
+from support.server_process import ServerProcess
 
 REPORT_SECONDS = 10
 SERVER_SECONDS = 36.0
