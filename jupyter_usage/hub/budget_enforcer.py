@@ -143,6 +143,11 @@ class BudgetEnforcer:
         assert self.client is not None
         client = self.client
         loop = asyncio.get_running_loop()
+        # Done with this stop whatever the hub answers: a server still running at the next
+        # check gets a new warning and a new grace.
+        del self.stops[user]
+        for entry in spent:
+            entry["stop_at"] = None
         for server in running:
             path = f"users/{quote(user, safe='')}/server"
             if server.server_name:
