@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from server_process import free_port
+from support.server_process import free_port
 from tornado import web
 from traitlets.config import Config
 

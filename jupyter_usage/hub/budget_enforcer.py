@@ -24,6 +24,7 @@ from urllib.parse import quote
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+from tornado.web import HTTPError
 
 from jupyter_usage.hubclient import HubClient
 
@@ -89,6 +90,8 @@ class BudgetEnforcer:
         while True:
             try:
                 await self.check_once()
+            except HTTPError as error:  # the database is down: its own handling says so
+                self.log.debug("Budgets not checked: %s", error.log_message)
             except Exception:  # one bad check must not end the watch
                 self.log.exception("Checking the budgets failed; trying again next time")
             await asyncio.sleep(self.interval_seconds)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_process import (
+from prometheus_client.parser import text_string_to_metric_families
+from support.hub_process import (
     VENV_BIN,
     Answer,
     call,
@@ -37,7 +38,6 @@ from hub_process import (
     stop_process,
     wait_for,
 )
-from prometheus_client.parser import text_string_to_metric_families
 
 ADMIN_TOKEN = uuid.uuid4().hex
 TESTS = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ BUDGETS = [
 ]
 GPU_SHIM = """
 import sys
-from fake_nvml import FakeDevice, FakeNvml
+from support.fake_nvml import FakeDevice, FakeNvml
 
 sys.modules[__name__] = FakeNvml(
     [FakeDevice(utilization_percent=100, memory_used_bytes=2**30, name="Tesla T4")]
