@@ -29,9 +29,10 @@ from jupyter_usage.hub.budget_rules import (
     parse_budgets,
     refusal_message,
 )
-from jupyter_usage.hub.budget_use import budgets_of
+from jupyter_usage.hub.budget_use import budgets_of, everyone_budgets
 from jupyter_usage.hub.budgets import chain_hooks, refuse_over_budget
 from jupyter_usage.hub.kpis import KpiSession
+from jupyter_usage.hub.report_budgets import budgets_section
 from jupyter_usage.hub.storage import SessionInput, UsageDB
 from jupyter_usage.hubclient import HubClient
 
@@ -434,6 +435,7 @@ async def test_a_spent_budget_is_warned_then_stopped_after_the_grace() -> None:
         await enforcer.check_once()
         assert HubApi.deleted == ["/hub/api/users/alice/server"]
         assert enforcer.stopped_servers == 1
+        assert enforcer.stop_at("alice") is None
     finally:
         server.shutdown()
         server.server_close()
@@ -476,3 +478,114 @@ def test_promtool_lints_the_budget_metrics_clean() -> None:
     assert group_limit == {"students": 40.0, "physics": 20.0}  # 2 members; shared
     [refused] = families["jupyter_usage_budget_spawns_refused"].samples
     assert refused.value == 1.0
+
+
+BUDGET_ALERT_TESTS = """
+rule_files: [{rules}]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      # students: 80 % for 30 minutes, then 95 %; staff: 50 % throughout.
+      - series: 'jupyter_usage_budget_group_used{{group="students", period="month",
+          unit="EUR", instance="hub"}}'
+        values: '16x30 19x60'
+      - series: 'jupyter_usage_budget_group_limit{{group="students", period="month",
+          unit="EUR", instance="hub"}}'
+        values: '20x90'
+      - series: 'jupyter_usage_budget_group_used{{group="staff", period="month",
+          unit="EUR", instance="hub"}}'
+        values: '50x90'
+      - series: 'jupyter_usage_budget_group_limit{{group="staff", period="month",
+          unit="EUR", instance="hub"}}'
+        values: '100x90'
+    alert_rule_test:
+      - eval_time: 35m
+        alertname: JupyterGroupBudgetNearlySpent
+        exp_alerts: []
+      - eval_time: 45m
+        alertname: JupyterGroupBudgetNearlySpent
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              group: students
+              period: month
+              unit: EUR
+            exp_annotations:
+              summary: "Group students has used 90 % of its monthly budget"
+              description: >-
+                Group students has used 95% of its monthly budget in EUR.
+"""
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_the_budget_alert_fires_for_a_group_at_90_percent(tmp_path: Path) -> None:
+    rules = Path(__file__).resolve().parents[1] / "jupyter_usage" / "prometheus" / "rules.yml"
+    tests = tmp_path / "budget-alert-tests.yml"
+    tests.write_text(BUDGET_ALERT_TESTS.format(rules=json.dumps(str(rules))))
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(tests)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the report page ----------------------------------------------------------------------
+
+
+def test_everyone_near_or_over_a_budget_is_listed_on_the_report(tmp_path: Path) -> None:
+    db = UsageDB(f"sqlite:///{tmp_path / 'usage.sqlite'}")
+    db.upgrade()
+    now = at("2026-06-10T12:00:00")
+    html_name = "<b>eve</b>"
+    for user, groups, core_seconds in (
+        ("ada", ["students"], 4000.0),  # over 1 core-hour
+        ("bob", ["students"], 3000.0),  # 83 %: near
+        ("cy", ["students"], 100.0),  # far
+        (html_name, ["staff"], 10.0),  # no budget of staff
+    ):
+        body = report(f"s-{user}", now - 2 * HOUR, 1, ended=True, cpu_core_seconds=core_seconds)
+        db.upsert_session(user, body, groups, now)
+    budgets = parse_budgets(
+        [
+            {"group": "students", "period": "month", "cpu_core_hours": 1},
+            {"user": html_name, "period": "day", "server_hours": 0.5},
+        ]
+    )
+    users = everyone_budgets(
+        db,
+        budgets,
+        combine="most_specific",
+        now=now,
+        zone=UTC,
+        enforcement="stop",
+        stops={"ada": now + 120},
+    )
+    db.close()
+    assert sorted(users) == [html_name, "ada", "bob", "cy"]
+    assert users["ada"][0]["exhausted"] is True
+    assert users["ada"][0]["stop_at"] == now + 120
+    assert users[html_name][0]["used"] == pytest.approx(HOUR)
+    page = budgets_section(
+        {
+            "budgets": {
+                "users": users,
+                "enforcement": "stop",
+                "refused": {
+                    "total": 2,
+                    "by_scope": {"group:students": 2},
+                    "by_user": {"ada": 2},
+                },
+            }
+        }
+    )
+    assert "<h2>Budgets</h2>" in page
+    assert "4 users with a budget and a session this period: 1 near,\n2 over" in page
+    assert "Spawns refused since the service started: 2 (group:students: 2)" in page
+    rows = page.split("<tr>")[2:]
+    # Fullest first: eve's 200 %, ada's 111 %, bob's 83 %; cy is not listed.
+    first_cells = [row.split("</td>")[0] for row in rows]
+    assert first_cells == ["<td>&lt;b&gt;eve&lt;/b&gt;", "<td>ada", "<td>bob"]
+    assert "over, frees up 2026-07-01T00:00:00Z, servers stop 2026-06-10T12:02:00Z" in rows[1]
+    assert "1.11 CPU core-hours (111 %)" in rows[1]
+    assert "<b>" not in page
+    assert budgets_section({"budgets": None}) == ""

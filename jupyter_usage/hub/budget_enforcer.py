@@ -24,6 +24,7 @@ from urllib.parse import quote
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+from tornado.web import HTTPError
 
 from jupyter_usage.hubclient import HubClient
 
@@ -89,6 +90,8 @@ class BudgetEnforcer:
         while True:
             try:
                 await self.check_once()
+            except HTTPError as error:  # the database is down: its own handling says so
+                self.log.debug("Budgets not checked: %s", error.log_message)
             except Exception:  # one bad check must not end the watch
                 self.log.exception("Checking the budgets failed; trying again next time")
             await asyncio.sleep(self.interval_seconds)
@@ -143,6 +146,11 @@ class BudgetEnforcer:
         assert self.client is not None
         client = self.client
         loop = asyncio.get_running_loop()
+        # Done with this stop whatever the hub answers: a server still running at the next
+        # check gets a new warning and a new grace.
+        del self.stops[user]
+        for entry in spent:
+            entry["stop_at"] = None
         for server in running:
             path = f"users/{quote(user, safe='')}/server"
             if server.server_name:

@@ -4,7 +4,7 @@ most, so this stays cheap enough to answer each panel and each spawn."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,51 @@ def latest_groups(db: UsageDB, user: str) -> tuple[str, ...]:
     with Session(db.engine) as session:
         groups = session.scalars(query).first()
     return tuple(g for g in groups or () if isinstance(g, str))
+
+
+def everyone_budgets(
+    db: UsageDB,
+    budgets: Sequence[Budget],
+    *,
+    combine: str,
+    now: float,
+    zone: tzinfo,
+    enforcement: str,
+    stops: Mapping[str, float],
+) -> dict[str, list[dict[str, Any]]]:
+    """Every user's budgets who has a session in the longest period: one query for all of
+    them (the report page's Budgets section). A user's groups are those of their latest
+    session; shared group budgets add up the sessions of the group."""
+    from .storage import SessionRow
+
+    if not budgets:
+        return {}
+    earliest = min(window_start(budget.period, now, zone) for budget in budgets)
+    query = select(SessionRow).where(active_in(SessionRow, earliest, now))
+    with Session(db.engine) as session:
+        rows = [(row.kpi_session(), row.last_seen) for row in session.scalars(query)]
+    by_user: dict[str, list[KpiSession]] = {}
+    by_group: dict[str, list[KpiSession]] = {}
+    latest: dict[str, tuple[float, tuple[str, ...]]] = {}
+    for kpi_session, last_seen in rows:
+        by_user.setdefault(kpi_session.user, []).append(kpi_session)
+        for group in kpi_session.groups:
+            by_group.setdefault(group, []).append(kpi_session)
+        if last_seen >= latest.get(kpi_session.user, (float("-inf"), ()))[0]:
+            latest[kpi_session.user] = (last_seen, kpi_session.groups)
+    found = {}
+    for user, sessions in sorted(by_user.items()):
+        chosen = applicable(budgets, user, latest[user][1], combine)
+        if not chosen:
+            continue
+
+        def sessions_for(
+            budget: Budget, _since: float, _until: float, mine: list[KpiSession] = sessions
+        ) -> list[KpiSession]:
+            return by_group.get(str(budget.name), []) if budget.shared else mine
+
+        found[user] = evaluate(chosen, sessions_for, now, zone, enforcement, stops.get(user))
+    return found
 
 
 def budgets_of(

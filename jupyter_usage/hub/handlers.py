@@ -406,6 +406,7 @@ class ReportHandler(ApiHandler):
         report["sizing"] = await self.service.run_db(
             lambda: sizing(db, report["since"], report["until"], report.get("group"))
         )
+        report["budgets"] = await self.service.budget_overview()
         query = {name: self.get_query_argument(name, "") for name in ("since", "until", "group")}
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from jupyter_usage.records import iso_utc
 
 from .export import KPI_TABLES
+from .report_budgets import budgets_section
 
 GIB = 1024**3
 NONE = "\N{EN DASH}"
@@ -300,6 +301,7 @@ def render_report(
 </div>
 {coverage_section(report)}
 {running_section(report)}
+{budgets_section(report)}
 {sizing_section(report)}
 <h2>Daily active users</h2>
 <p class="why">{explain["daily_active_users"]}</p>

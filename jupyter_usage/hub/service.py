@@ -52,7 +52,7 @@ from .budget_rules import (
     BudgetConfigError,
     parse_budgets,
 )
-from .budget_use import budgets_of, latest_groups
+from .budget_use import budgets_of, everyone_budgets, latest_groups
 from .handlers import (
     BudgetHandler,
     BudgetRefusalsHandler,
@@ -594,6 +594,36 @@ class UsageService(Application):
         if not entries:
             body["reason"] = f"no budget applies to {user}"
         return body
+
+    async def budget_overview(self) -> dict[str, Any] | None:
+        """Every user's budgets for the report page, and the refused spawns; None without
+        budgets."""
+        budgets = self.parsed_budgets
+        if not budgets:
+            return None
+        enforcer = self.budget_enforcer()
+        db = self.db
+        users = await self.run_db(
+            lambda: everyone_budgets(
+                db,
+                budgets,
+                combine=self.budget_combine,
+                now=time.time(),
+                zone=self.budget_zone,
+                enforcement=self.budget_enforcement,
+                stops=dict(enforcer.stops),
+            )
+        )
+        refusals = enforcer.refusals
+        return {
+            "users": users,
+            "enforcement": self.budget_enforcement,
+            "refused": {
+                "total": refusals.total,
+                "by_scope": dict(refusals.by_scope),
+                "by_user": dict(refusals.by_user),
+            },
+        }
 
     def is_reader_of_all(self, model: dict[str, Any]) -> bool:
         """Admins, and holders of the admin scope, read everyone's sessions."""
