@@ -324,6 +324,7 @@ def test_her_next_spawn_is_refused_with_the_reason(hub: Hub) -> None:
     page = call("GET", f"{hub.proxy_url}/services/usage/", hub.tokens["ada"])
     assert page.status == 200, page.body[:300]
     text = page.body.decode()
+    (hub.root / "report.html").write_text(text)  # kept with the hub's files, for a look
     budgets = text[text.index("<h2>Budgets</h2>") :].split("<h2>")[1]
     assert "Spawns refused since the service started: 1 (group:students: 1)" in budgets
     [alice] = [row for row in budgets.split("<tr>") if row.startswith("<td>alice</td>")]
