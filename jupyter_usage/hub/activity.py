@@ -67,14 +67,12 @@ def hourly_concurrency(
         select(parts.c.start.label("at"), literal(1).label("change")),
         select(parts.c.end.label("at"), literal(-1).label("change")),
     ).subquery()
-    # One row an instant: what runs from then on, whatever order its ends and starts take.
-    instants = (
-        select(events.c.at, func.sum(events.c.change).label("net")).group_by(events.c.at).subquery()
-    )
+    # The default frame (RANGE … CURRENT ROW) takes in every event of the same instant: each
+    # row has what runs from that instant on, whatever order its ends and starts take.
     running = select(
-        instants.c.at,
-        instants.c.net,
-        func.sum(instants.c.net).over(order_by=instants.c.at, rows=(None, 0)).label("running"),
+        events.c.at,
+        events.c.change.label("net"),
+        func.sum(events.c.change).over(order_by=events.c.at).label("running"),
     ).subquery()
     hour = _hour_of(connection, running.c.at).label("hour")
     query = select(
@@ -167,7 +165,9 @@ def daily_use(
         if not a < b:
             continue
         c = sessions.c
-        query = _in_group(select(*kpi_columns(c)).where(active_in(c, a, b)), sessions, group)
+        # `last_seen >= a` follows from active_in; said, it lets the index pick the few.
+        query = select(*kpi_columns(c)).where(active_in(c, a, b), c.last_seen >= a)
+        query = _in_group(query, sessions, group)
         found = [rollups.kpi_session(row) for row in connection.execute(query)]
         tally = Tally()
         for session in in_group(found, group):
@@ -271,6 +271,6 @@ def known_groups(connection: Connection, since: float | None = None) -> list[str
 
 
 def group_exists(connection: Connection, group: str) -> bool:
-    """Whether any session of `group` was ever stored."""
-    query = select(session_groups.c.session_pk).where(session_groups.c.group_name == group)
+    """Whether any session of `group` was ever stored (a look-up in the rollups' key)."""
+    query = select(user_days.c.day).where(user_days.c.filter_group == group)
     return connection.execute(query.limit(1)).first() is not None
