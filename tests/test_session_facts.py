@@ -44,3 +44,25 @@ def test_a_recovered_session_keeps_the_limits_it_ran_under(tmp_path: Path) -> No
     assert rebuilt["peaks"]["memory_limit_bytes"] == 8 * GIB
     assert record["meta"]["rates"]["memory_gib_hour"] == 1.0
     store.close()
+
+
+def test_every_checkpoint_stores_the_limits_and_rates(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "sessions.sqlite")
+    store.open()
+    running = recorder(store, 1000.0, Rates(memory_gib_hour=1.0))
+    running.begin()
+    for second in range(1000, 1011):
+        running.on_sample(sample(float(second), memory_bytes=GIB, limit_bytes=8 * GIB))
+    first = store.get(running.id)
+    assert first is not None
+    assert first["meta"]["limits"]["memory_limit_bytes"] == 8 * GIB
+    # The limit changes mid-session (a resize): the next checkpoint says so.
+    running.set_rates(Rates(memory_gib_hour=3.0))
+    for second in range(1011, 1022):
+        running.on_sample(sample(float(second), memory_bytes=GIB, limit_bytes=4 * GIB))
+    later = store.get(running.id)
+    assert later is not None
+    assert later["last_checkpoint"] > first["last_checkpoint"]
+    assert later["meta"]["limits"]["memory_limit_bytes"] == 4 * GIB
+    assert later["meta"]["rates"]["memory_gib_hour"] == 3.0
+    store.close()
