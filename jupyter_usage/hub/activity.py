@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, case, cast, func, literal, select, union_all
 
+from jupyter_usage.records import LIMITS_KEY
+
 from . import rollups
 from .hub_sessions import HUB_SOURCE, SOURCE_KEY
 from .kpis import DAY_SECONDS, Tally, day_starts, in_group, utc_day
@@ -244,7 +246,7 @@ def session_details(record: dict[str, Any]) -> dict[str, Any]:
         "duration_seconds": _number(record.get("duration_seconds")),
         "peak_cpu_cores": _number(totals.get("peak_cpu_cores")),
         "peak_memory_bytes": _number(totals.get("peak_memory_bytes")),
-        "memory_limit_bytes": _number((meta.get("limits") or {}).get("memory_limit_bytes")),
+        "memory_limit_bytes": _number((meta.get(LIMITS_KEY) or {}).get("memory_limit_bytes")),
         "idle_seconds": idle,
         "idle_share": idle_share,
         "cost": total,
