@@ -97,11 +97,15 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
             self.counted = False
             self.service.requests_in_flight -= 1
 
-    def say_when_to_retry(self, exc_info: Any) -> None:
-        """`Retry-After` on a 503 (set here: send_error clears the headers before)."""
+    def error_message(self, exc_info: Any) -> str:
+        """What a `web.HTTPError` says (else the status's reason), and `Retry-After` on a
+        503 (set here: send_error clears the headers before write_error)."""
         if exc_info is not None and isinstance(exc_info[1], Unavailable):
             self.unavailable = True
             self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
+        if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
+            return exc_info[1].log_message or self._reason
+        return self._reason
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, web.HTTPError):
@@ -125,11 +129,7 @@ class ApiHandler(BaseHandler):
         self.finish(json.dumps(body, allow_nan=False))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = self._reason
-        exc_info = kwargs.get("exc_info")
-        self.say_when_to_retry(exc_info)
-        if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
-            message = exc_info[1].log_message or message
+        message = self.error_message(kwargs.get("exc_info"))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"message": message}))
 
@@ -405,11 +405,7 @@ class PageHandler(ApiHandler):
     own usage is."""
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = self._reason
-        exc_info = kwargs.get("exc_info")
-        self.say_when_to_retry(exc_info)
-        if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
-            message = exc_info[1].log_message or message
+        message = self.error_message(kwargs.get("exc_info"))
         self.set_header("Content-Type", "text/html; charset=utf-8")
         if status_code == 403 and self.current_user is not None:
             # Someone who found the service in the hub's menu: show where their own usage is.

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_process import (
+from support.hub_process import (
     VENV_BIN,
     Answer,
     NoRedirect,
