@@ -4,7 +4,7 @@ report page's UI test (playwright-hub.config.js starts it as its web server).
 The sessions go through the import command (`python -m jupyter_usage.hub import`) into
 the service's SQLite database before the hub starts; the hub runs configurable-http-proxy,
 the dummy authenticator (any password) with `ada` as admin, and the service as a managed
-service named "usage", exactly as tests/hub_process.py runs it for the integration tests.
+service named "usage", as tests/support/hub_process.py runs it for the integration tests.
 Runs until SIGTERM or SIGINT, then stops the hub (which stops the proxy and the service).
 
     python hub_report_server.py PORT
@@ -23,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from hub_process import (  # noqa: E402
+from support.hub_process import (  # noqa: E402
     configurable_http_proxy,
     free_port,
     launch_hub,
