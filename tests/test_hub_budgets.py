@@ -32,7 +32,8 @@ from jupyter_usage.hub.budget_rules import (
 from jupyter_usage.hub.budget_use import budgets_of, everyone_budgets
 from jupyter_usage.hub.budgets import chain_hooks, refuse_over_budget
 from jupyter_usage.hub.kpis import KpiSession
-from jupyter_usage.hub.report_budgets import budgets_section
+from jupyter_usage.hub.report import _env as report_templates
+from jupyter_usage.hub.report_budgets import budgets_view
 from jupyter_usage.hub.storage import SessionInput, UsageDB
 from jupyter_usage.hubclient import HubClient
 
@@ -565,27 +566,26 @@ def test_everyone_near_or_over_a_budget_is_listed_on_the_report(tmp_path: Path) 
     assert users["ada"][0]["exhausted"] is True
     assert users["ada"][0]["stop_at"] == now + 120
     assert users[html_name][0]["used"] == pytest.approx(HOUR)
-    page = budgets_section(
+    view = budgets_view(
         {
-            "budgets": {
-                "users": users,
-                "enforcement": "stop",
-                "refused": {
-                    "total": 2,
-                    "by_scope": {"group:students": 2},
-                    "by_user": {"ada": 2},
-                },
-            }
+            "users": users,
+            "enforcement": "stop",
+            "refused": {"total": 2, "by_scope": {"group:students": 2}, "by_user": {"ada": 2}},
         }
     )
-    assert "<h2>Budgets</h2>" in page
-    assert "4 users with a budget and a session this period: 1 near,\n2 over" in page
-    assert "Spawns refused since the service started: 2 (group:students: 2)" in page
-    rows = page.split("<tr>")[2:]
+    assert view is not None
+    assert (view["users"], view["near"], view["over"]) == (4, 1, 2)
     # Fullest first: eve's 200 %, ada's 111 %, bob's 83 %; cy is not listed.
-    first_cells = [row.split("</td>")[0] for row in rows]
-    assert first_cells == ["<td>&lt;b&gt;eve&lt;/b&gt;", "<td>ada", "<td>bob"]
-    assert "over, frees up 2026-07-01T00:00:00Z, servers stop 2026-06-10T12:02:00Z" in rows[1]
-    assert "1.11 CPU core-hours (111 %)" in rows[1]
+    assert [row["user"] for row in view["rows"]] == [html_name, "ada", "bob"]
+    ada = view["rows"][1]
+    assert ada["state"] == "over, frees up 2026-07-01T00:00:00Z, servers stop 2026-06-10T12:02:00Z"
+    assert (ada["used"], ada["percent"], ada["refused"]) == ("1.11 CPU core-hours", "111 %", 2)
+    assert budgets_view(None) is None
+    page = report_templates.get_template("sections/budgets.html").render(
+        budgets=view, user_url=lambda name: f"sessions?user={name}"
+    )
+    assert "<h2>Budgets</h2>" in page
+    assert "4 users with a budget and a session this period: 1 near, 2 over." in page
+    assert "Spawns refused since the service started: 2 (group:students: 2)." in page
+    assert "&lt;b&gt;eve&lt;/b&gt;" in page
     assert "<b>" not in page
-    assert budgets_section({"budgets": None}) == ""

@@ -84,7 +84,10 @@ class BudgetEnforcer:
         return self.stops.get(user)
 
     def remember(self, user: str, groups: Sequence[str], entries: Entries) -> None:
-        self.latest[user] = (tuple(groups), entries)
+        if entries:  # a name without budgets (any admin may ask about any) is not kept
+            self.latest[user] = (tuple(groups), entries)
+        else:
+            self.latest.pop(user, None)
 
     async def run(self) -> None:
         while True:
