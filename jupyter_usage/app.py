@@ -17,6 +17,7 @@ from .core import CoreSettings, UsageCore
 from .cost import CostModel
 from .handlers import handlers
 from .hubclient import HubClient, HubInfo
+from .kernel_history import KernelHistory
 from .metrics import UsageCollector
 from .oom import OomWatch
 from .sampling.cgroup import CgroupReader
@@ -227,6 +228,8 @@ class UsageApp(ExtensionApp):
         self.sampler.add_listener(
             lambda sample: self.series.add(sample.time, series_values(sample))
         )
+        self.kernel_history = KernelHistory()
+        self.sampler.add_listener(self.kernel_history.on_sample)
         self._kernel_task: asyncio.Task[None] | None = None
 
         self.cost_model = CostModel(parent=self)
@@ -246,6 +249,10 @@ class UsageApp(ExtensionApp):
             log=self.log,
         )
         self.sampler.add_listener(self.recorder.on_sample)
+        # After the recorder: the cost so far, including this sample.
+        self.sampler.add_listener(
+            lambda sample: self.series.add(sample.time, {"cost_total": self.recorder.cost().total})
+        )
         self.hub_client = HubClient.from_env(logger=self.log, timeout_seconds=3)
         self.hub_uploader = (
             SessionUploader(
@@ -277,6 +284,7 @@ class UsageApp(ExtensionApp):
             hub_uploader=self.hub_uploader,
             culler_timeout_seconds=self.culler_timeout_seconds,
             last_activity=self.last_activity,
+            kernel_history=self.kernel_history,
         )
         self.collector = UsageCollector(self.core)
         self._server.event_logger.register_event_schema(EVENT_SCHEMA)
