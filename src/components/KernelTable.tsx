@@ -166,8 +166,14 @@ export function KernelTable(props: IKernelTableProps): JSX.Element {
                 }
               }}
             >
-              <th scope="row" className="jp-Usage-kernelName">
-                {kernelLabel(kernel)}
+              <th
+                scope="row"
+                className="jp-Usage-kernelName"
+                title={kernel.path ?? kernelLabel(kernel)}
+              >
+                <span className="jp-Usage-kernelLabel">
+                  {kernelLabel(kernel)}
+                </span>
                 {kernel.execution_state === 'busy' && (
                   <span className="jp-Usage-busy">{trans.__('busy')}</span>
                 )}
