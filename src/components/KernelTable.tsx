@@ -171,12 +171,14 @@ export function KernelTable(props: IKernelTableProps): JSX.Element {
                 className="jp-Usage-kernelName"
                 title={kernel.path ?? kernelLabel(kernel)}
               >
-                <span className="jp-Usage-kernelLabel">
-                  {kernelLabel(kernel)}
-                </span>
-                {kernel.execution_state === 'busy' && (
-                  <span className="jp-Usage-busy">{trans.__('busy')}</span>
-                )}
+                <div className="jp-Usage-kernelNameBox">
+                  <span className="jp-Usage-kernelLabel">
+                    {kernelLabel(kernel)}
+                  </span>
+                  {kernel.execution_state === 'busy' && (
+                    <span className="jp-Usage-busy">{trans.__('busy')}</span>
+                  )}
+                </div>
               </th>
               <td className="jp-Usage-numeric">
                 {formatCores(kernel.cpu_cores)}

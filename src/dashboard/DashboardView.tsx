@@ -133,10 +133,12 @@ export function DashboardView(props: IDashboardViewProps): JSX.Element {
             values: columns.cpu_cores_max ?? [],
             color: ACCENT
           },
-          ...limitSeries(cpuLimit, trans.__('Limit'))
+          ...(cpuLimit !== null
+            ? limitSeries(cpuLimit, trans.__('Limit'))
+            : limitSeries(cpuTop, trans.__("Limit (the machine's cores)")))
         ]}
         summary={trans.__(
-          'Now %1 of %2 cores, peak %3.',
+          'Now %1 of %2 cores, peak %3 cores.',
           formatCores(latestOf(columns.cpu_cores)),
           formatCores(cpuTop),
           formatCores(peakOf(columns.cpu_cores_max))
@@ -186,6 +188,9 @@ export function DashboardView(props: IDashboardViewProps): JSX.Element {
         key="kernel-memory"
         id="kernel-memory"
         title={trans.__('Memory per kernel (stacked)')}
+        empty={
+          withMemory.length ? null : trans.__('No kernel ran in this range.')
+        }
         unit={trans.__('bytes')}
         times={times}
         format={formatBytes}
@@ -221,6 +226,7 @@ export function DashboardView(props: IDashboardViewProps): JSX.Element {
         key="kernel-cpu"
         id="kernel-cpu"
         title={trans.__('CPU per kernel')}
+        empty={withCpu.length ? null : trans.__('No kernel ran in this range.')}
         unit={trans.__('cores')}
         times={times}
         format={formatCores}

@@ -41,6 +41,8 @@ export interface ITimeChartProps {
   marks?: readonly IChartMark[];
   /** A short text of the figures for assistive technology. */
   summary: string;
+  /** Shown instead of the chart when there is nothing to draw. */
+  empty?: string | null;
   height?: number;
 }
 
@@ -67,20 +69,24 @@ function translucent(color: string, alpha: number): string {
   return `color-mix(in srgb, ${color} ${Math.round(alpha * 100)}%, transparent)`;
 }
 
-function toData(props: ITimeChartProps): uPlot.AlignedData {
-  const keep: number[] = [];
+/** uPlot's columns (rows without a time left out), and where each row came from. */
+function toData(props: ITimeChartProps): {
+  data: uPlot.AlignedData;
+  rows: number[];
+} {
+  const rows: number[] = [];
   props.times.forEach((time, i) => {
     if (time !== null && isFinite(time)) {
-      keep.push(i);
+      rows.push(i);
     }
   });
-  return [
-    keep.map(i => props.times[i] as number),
-    ...props.series.map(series => keep.map(i => series.values[i] ?? null)),
-    ...props.series.map(series =>
-      keep.map(i => (series.legendValues ?? series.values)[i] ?? null)
-    )
-  ] as uPlot.AlignedData;
+  return {
+    data: [
+      rows.map(i => props.times[i] as number),
+      ...props.series.map(series => rows.map(i => series.values[i] ?? null))
+    ] as uPlot.AlignedData,
+    rows
+  };
 }
 
 function timeText(seconds: number): string {
@@ -102,7 +108,9 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
   const zoomed = React.useRef(false);
   const latest = React.useRef(props);
   latest.current = props;
-  const data = toData(props);
+  const { data, rows } = toData(props);
+  const rowsRef = React.useRef(rows);
+  rowsRef.current = rows;
   const shape = props.series.map(s => `${s.label}|${s.dash}|${s.fill}`).join();
 
   React.useEffect(() => {
@@ -110,7 +118,6 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
     if (!target) {
       return;
     }
-    const count = latest.current.series.length;
     const format = (value: number | null | undefined) =>
       value === null || value === undefined || !isFinite(value)
         ? '–'
@@ -173,17 +180,18 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
           dash: spec.dash ? [6, 4] : undefined,
           points: { show: false },
           value: (
-            u: uPlot,
-            _value: number | null,
+            _u: uPlot,
+            value: number | null,
             _s: number,
             idx: number | null
-          ) =>
-            idx === null
-              ? '–'
-              : format(u.data[1 + count + i]?.[idx] as number | null)
-        })),
-        // The legend's own figures: carried along, never drawn.
-        ...latest.current.series.map(() => ({ show: false, label: '' }))
+          ) => {
+            const own = latest.current.series[i]?.legendValues;
+            if (idx === null || !own) {
+              return format(value);
+            }
+            return format(own[rowsRef.current[idx]] ?? null);
+          }
+        }))
       ],
       hooks: {
         setScale: [
@@ -199,17 +207,10 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
               min !== undefined &&
               max !== undefined &&
               (min > times[0] + 1e-6 || max < times[times.length - 1] - 1e-6);
-          }
-        ],
-        init: [
-          u => {
-            // Only the drawn series in the legend.
-            const rows = u.root.querySelectorAll('.u-legend .u-series');
-            rows.forEach((row, i) => {
-              if (i > count) {
-                (row as HTMLElement).style.display = 'none';
-              }
-            });
+            // Said on the figure, for styles and tests.
+            target
+              .closest('figure')
+              ?.toggleAttribute('data-zoomed', zoomed.current);
           }
         ],
         draw: [
@@ -244,7 +245,7 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
         ]
       }
     };
-    const chart = new uPlot(options, toData(latest.current), target);
+    const chart = new uPlot(options, toData(latest.current).data, target);
     plot.current = chart;
     let observer: ResizeObserver | null = null;
     if (typeof ResizeObserver !== 'undefined') {
@@ -329,7 +330,13 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
       <figcaption className="jp-UsageDashboard-chartTitle">
         {props.title}
       </figcaption>
+      {props.empty && (
+        <p className="jp-UsageDashboard-empty" role="status">
+          {props.empty}
+        </p>
+      )}
       <div
+        hidden={!!props.empty}
         className="jp-UsageDashboard-plot"
         ref={node}
         tabIndex={0}

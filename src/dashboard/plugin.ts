@@ -78,7 +78,14 @@ export const dashboardPlugin: JupyterFrontEndPlugin<void> = {
           trans,
           openPath
         });
-        dashboard.model.changed.connect(() => void tracker.save(dashboard!));
+        // The range is what the layout keeps; save it only when it changes.
+        let saved = dashboard.model.range.key;
+        dashboard.model.changed.connect(model => {
+          if (model.range.key !== saved && dashboard) {
+            saved = model.range.key;
+            void tracker.save(dashboard);
+          }
+        });
         void tracker.add(dashboard);
       }
       return dashboard;

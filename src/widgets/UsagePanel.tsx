@@ -158,6 +158,7 @@ export class UsagePanel extends SidePanel {
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     this._rewatch();
+    this._scheduleFit();
   }
 
   protected onAfterHide(msg: Message): void {
@@ -242,6 +243,7 @@ export class UsagePanel extends SidePanel {
     if (changed) {
       this._fitted = heights;
       this.content.setRelativeSizes(heights);
+      this.content.fit();
     }
   }
 
