@@ -128,6 +128,7 @@ export function KernelTable(props: IKernelTableProps): JSX.Element {
                 type="button"
                 className="jp-Usage-sortButton"
                 data-key={column.key}
+                title={column.label}
                 onClick={() => pick(column.key)}
               >
                 {column.label}

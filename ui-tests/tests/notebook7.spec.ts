@@ -2,13 +2,12 @@
  * Notebook 7 (`jupyter notebook`), on a server of its own (playwright.config.js):
  * the last-session notification, the Usage panel in the right sidebar of the tree and
  * notebook pages, the dashboard as a tab, and File ▸ Shut Down with the summary. Plain
- * Playwright: Galata's fixtures expect JupyterLab. The tests run in this order; the
- * last one stops the server.
+ * Playwright: Galata's fixtures expect JupyterLab. The tests run in this order (one
+ * worker); the last one stops the server.
  */
 import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
 
-test.describe.configure({ mode: 'serial' });
 test.use({ viewport: { width: 1280, height: 1000 } });
 
 const PANEL = '#jupyter-usage-panel';
@@ -111,11 +110,12 @@ test('on a notebook page the panel shows its kernel, the dashboard opens in a ta
   const tab = await opened;
   await tab.waitForLoadState();
   expect(tab.url()).toMatch(/\/tree\?usage-dashboard$/);
+  // A whole new page loads in that tab.
   const dashboard = tab.locator('#jupyter-usage-dashboard');
-  await expect(dashboard).toBeVisible();
+  await expect(dashboard).toBeVisible({ timeout: 60000 });
   await expect(
     dashboard.locator('.jp-UsageDashboard-table tbody tr', { hasText: name })
-  ).toBeVisible();
+  ).toBeVisible({ timeout: 30000 });
   await tab.close();
   await page.screenshot({ path: 'test-results/notebook7-notebook.png' });
 });
