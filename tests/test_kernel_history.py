@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from api_contract import validate
+from support.api_contract import validate
 
 from jupyter_usage.kernel_history import KernelHistory
 from jupyter_usage.sampling.sample import CpuUsage, KernelUsage, MemoryUsage, Sample
