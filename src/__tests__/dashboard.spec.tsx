@@ -227,6 +227,13 @@ function fakeUsage(): IUsageModel & { emit: (s: ISnapshot) => void } {
   return usage;
 }
 
+/** Resolves once `condition` holds (the poll ticks on timers of its own). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) {
+    await new Promise(resolve => setTimeout(resolve, 10));
+  }
+}
+
 describe('the dashboard model', () => {
   it('fetches its range with kernels when shown and when the range changes', async () => {
     const usage = fakeUsage();
@@ -234,7 +241,7 @@ describe('the dashboard model', () => {
     const model = new DashboardModel({ usage, fetch: fetch as any });
     expect(fetch).not.toHaveBeenCalled();
     model.show();
-    await new Promise(resolve => setTimeout(resolve, 10));
+    await until(() => fetch.mock.calls.length > 0 && model.history !== null);
     expect(usage.watch).toHaveBeenCalledWith(['snapshot', 'session']);
     expect(fetch).toHaveBeenCalledTimes(1);
     expect(fetch.mock.calls[0]).toEqual([
@@ -242,7 +249,7 @@ describe('the dashboard model', () => {
       expect.objectContaining({ step: 3, kernels: 1 })
     ]);
     model.range = RANGES[2];
-    await new Promise(resolve => setTimeout(resolve, 10));
+    await until(() => fetch.mock.calls.length > 1 && model.history !== null);
     expect(fetch).toHaveBeenCalledTimes(2);
     expect((fetch.mock.calls[1] as unknown[])[1]).toEqual(
       expect.objectContaining({ step: 288 })
