@@ -57,6 +57,7 @@ ENDPOINTS: dict[str, str] = {
     "snapshot": "/api/usage/v1/snapshot",
     "history": "/api/usage/v1/history?step=1",
     "history_ui": "/api/usage/v1/history?step=4",
+    "history_dashboard": "/api/usage/v1/history?step=3&kernels=1",
     "metrics": "/api/metrics/v1",
 }
 LABELS: dict[str, str] = {
@@ -65,6 +66,10 @@ LABELS: dict[str, str] = {
     "snapshot": "`GET /api/usage/v1/snapshot`",
     "history": "`GET /api/usage/v1/history?step=1` (10 min)",
     "history_ui": "`GET /api/usage/v1/history?step=4` (10 min, as the panel asks once a minute)",
+    "history_dashboard": (
+        "`GET /api/usage/v1/history?step=3&kernels=1` (10 min with every kernel's series, "
+        "at the dashboard's 15 min step; it asks once a minute)"
+    ),
     "metrics": "`GET /api/metrics/v1` (jupyter-resource-usage)",
 }
 OURS = ("snapshot", "history", "history_ui")
@@ -78,6 +83,8 @@ PANEL_REFRESH_SECONDS = 2.0
 """The panel's default refresh interval (schema/panel.json `refreshSeconds`)."""
 PANEL_HISTORY_SECONDS = 60.0
 """How often the panel reloads its history window (src/model.ts `historyRefreshSeconds`)."""
+DASHBOARD_HISTORY_SECONDS = 60.0
+"""How often the dashboard reloads its range (src/dashboard/DashboardModel.ts)."""
 PANEL_TARGET_MS_PER_SECOND = 1.0
 """Server CPU per second of one open panel: a snapshot every refresh plus the history once a
 minute, framework floor included, at the largest kernel count."""
@@ -581,6 +588,15 @@ def kernel_growth_ms(first: Level, last: Level, name: str) -> float:
     )
 
 
+def dashboard_ms_per_second(level: Level) -> float:
+    """Server CPU per second of one open dashboard: a snapshot every refresh and the
+    history of its range, with every kernel's series, once a minute."""
+    return (
+        level.requests["snapshot"].cpu_ms / PANEL_REFRESH_SECONDS
+        + level.requests["history_dashboard"].cpu_ms / DASHBOARD_HISTORY_SECONDS
+    )
+
+
 def verdicts(levels: Sequence[Level]) -> list[Verdict]:
     first, last = levels[0], levels[-1]
     result = []
@@ -615,6 +631,17 @@ def verdicts(levels: Sequence[Level]) -> list[Verdict]:
             f"second with {last.kernels} kernels",
             f"{panel:.2f} ms/s",
             panel <= PANEL_TARGET_MS_PER_SECOND,
+        )
+    )
+    dashboard = dashboard_ms_per_second(last)
+    result.append(
+        Verdict(
+            f"one open dashboard (a snapshot every {PANEL_REFRESH_SECONDS:g} s, its range with "
+            f"every kernel every {DASHBOARD_HISTORY_SECONDS:g} s) ≤ "
+            f"{PANEL_TARGET_MS_PER_SECOND:g} ms of server CPU per second with "
+            f"{last.kernels} kernels",
+            f"{dashboard:.2f} ms/s",
+            dashboard <= PANEL_TARGET_MS_PER_SECOND,
         )
     )
     added = max(level.stalls["snapshot"].p99_ms - level.stalls["none"].p99_ms for level in levels)
@@ -898,6 +925,14 @@ def notes(levels: Sequence[Level]) -> list[str]:
                 f"({last.requests[name].response_bytes:,} bytes)."
             )
         lines.append(line)
+    lines.append(
+        f"- `{ENDPOINTS['history_dashboard']}` (the dashboard's range, with every kernel's "
+        f"series) cost {first.above_floor_ms('history_dashboard'):+.2f} ms above the floor at "
+        f"{first.kernels} kernels and {last.above_floor_ms('history_dashboard'):+.2f} ms at "
+        f"{last.kernels} ({last.requests['history_dashboard'].response_bytes:,} bytes): it "
+        "grows with the kernels, at most 32 of which are kept; asked once a minute, one open "
+        f"dashboard costs {dashboard_ms_per_second(last):.2f} ms of server CPU per second."
+    )
     metrics_first = first.above_floor_ms("metrics")
     metrics_last = last.above_floor_ms("metrics")
     lines.append(

@@ -18,6 +18,7 @@ from .cost import CostModel
 from .handlers import handlers
 from .hub_follow import HubFollower, deliver_last
 from .hubclient import HubClient
+from .kernel_history import KernelHistory
 from .metrics import UsageCollector
 from .oom import OomWatch
 from .sampling.cgroup import CgroupReader
@@ -227,6 +228,8 @@ class UsageApp(ExtensionApp):
         self.sampler.add_listener(
             lambda sample: self.series.add(sample.time, series_values(sample))
         )
+        self.kernel_history = KernelHistory()
+        self.sampler.add_listener(self.kernel_history.on_sample)
         self.server_watch = ServerWatch(
             self._server,
             self.sampler,
@@ -252,6 +255,10 @@ class UsageApp(ExtensionApp):
             log=self.log,
         )
         self.sampler.add_listener(self.recorder.on_sample)
+        # After the recorder: the cost so far, including this sample.
+        self.sampler.add_listener(
+            lambda sample: self.series.add(sample.time, {"cost_total": self.recorder.cost().total})
+        )
         self.hub_client = HubClient.from_env(logger=self.log, timeout_seconds=3)
         self._report_seconds = self._report_interval_seconds()
         self.hub_uploader = (
@@ -285,6 +292,7 @@ class UsageApp(ExtensionApp):
             last_activity=self.server_watch.last_activity,
             budgets=self._budget_reader(),
             no_budget_reason=NO_HUB if self.hub_client is None else NO_SERVICE_NAME,
+            kernel_history=self.kernel_history,
         )
         self.collector = UsageCollector(self.core)
         self.hub_follower = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from .budget import (
     unavailable,
 )
 from .hubclient import HubClient
+from .kernel_history import KernelHistory
 from .oom import OomWatch
 from .records import SEEN_KEY
 from .sampling.sampler import Sampler
@@ -69,6 +71,7 @@ class UsageCore:
     budgets: BudgetReader | None = None
     """The user's budgets from the hub service; None without one (see `no_budget_reason`)."""
     no_budget_reason: str = NO_HUB
+    kernel_history: KernelHistory | None = None
 
     @property
     def metrics_per_kernel(self) -> bool:
@@ -86,13 +89,33 @@ class UsageCore:
         return body
 
     def history(
-        self, since: float, step: float | None = None, until: float | None = None
+        self,
+        since: float,
+        step: float | None = None,
+        until: float | None = None,
+        *,
+        kernels: bool = False,
     ) -> dict[str, Any]:
-        """Columns of the series from `since`; ValueError for a query they cannot answer."""
+        """Columns of the series from `since`; ValueError for a query they cannot answer.
+
+        With `kernels`, also each kernel's series over the same buckets and the
+        out-of-memory notices of the range (what the dashboard draws)."""
         if until is not None and until < since:
             raise ValueError("until must not be before since")
         columns, effective_step = self.series.query_with_meta(since, step, until=until)
-        return {"step_seconds": effective_step, "columns": columns}
+        body: dict[str, Any] = {"step_seconds": effective_step, "columns": columns}
+        if kernels:
+            times = columns["time"]
+            body["kernels"] = (
+                self.kernel_history.query(times, effective_step)
+                if self.kernel_history is not None
+                else []
+            )
+            end = until if until is not None else math.inf
+            body["notices"] = [
+                notice for notice in self.oom.notices(since=since) if notice["time"] <= end
+            ]
+        return body
 
     # -- sessions --
 
@@ -207,6 +230,9 @@ class UsageCore:
             "checkpoint_interval_seconds": self.settings.checkpoint_interval_seconds,
             "idle_after_seconds": self.settings.idle_after_seconds,
             "history_bytes": self.series.memory_bytes(),
+            "kernel_history_bytes": (
+                self.kernel_history.memory_bytes() if self.kernel_history is not None else 0
+            ),
             "sources": self.sampler.active_sources(),
             "sampler": {
                 "samples_total": self.sampler.ticks_total,

@@ -130,7 +130,7 @@ class SnapshotHandler(UsageHandler):
 
 
 class HistoryHandler(UsageHandler):
-    known_arguments = ("since", "step", "until")
+    known_arguments = ("since", "step", "until", "kernels")
 
     @web.authenticated
     @authorized
@@ -140,8 +140,11 @@ class HistoryHandler(UsageHandler):
         until = self.float_argument("until", None, low=0, high=now + 3600)
         step = self.float_argument("step", None, low=0.001, high=30 * 86400)
         assert since is not None
+        kernels = self.get_query_argument("kernels", "0")
+        if kernels not in ("0", "1", "false", "true"):
+            raise web.HTTPError(400, f"kernels must be 1, true, 0 or false, got {kernels!r}")
         try:
-            body = self.core.history(since, step, until)
+            body = self.core.history(since, step, until, kernels=kernels in ("1", "true"))
         except ValueError as error:
             raise web.HTTPError(400, str(error)) from None
         self.write_json(body)

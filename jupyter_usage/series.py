@@ -95,6 +95,18 @@ class SeriesStore:
         with self._lock:
             return tuple(sorted(self._series))
 
+    @property
+    def newest_time(self) -> float | None:
+        """The newest sample time recorded, None before the first."""
+        with self._lock:
+            return self._newest_time
+
+    def forget(self, names: Iterable[str]) -> None:
+        """Drop these series and their buffers (unknown names are ignored)."""
+        with self._lock:
+            for name in names:
+                self._series.pop(name, None)
+
     def add(self, time: float, values: Mapping[str, float | None]) -> None:
         """Record a sample taken at `time` (unix seconds); skips None and non-finite values."""
         if not _is_finite(time):

@@ -1,5 +1,4 @@
 import {
-  ILabShell,
   ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
@@ -12,6 +11,7 @@ import { Signal } from '@lumino/signaling';
 
 import { BudgetNotifier } from './budget/notices';
 import { notificationApi } from './budget/notify';
+import { dashboardPlugin, OPEN_DASHBOARD_COMMAND } from './dashboard/plugin';
 import { UsageModel } from './model';
 import { IUsageModel } from './tokens';
 import { FALLBACK_SETTINGS, IUsageSettings, readSettings } from './settings';
@@ -36,18 +36,18 @@ function settingsOf(settings: ISettingRegistry.ISettings): IUsageSettings {
 }
 
 /**
- * The Usage side panel and its status bar item, fed by one model.
+ * The Usage side panel and its status bar item, fed by one model. It requires
+ * nothing JupyterLab's shell alone provides, so Notebook 7 shows it in its right
+ * sidebar too (without a status bar there).
  */
 const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
   id: PANEL_PLUGIN_ID,
   description: 'Shows what this Jupyter server uses and costs.',
   autoStart: true,
   provides: IUsageModel,
-  requires: [ILabShell],
   optional: [ILayoutRestorer, ISettingRegistry, ITranslator, IStatusBar],
   activate: async (
     app: JupyterFrontEnd,
-    labShell: ILabShell,
     restorer: ILayoutRestorer | null,
     settingRegistry: ISettingRegistry | null,
     translator: ITranslator | null,
@@ -78,9 +78,12 @@ const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
       },
       showSummary: record => {
         void showSessionSummary(record, trans);
+      },
+      openDashboard: () => {
+        void app.commands.execute(OPEN_DASHBOARD_COMMAND);
       }
     });
-    labShell.add(panel, 'right', { rank: 900 });
+    app.shell.add(panel, 'right', { rank: 900 });
     restorer?.add(panel, panel.id);
 
     const statusChanged = new Signal<UsagePanel, void>(panel);
@@ -89,7 +92,7 @@ const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
           model,
           trans,
           warnAt: current.warnFraction,
-          onClick: () => labShell.activateById(panel.id)
+          onClick: () => app.shell.activateById(panel.id)
         })
       : null;
     if (statusBar && status) {
@@ -106,7 +109,7 @@ const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
       model,
       trans,
       notify: notificationApi(),
-      openUsage: () => labShell.activateById(panel.id)
+      openUsage: () => app.shell.activateById(panel.id)
     });
     void model.start();
 
@@ -156,4 +159,4 @@ export { IUsageModel } from './tokens';
 export type { UsagePart } from './tokens';
 export * from './wire';
 
-export default [panelPlugin, summaryPlugin];
+export default [panelPlugin, summaryPlugin, dashboardPlugin];

@@ -87,6 +87,25 @@ export interface ISnapshot {
 export interface IHistory {
   step_seconds: number;
   columns: { [name: string]: (number | null)[] };
+  /** With `kernels=1`: each kernel seen in the range, largest peak memory first. */
+  kernels?: IKernelHistory[];
+  /** With `kernels=1`: out-of-memory notices of the range, oldest first. */
+  notices?: INotice[];
+}
+
+/** One kernel's series in `/history?kernels=1`, aligned with `columns.time`. */
+export interface IKernelHistory {
+  id: string;
+  name: string | null;
+  path: string | null;
+  first_seen: number;
+  last_seen: number;
+  running: boolean;
+  columns: { [name: string]: (number | null)[] };
+  peak_cpu_cores: number | null;
+  mean_cpu_cores: number | null;
+  peak_memory_bytes: number | null;
+  mean_memory_bytes: number | null;
 }
 
 /** `/config`: what the UI needs to know about the server's configuration. */
@@ -99,6 +118,8 @@ export interface IConfig {
   /** The rates in force, with `currency` and `basis`. */
   rates?: { [name: string]: unknown };
   idle_culler_timeout_seconds?: number | null;
+  history_bytes?: number;
+  kernel_history_bytes?: number;
 }
 
 /** Money per resource, in `currency` units. */

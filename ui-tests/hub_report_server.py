@@ -69,7 +69,7 @@ c.JupyterHub.extra_user_scopes = {{"access:services!service=usage"}}
 
 
 def main() -> None:
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8889
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8887
     root = Path(tempfile.mkdtemp(prefix="jupyter-usage-hub-report-"))
     lines = root / "sessions.jsonl"
     db_url = f"sqlite:///{root / 'usage.sqlite'}"

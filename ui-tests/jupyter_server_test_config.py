@@ -22,6 +22,8 @@ c = get_config()  # type: ignore[name-defined]  # noqa: F821
 configure_jupyter_server(c)
 c.ServerApp.ip = "127.0.0.1"
 c.ServerApp.allow_root = True
+# Notebook 7 (`jlpm start:notebook`) too exposes `window.jupyterapp` to the tests.
+c.JupyterNotebookApp.expose_app_in_browser = True
 c.UsageApp.sample_interval = 0.5
 c.UsageApp.checkpoint_interval = 2
 c.CostModel.currency = "USD"

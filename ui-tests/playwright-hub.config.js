@@ -5,7 +5,7 @@
  * `jlpm playwright test -c playwright-hub.config.js`; UI_HUB_PORT picks the hub's port.
  */
 const chromium = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const port = process.env.UI_HUB_PORT || '8889';
+const port = process.env.UI_HUB_PORT || '8887';
 
 module.exports = {
   testDir: './tests',

@@ -6,6 +6,8 @@ const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 const chromium = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 // UI_PORT lets two checkouts run their suites side by side.
 const port = process.env.UI_PORT || '8888';
+// Notebook 7 (`jupyter notebook`) runs beside JupyterLab, on the next port.
+const notebookPort = String(Number(port) + 1);
 
 module.exports = {
   ...baseConfig,
@@ -45,17 +47,36 @@ module.exports = {
       dependencies: ['last-session']
     },
     {
+      name: 'dashboard',
+      testMatch: 'dashboard.spec.ts',
+      dependencies: ['panel']
+    },
+    {
       name: 'shutdown',
       testMatch: 'shutdown.spec.ts',
-      dependencies: ['panel', 'budget']
+      dependencies: ['panel', 'budget', 'dashboard']
+    },
+    // Against its own `jupyter notebook` server; its last test shuts that server down.
+    {
+      name: 'notebook7',
+      testMatch: 'notebook7.spec.ts',
+      use: { baseURL: `http://localhost:${notebookPort}` }
     }
   ],
   reporter: [['list'], ['html', { open: 'never' }]],
-  webServer: {
-    command: `jlpm start --ServerApp.port=${port}`,
-    url: `http://localhost:${port}/lab`,
-    // With a JupyterHub and its usage service to start first (budget_hub.py).
-    timeout: 240 * 1000,
-    reuseExistingServer: !process.env.CI
-  }
+  webServer: [
+    {
+      command: `jlpm start --ServerApp.port=${port}`,
+      url: `http://localhost:${port}/lab`,
+      // With a JupyterHub and its usage service to start first (budget_hub.py).
+      timeout: 240 * 1000,
+      reuseExistingServer: !process.env.CI
+    },
+    {
+      command: `jlpm start:notebook --ServerApp.port=${notebookPort}`,
+      url: `http://localhost:${notebookPort}/tree`,
+      timeout: 120 * 1000,
+      reuseExistingServer: !process.env.CI
+    }
+  ]
 };

@@ -143,9 +143,12 @@ describe('NowView', () => {
       />
     );
     const chart = screen.getByRole('img', {
-      name: 'Memory over the last 10 minutes'
+      name: 'Memory over the last 10 minutes; peak 1.0 GiB; limit 4.0 GiB'
     });
     expect(chart).toBeTruthy();
+    // The scale is written over the chart: its peak and the limit it is drawn against.
+    const scale = chart.parentElement?.querySelector('.jp-Usage-sparkScale');
+    expect(scale?.textContent).toBe('peak 1.0 GiB' + 'limit 4.0 GiB');
     // CPU and memory have history columns; nothing else is in the snapshot.
     expect(UPlot.instances).toHaveLength(2);
     const memory = UPlot.instances.find((u: any) => u.target === chart);

@@ -128,6 +128,7 @@ export function KernelTable(props: IKernelTableProps): JSX.Element {
                 type="button"
                 className="jp-Usage-sortButton"
                 data-key={column.key}
+                title={column.label}
                 onClick={() => pick(column.key)}
               >
                 {column.label}
@@ -166,11 +167,19 @@ export function KernelTable(props: IKernelTableProps): JSX.Element {
                 }
               }}
             >
-              <th scope="row" className="jp-Usage-kernelName">
-                {kernelLabel(kernel)}
-                {kernel.execution_state === 'busy' && (
-                  <span className="jp-Usage-busy">{trans.__('busy')}</span>
-                )}
+              <th
+                scope="row"
+                className="jp-Usage-kernelName"
+                title={kernel.path ?? kernelLabel(kernel)}
+              >
+                <div className="jp-Usage-kernelNameBox">
+                  <span className="jp-Usage-kernelLabel">
+                    {kernelLabel(kernel)}
+                  </span>
+                  {kernel.execution_state === 'busy' && (
+                    <span className="jp-Usage-busy">{trans.__('busy')}</span>
+                  )}
+                </div>
               </th>
               <td className="jp-Usage-numeric">
                 {formatCores(kernel.cpu_cores)}

@@ -24,8 +24,12 @@ export function Meter(props: IMeterProps): JSX.Element {
       data-key={props.id}
     >
       <div className="jp-Usage-meterHeader">
-        <span className="jp-Usage-meterLabel">{props.label}</span>
-        <span className="jp-Usage-meterValue">{props.value}</span>
+        <span className="jp-Usage-meterLabel" title={props.label}>
+          {props.label}
+        </span>
+        <span className="jp-Usage-meterValue" title={props.value}>
+          {props.value}
+        </span>
       </div>
       {share !== null && (
         <div

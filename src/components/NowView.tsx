@@ -2,6 +2,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import {
+  formatBytes,
   formatBytesOf,
   formatCores,
   formatPercent,
@@ -46,13 +47,28 @@ export function NowView(props: INowViewProps): JSX.Element {
     label: string,
     names: string[],
     max: number | null | undefined,
-    warn: boolean
+    warn: boolean,
+    format: (value: number) => string
   ): JSX.Element | null => {
     if (!columns?.time || !names.every(name => columns[name])) {
       return null;
     }
+    let peak: number | null = null;
+    for (const name of names) {
+      for (const value of columns[name]) {
+        if (value !== null && (peak === null || value > peak)) {
+          peak = value;
+        }
+      }
+    }
     return (
       <Sparkline
+        peakText={peak === null ? undefined : trans.__('peak %1', format(peak))}
+        limitText={
+          max === null || max === undefined
+            ? undefined
+            : trans.__('limit %1', format(max))
+        }
         label={trans.__('%1 over the last %2 minutes', label, minutes)}
         times={columns.time}
         series={names.map((name, i) => ({
@@ -110,7 +126,8 @@ export function NowView(props: INowViewProps): JSX.Element {
           trans.__('CPU'),
           ['cpu_cores'],
           cpuLimit,
-          warns(cpu.cores, cpuLimit)
+          warns(cpu.cores, cpuLimit),
+          value => trans.__('%1 cores', formatCores(value))
         )}
       </Meter>
       <Meter
@@ -125,7 +142,8 @@ export function NowView(props: INowViewProps): JSX.Element {
           trans.__('Memory'),
           ['memory_bytes'],
           memory.limit_bytes,
-          warns(memory.used_bytes, memory.limit_bytes)
+          warns(memory.used_bytes, memory.limit_bytes),
+          formatBytes
         )}
       </Meter>
       {snapshot.gpus.map(gpu => (
@@ -146,7 +164,8 @@ export function NowView(props: INowViewProps): JSX.Element {
             trans.__('GPU %1 utilization', gpu.index),
             [`gpu${gpu.index}_utilization_percent`],
             100,
-            false
+            false,
+            formatPercent
           )}
         </Meter>
       ))}
@@ -165,7 +184,8 @@ export function NowView(props: INowViewProps): JSX.Element {
               trans.__('Disk'),
               ['disk_used_bytes'],
               entry.total_bytes,
-              warns(entry.used_bytes, entry.total_bytes)
+              warns(entry.used_bytes, entry.total_bytes),
+              formatBytes
             )}
         </Meter>
       ))}
@@ -186,7 +206,8 @@ export function NowView(props: INowViewProps): JSX.Element {
             trans.__('Network received and sent'),
             ['network_rx_bytes_per_second', 'network_tx_bytes_per_second'],
             null,
-            false
+            false,
+            formatRate
           )}
         </Meter>
       )}

@@ -20,10 +20,13 @@ export interface ISparklineProps {
   series: readonly ISparkSeries[];
   /** The top of the scale (a limit); the data's maximum when null. */
   max?: number | null;
+  /** The scale in words, shown over the chart: its peak and its limit. */
+  peakText?: string;
+  limitText?: string;
   height?: number;
 }
 
-const DEFAULT_HEIGHT = 36;
+const DEFAULT_HEIGHT = 48;
 
 function cssColor(node: Element, name: string): string {
   const value = getComputedStyle(node).getPropertyValue(name).trim();
@@ -105,12 +108,30 @@ export function Sparkline(props: ISparklineProps): JSX.Element {
   });
 
   return (
-    <div
-      className="jp-Usage-sparkline"
-      ref={node}
-      role="img"
-      aria-label={props.label}
-      style={{ height }}
-    />
+    <div className="jp-Usage-sparklineBox">
+      {(props.peakText || props.limitText) && (
+        <div className="jp-Usage-sparkScale" aria-hidden="true">
+          {props.peakText && (
+            <span className="jp-Usage-sparkPeak" title={props.peakText}>
+              {props.peakText}
+            </span>
+          )}
+          {props.limitText && (
+            <span className="jp-Usage-sparkLimit" title={props.limitText}>
+              {props.limitText}
+            </span>
+          )}
+        </div>
+      )}
+      <div
+        className="jp-Usage-sparkline"
+        ref={node}
+        role="img"
+        aria-label={[props.label, props.peakText, props.limitText]
+          .filter(Boolean)
+          .join('; ')}
+        style={{ height }}
+      />
+    </div>
   );
 }

@@ -47,9 +47,23 @@ export class UsagePanel extends SidePanel {
     this.addClass('jp-Usage-panel');
     this.title.icon = usageIcon;
     this.title.caption = trans.__('Usage');
+    const openDashboard = options.openDashboard;
     this.header.addWidget(
       ReactWidget.create(
-        <h2 className="jp-Usage-title">{trans.__('Usage')}</h2>
+        <div className="jp-Usage-header">
+          <h2 className="jp-Usage-title">{trans.__('Usage')}</h2>
+          {openDashboard && (
+            <button
+              type="button"
+              className="jp-Usage-dashboardButton"
+              data-command="jupyter-usage:open-dashboard"
+              title={trans.__('Open the Usage dashboard: full-size charts')}
+              onClick={openDashboard}
+            >
+              {trans.__('Dashboard')}
+            </button>
+          )}
+        </div>
       )
     );
     // Above the sections, so a budget stays in sight whichever are open.
@@ -126,6 +140,13 @@ export class UsagePanel extends SidePanel {
       this._sections[name] = section;
     }
     this._applySections();
+    this._model.changed.connect(this._scheduleFit, this);
+    // Once the user drags a divider, the sizes are theirs.
+    this.content.node.addEventListener('pointerdown', event => {
+      if ((event.target as Element).closest?.('.lm-SplitPanel-handle')) {
+        this._userSized = true;
+      }
+    });
   }
 
   /** The settings in force; sections, thresholds and windows follow them. */
@@ -147,6 +168,7 @@ export class UsagePanel extends SidePanel {
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     this._rewatch();
+    this._scheduleFit();
   }
 
   protected onAfterHide(msg: Message): void {
@@ -156,6 +178,7 @@ export class UsagePanel extends SidePanel {
   }
 
   dispose(): void {
+    this._model.changed.disconnect(this._scheduleFit, this);
     this._watch?.dispose();
     this._watch = null;
     // Sections taken out by the settings are not children any more.
@@ -196,6 +219,44 @@ export class UsagePanel extends SidePanel {
     }
   }
 
+  private _scheduleFit(): void {
+    if (this._userSized || this._fitPending || !this.isVisible) {
+      return;
+    }
+    this._fitPending = true;
+    requestAnimationFrame(() => {
+      this._fitPending = false;
+      this._fitSections();
+    });
+  }
+
+  /**
+   * Size each section to its content, so that no section scrolls while another
+   * stands half empty; the space left over is shared in the same proportions.
+   */
+  private _fitSections(): void {
+    if (this._userSized || !(this.content instanceof AccordionPanel)) {
+      return;
+    }
+    const shown = SECTION_NAMES.filter(name => this._settings.sections[name]);
+    const heights = shown.map(name => {
+      const content = this._sections[name]?.node.firstElementChild;
+      // The content's own height, with the margins of the tables and lists in it.
+      return Math.max(
+        40,
+        ((content as HTMLElement | null)?.offsetHeight ?? 0) + 16
+      );
+    });
+    const changed =
+      heights.length !== this._fitted.length ||
+      heights.some((height, i) => Math.abs(height - this._fitted[i]) > 8);
+    if (changed) {
+      this._fitted = heights;
+      this.content.setRelativeSizes(heights);
+      this.content.fit();
+    }
+  }
+
   private _rewatch(): void {
     const parts = new Set<UsagePart>(['budget']);
     for (const name of SECTION_NAMES) {
@@ -213,6 +274,9 @@ export class UsagePanel extends SidePanel {
   /** The sections in the panel now, comma-separated. */
   private _shown: string | null = null;
   private _watch: IDisposable | null = null;
+  private _fitPending = false;
+  private _fitted: number[] = [];
+  private _userSized = false;
 }
 
 export namespace UsagePanel {
@@ -224,5 +288,7 @@ export namespace UsagePanel {
     openPath: (path: string) => void;
     /** Show the summary of a past session. */
     showSummary: (session: ISessionRecord) => void;
+    /** Open the main-area dashboard; no button without it. */
+    openDashboard?: () => void;
   }
 }
