@@ -201,7 +201,11 @@ class SummaryHandler(UsageHandler):
             raise web.HTTPError(400, "last_unseen must be 1 or true")
         summary = await self.core.summary(session_id, last_unseen=last_unseen is not None)
         if summary is None and last_unseen is not None:
-            raise web.HTTPError(404, "Every past session's summary has been shown.")
+            # Nothing left to show is the usual answer, not an error: every page load
+            # asks, and a 404 would be logged in the browser console and the server log.
+            self.set_status(204)
+            self.finish()
+            return
         if summary is None:
             raise web.HTTPError(404, f"There is no session {session_id!r}.")
         self.write_json(summary)

@@ -114,17 +114,38 @@ def format_money(amount: float, currency: str | None) -> str:
 
 # -- rules ---------------------------------------------------------------------------------
 
+
+class Advice(str):
+    """A sentence of advice in plain English that also carries a stable `code` and the
+    `params` it was made from, so the UI can say it in the user's language."""
+
+    code: str
+    params: dict[str, Any]
+
+    def __new__(cls, code: str, params: dict[str, Any], message: str) -> Advice:
+        advice = super().__new__(cls, message)
+        advice.code = code
+        advice.params = params
+        return advice
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "params": self.params, "message": str(self)}
+
+
 Rule = Callable[[SessionFacts], str | None]
+"""A rule returns an `Advice` (or, for a rule of one's own, a plain sentence) or None."""
 
 
 def memory_near_limit(facts: SessionFacts) -> str | None:
     peak, limit = facts.peak_memory_bytes, facts.memory_limit_bytes
     if peak is None or not limit or peak < 0.9 * limit:
         return None
-    return (
+    return Advice(
+        "advice.memory_near_limit",
+        {"peak_bytes": peak, "limit_bytes": limit},
         f"Your memory peaked at {format_bytes(peak)} of the {format_bytes(limit)} limit "
         f"({format_percent(peak / limit)}): a larger server profile would keep your kernels "
-        "from running out of memory."
+        "from running out of memory.",
     )
 
 
@@ -132,9 +153,11 @@ def cpu_at_limit(facts: SessionFacts) -> str | None:
     peak, limit = facts.peak_cpu_cores, facts.cpu_limit_cores
     if peak is None or not limit or peak < 0.95 * limit:
         return None
-    return (
+    return Advice(
+        "advice.cpu_at_limit",
+        {"peak_cores": peak, "limit_cores": limit},
         f"Your CPU use reached {format_number(peak)} of {format_number(limit)} cores: "
-        "a profile with more CPU would run your code faster."
+        "a profile with more CPU would run your code faster.",
     )
 
 
@@ -142,9 +165,11 @@ def memory_oversized(facts: SessionFacts) -> str | None:
     peak, limit = facts.peak_memory_bytes, facts.memory_limit_bytes
     if peak is None or not limit or not facts.long_enough or peak >= 0.5 * limit:
         return None
-    return (
+    return Advice(
+        "advice.memory_oversized",
+        {"peak_bytes": peak, "limit_bytes": limit},
         f"Your memory peaked at {format_bytes(peak)} of the {format_bytes(limit)} limit: "
-        "a smaller server profile would do."
+        "a smaller server profile would do.",
     )
 
 
@@ -155,9 +180,11 @@ def gpu_underused(facts: SessionFacts) -> str | None:
     if utilization >= 0.05:
         return None
     subject = "The GPUs were" if (facts.gpu_count or 1) > 1 else "The GPU was"
-    return (
+    return Advice(
+        "advice.gpu_underused",
+        {"gpu_count": facts.gpu_count, "utilization_fraction": utilization},
         f"{subject} busy only {format_percent(utilization)} of the time: "
-        "a CPU profile would cost less."
+        "a CPU profile would cost less.",
     )
 
 
@@ -165,9 +192,11 @@ def mostly_idle(facts: SessionFacts) -> str | None:
     idle, per_hour = facts.idle_fraction, facts.cost_per_hour
     if idle is None or per_hour is None or idle < 0.5 or per_hour <= 0 or not facts.long_enough:
         return None
-    return (
+    return Advice(
+        "advice.mostly_idle",
+        {"idle_fraction": idle, "per_hour": per_hour, "currency": facts.currency},
         f"The server was idle {format_percent(idle)} of the time at "
-        f"{format_money(per_hour, facts.currency)}/h: stop it when you are done."
+        f"{format_money(per_hour, facts.currency)}/h: stop it when you are done.",
     )
 
 
@@ -185,6 +214,16 @@ def advice(facts: SessionFacts, rules: tuple[Rule, ...] = RULES) -> list[str]:
     return [sentence for rule in rules if (sentence := rule(facts)) is not None]
 
 
+def advice_items(sentences: list[str]) -> list[dict[str, Any]]:
+    """`code`, `params` and `message` of each sentence (`advice.other` for a plain one)."""
+    return [
+        sentence.to_json()
+        if isinstance(sentence, Advice)
+        else {"code": "advice.other", "params": {}, "message": sentence}
+        for sentence in sentences
+    ]
+
+
 # -- the summary ---------------------------------------------------------------------------
 
 
@@ -197,6 +236,7 @@ def build_summary(record: Mapping[str, Any], *, limits: Mapping[str, Any]) -> di
     gpu_count (None = unknown)."""
     totals = record.get("totals") or {}
     facts = SessionFacts.from_record(record, limits)
+    sentences = advice(facts)
     return {
         "session_id": record.get("id"),
         "started": record.get("started"),
@@ -218,5 +258,6 @@ def build_summary(record: Mapping[str, Any], *, limits: Mapping[str, Any]) -> di
             "gpu_utilization_percent": totals.get("peak_gpu_utilization_percent"),
         },
         "cost": record.get("cost"),
-        "advice": advice(facts),
+        "advice": [str(sentence) for sentence in sentences],
+        "advice_items": advice_items(sentences),
     }

@@ -4,6 +4,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { Notification } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
@@ -11,10 +12,10 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 
 import { UsageModel } from './model';
+import { UsageNotifier } from './notifications';
 import { IUsageModel } from './tokens';
 import { FALLBACK_SETTINGS, IUsageSettings, readSettings } from './settings';
 import { notifyLastSession } from './widgets/lastSession';
-import { notifyNotices } from './widgets/notices';
 import { shutdownWithSummary } from './widgets/shutdown';
 import { showSessionSummary } from './widgets/summaryDialog';
 import { UsagePanel } from './widgets/UsagePanel';
@@ -99,7 +100,17 @@ const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
         activeStateChanged: statusChanged
       });
     }
-    notifyNotices(model);
+    const notifier = new UsageNotifier({
+      model,
+      trans,
+      settings: current,
+      notify: {
+        emit: (message, type, options) =>
+          Notification.emit(message, type, options),
+        dismiss: id => Notification.dismiss(id)
+      },
+      openUsage: () => labShell.activateById(panel.id)
+    });
     void model.start();
 
     registered?.changed.connect(settings => {
@@ -107,6 +118,7 @@ const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
       model.refreshSeconds = current.refreshSeconds;
       model.historySeconds = current.chartMinutes * 60;
       panel.settings = current;
+      notifier.settings = current;
       if (status) {
         status.warnAt = current.warnFraction;
         status.update();

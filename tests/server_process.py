@@ -29,8 +29,11 @@ class ServerProcess:
         *extra_args: str,
         env: dict[str, str] | None = None,
         stdin: int | None = subprocess.DEVNULL,
+        cgroup: Path | None = None,
     ) -> None:
         self.root = root
+        # A cgroup v1 group (its directory) the server runs in, from its first instruction.
+        self.cgroup = cgroup
         # No terminal by default, as under a spawner; a pty's fd makes one.
         self.stdin = stdin
         self.port = free_port()
@@ -61,7 +64,12 @@ class ServerProcess:
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                args, stdin=self.stdin, stdout=log, stderr=subprocess.STDOUT, env=self.env
+                args,
+                stdin=self.stdin,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                preexec_fn=None if self.cgroup is None else self._join_cgroup,
             )
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:
@@ -73,6 +81,10 @@ class ServerProcess:
             except (OSError, urllib.error.URLError):
                 time.sleep(0.2)
         raise TimeoutError(f"the server did not answer within {timeout_seconds} s:\n{self.log()}")
+
+    def _join_cgroup(self) -> None:
+        assert self.cgroup is not None
+        (self.cgroup / "cgroup.procs").write_text(f"{os.getpid()}\n")
 
     def request(self, path: str, method: str = "GET", body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()

@@ -78,6 +78,14 @@ async def test_unknown_session_is_404_with_a_message(jp_fetch: Any) -> None:
     assert "nope" in json.loads(caught.value.response.body)["message"]
 
 
+async def test_nothing_unseen_is_a_204_not_an_error(jp_fetch: Any) -> None:
+    # A fresh server has no past session: the question every page load asks is answered
+    # without a 4xx (which the browser would log as an error).
+    response = await jp_fetch("api", "usage", "v1", "summary", params={"last_unseen": "1"})
+    assert response.code == 204
+    assert response.body == b""
+
+
 async def test_sessions_csv_has_a_header_and_a_row(jp_fetch: Any, usage_get: Any) -> None:
     await costly_session(usage_get)
     response = await jp_fetch("api", "usage", "v1", "sessions.csv")

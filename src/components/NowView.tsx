@@ -12,6 +12,7 @@ import { IHistory, ISnapshot } from '../wire';
 import { Meter } from './Meter';
 import { Sparkline } from './Sparkline';
 import { StateMessage } from './StateMessage';
+import { formatMessage } from '../i18n/messages';
 
 export interface INowViewProps {
   snapshot: ISnapshot | null;
@@ -88,7 +89,7 @@ export function NowView(props: INowViewProps): JSX.Element {
               key={`${notice.time}-${notice.kernel_id}`}
               className="jp-Usage-notice"
             >
-              {notice.message}
+              {formatMessage(notice, trans)}
             </li>
           ))}
         </ul>
