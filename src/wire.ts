@@ -39,6 +39,9 @@ export interface IDiskUsage {
   total_bytes: number | null;
   free_bytes: number | null;
   directory_bytes: number | null;
+  /** The user's own space (quota, own volume): billed on its size, else on used bytes. */
+  reserved?: boolean | null;
+  reserved_source?: 'mount' | 'shared' | 'config' | null;
 }
 
 export interface INetworkUsage {
