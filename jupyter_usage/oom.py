@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .i18n import trans
 from .sampling.sample import KernelUsage, Sample
 
 _GIB = 2**30
@@ -160,9 +161,10 @@ class OomWatch:
             },
             "kernel_id": kernel.id,
             "path": kernel.path,
-            "message": (
-                f"Your kernel in {notebook} was stopped: the server ran out of memory at "
-                f"{_at(pending.used_bytes, pending.limit_bytes)}."
+            "message": trans.gettext(
+                "Your kernel in %1 was stopped: the server ran out of memory at %2.",
+                notebook,
+                _at(pending.used_bytes, pending.limit_bytes),
             ),
         }
 
@@ -175,9 +177,9 @@ class OomWatch:
             "params": {"used_bytes": pending.used_bytes, "limit_bytes": pending.limit_bytes},
             "kernel_id": None,
             "path": None,
-            "message": (
-                "A process of your server was stopped: the server ran out of memory at "
-                f"{_at(pending.used_bytes, pending.limit_bytes)}."
+            "message": trans.gettext(
+                "A process of your server was stopped: the server ran out of memory at %1.",
+                _at(pending.used_bytes, pending.limit_bytes),
             ),
         }
 

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .i18n import trans
+
 GIB = 2**30
 MIB = 2**20
 MIN_SESSION_SECONDS = 600.0
@@ -143,9 +145,13 @@ def memory_near_limit(facts: SessionFacts) -> str | None:
     return Advice(
         "advice.memory_near_limit",
         {"peak_bytes": peak, "limit_bytes": limit},
-        f"Your memory peaked at {format_bytes(peak)} of the {format_bytes(limit)} limit "
-        f"({format_percent(peak / limit)}): a larger server profile would keep your kernels "
-        "from running out of memory.",
+        trans.gettext(
+            "Your memory peaked at %1 of the %2 limit (%3): a larger server profile would "
+            "keep your kernels from running out of memory.",
+            format_bytes(peak),
+            format_bytes(limit),
+            format_percent(peak / limit),
+        ),
     )
 
 
@@ -156,8 +162,12 @@ def cpu_at_limit(facts: SessionFacts) -> str | None:
     return Advice(
         "advice.cpu_at_limit",
         {"peak_cores": peak, "limit_cores": limit},
-        f"Your CPU use reached {format_number(peak)} of {format_number(limit)} cores: "
-        "a profile with more CPU would run your code faster.",
+        trans.gettext(
+            "Your CPU use reached %1 of %2 cores: a profile with more CPU would run your "
+            "code faster.",
+            format_number(peak),
+            format_number(limit),
+        ),
     )
 
 
@@ -168,8 +178,11 @@ def memory_oversized(facts: SessionFacts) -> str | None:
     return Advice(
         "advice.memory_oversized",
         {"peak_bytes": peak, "limit_bytes": limit},
-        f"Your memory peaked at {format_bytes(peak)} of the {format_bytes(limit)} limit: "
-        "a smaller server profile would do.",
+        trans.gettext(
+            "Your memory peaked at %1 of the %2 limit: a smaller server profile would do.",
+            format_bytes(peak),
+            format_bytes(limit),
+        ),
     )
 
 
@@ -179,12 +192,21 @@ def gpu_underused(facts: SessionFacts) -> str | None:
         return None
     if utilization >= 0.05:
         return None
-    subject = "The GPUs were" if (facts.gpu_count or 1) > 1 else "The GPU was"
+    message = (
+        trans.gettext(
+            "The GPUs were busy only %1 of the time: a CPU profile would cost less.",
+            format_percent(utilization),
+        )
+        if (facts.gpu_count or 1) > 1
+        else trans.gettext(
+            "The GPU was busy only %1 of the time: a CPU profile would cost less.",
+            format_percent(utilization),
+        )
+    )
     return Advice(
         "advice.gpu_underused",
         {"gpu_count": facts.gpu_count, "utilization_fraction": utilization},
-        f"{subject} busy only {format_percent(utilization)} of the time: "
-        "a CPU profile would cost less.",
+        message,
     )
 
 
@@ -195,8 +217,11 @@ def mostly_idle(facts: SessionFacts) -> str | None:
     return Advice(
         "advice.mostly_idle",
         {"idle_fraction": idle, "per_hour": per_hour, "currency": facts.currency},
-        f"The server was idle {format_percent(idle)} of the time at "
-        f"{format_money(per_hour, facts.currency)}/h: stop it when you are done.",
+        trans.gettext(
+            "The server was idle %1 of the time at %2/h: stop it when you are done.",
+            format_percent(idle),
+            format_money(per_hour, facts.currency),
+        ),
     )
 
 

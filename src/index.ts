@@ -12,6 +12,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 
 import { UsageModel } from './model';
+import { describeError } from './i18n/messages';
 import { UsageNotifier } from './notifications';
 import { IUsageModel } from './tokens';
 import { FALLBACK_SETTINGS, IUsageSettings, readSettings } from './settings';
@@ -66,7 +67,8 @@ const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
 
     const model = new UsageModel({
       refreshSeconds: current.refreshSeconds,
-      historySeconds: current.chartMinutes * 60
+      historySeconds: current.chartMinutes * 60,
+      describeError: error => describeError(error, trans)
     });
     const panel = new UsagePanel({
       model,

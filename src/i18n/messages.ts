@@ -37,6 +37,15 @@ const ratio = (part: unknown, whole: unknown): string => {
 
 // Each code once, with the English words the translation templates are made from.
 const FORMATTERS: { [code: string]: Formatter } = {
+  'error.unreachable': trans => trans.__('The server cannot be reached.'),
+  'error.not_ready': trans =>
+    trans.__('The first sample is not taken yet; try again in a second.'),
+  'error.no_session': (trans, p) =>
+    trans.__('There is no session %1.', text(p.session)),
+  'error.bad_request': (trans, p) =>
+    trans.__('The server refused the request: %1', text(p.message)),
+  'error.http': (trans, p) =>
+    trans.__('The server answered %1: %2', text(p.status), text(p.message)),
   'oom.kernel': (trans, p) =>
     trans.__(
       'Your kernel in %1 was stopped: the server ran out of memory at %2.',
@@ -94,6 +103,23 @@ export function formatMessage(
 ): string {
   const format = message.code ? FORMATTERS[message.code] : undefined;
   return format ? format(trans, message.params ?? {}) : message.message;
+}
+
+/** Words for a failed request: by its code when it has one, else its message. */
+export function describeError(
+  error: unknown,
+  trans: TranslationBundle
+): string {
+  if (error instanceof Error) {
+    const coded = error as Error & Partial<ICodedMessage>;
+    return typeof coded.code === 'string'
+      ? formatMessage(
+          { code: coded.code, params: coded.params, message: error.message },
+          trans
+        )
+      : error.message;
+  }
+  return String(error);
 }
 
 /** Whether the UI has words of its own for `code`. */
