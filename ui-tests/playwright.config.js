@@ -39,11 +39,28 @@ module.exports = {
       testMatch: 'usage-panel.spec.ts',
       dependencies: ['last-session']
     },
-    { name: 'shutdown', testMatch: 'shutdown.spec.ts', dependencies: ['panel'] }
+    {
+      name: 'notifications',
+      testMatch: 'notifications.spec.ts',
+      dependencies: ['panel']
+    },
+    {
+      name: 'accessibility',
+      testMatch: 'accessibility.spec.ts',
+      dependencies: ['notifications']
+    },
+    {
+      name: 'shutdown',
+      testMatch: 'shutdown.spec.ts',
+      dependencies: ['accessibility']
+    }
   ],
   reporter: [['list'], ['html', { open: 'never' }]],
+  // The server runs in a cgroup v1 memory group of its own where the machine allows
+  // one (in_memory_cgroup.py), so notifications.spec.ts can set a real limit and see a
+  // real OOM kill.
   webServer: {
-    command: `jlpm start --ServerApp.port=${port}`,
+    command: `python in_memory_cgroup.py jupyter lab --config jupyter_server_test_config.py --ServerApp.port=${port}`,
     url: `http://localhost:${port}/lab`,
     timeout: 120 * 1000,
     reuseExistingServer: !process.env.CI

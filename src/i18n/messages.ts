@@ -1,6 +1,7 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 
 import {
+  basename,
   formatBytes,
   formatBytesOf,
   formatMoney,
@@ -49,7 +50,8 @@ const FORMATTERS: { [code: string]: Formatter } = {
   'oom.kernel': (trans, p) =>
     trans.__(
       'Your kernel in %1 was stopped: the server ran out of memory at %2.',
-      text(p.notebook),
+      // The file name: a notification shows 140 characters, a path can take them all.
+      basename(text(p.notebook)),
       bytesAt(p)
     ),
   'oom.process': (trans, p) =>

@@ -29,7 +29,7 @@ export const cullerRule: INotificationRule = {
         key: `culler:${mark}`,
         state,
         message: trans.__(
-          'The idle culler will stop this server in about %1 unless you use it. Save your work.',
+          'Save your work: the idle culler stops this server in about %1 unless you use it.',
           formatDuration(Math.max(remaining, 0))
         ),
         type: 'warning' as const

@@ -19,9 +19,9 @@ export const diskRule: INotificationRule = {
             DISK_WARN_FRACTION
           ),
           message: trans.__(
-            'The disk of %1 is almost full (%2). Delete or move files you do not need before saving fails.',
-            disk.path,
-            formatBytesOf(disk.used_bytes, disk.total_bytes)
+            'Disk almost full (%1): delete or move files before saving fails. %2',
+            formatBytesOf(disk.used_bytes, disk.total_bytes),
+            disk.path
           ),
           type: 'warning' as const
         }

@@ -16,7 +16,7 @@ export const gpuRule: INotificationRule = {
             warnFraction
           ),
           message: trans.__(
-            'GPU %1 memory is at %2, close to its capacity. Free tensors you no longer need or restart the kernel that holds them.',
+            'GPU %1 memory %2, near its capacity: free tensors you no longer need or restart the kernel that holds them.',
             gpu.index,
             formatBytesOf(gpu.memory_used_bytes, gpu.memory_total_bytes)
           ),

@@ -1,4 +1,4 @@
-import { basename, formatBytes, formatBytesOf } from '../../format';
+import { basename, formatBytesOf } from '../../format';
 import { INotificationRule, stateOf } from '../types';
 
 /** How many of the largest kernels the warning names. */
@@ -17,21 +17,18 @@ export const memoryRule: INotificationRule = {
       .sort((a, b) => (b.memory_bytes ?? 0) - (a.memory_bytes ?? 0))
       .slice(0, NAMED_KERNELS)
       .map(kernel =>
-        trans.__(
-          '%1 (%2)',
-          kernel.path ? basename(kernel.path) : (kernel.name ?? kernel.id),
-          formatBytes(kernel.memory_bytes)
-        )
+        kernel.path ? basename(kernel.path) : (kernel.name ?? kernel.id)
       );
     const at = formatBytesOf(memory.used_bytes, memory.limit_bytes);
+    // JupyterLab cuts a notification at 140 characters: the way out comes first.
     const message = largest.length
       ? trans.__(
-          'Memory is at %1, close to the limit; the largest kernels: %2. Save your work, then restart or shut down a kernel you do not need, or pick a larger server profile.',
+          'Memory near its limit (%1): save, restart a kernel or pick a larger profile. Largest: %2',
           at,
           largest.join(', ')
         )
       : trans.__(
-          'Memory is at %1, close to the limit. Save your work, then restart or shut down a kernel you do not need, or pick a larger server profile.',
+          'Memory near its limit (%1): save, restart a kernel or pick a larger profile.',
           at
         );
     return [
