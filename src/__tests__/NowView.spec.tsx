@@ -143,9 +143,15 @@ describe('NowView', () => {
       />
     );
     const chart = screen.getByRole('img', {
-      name: 'Memory over the last 10 minutes'
+      name: 'Memory over the last 10 minutes, now 1.2 / 4.0 GiB'
     });
     expect(chart).toBeTruthy();
+    // Every chart's text alternative ends on the figure shown now.
+    expect(
+      screen.getByRole('img', {
+        name: 'CPU over the last 10 minutes, now 0.40 cores'
+      })
+    ).toBeTruthy();
     // CPU and memory have history columns; nothing else is in the snapshot.
     expect(UPlot.instances).toHaveLength(2);
     const memory = UPlot.instances.find((u: any) => u.target === chart);

@@ -47,14 +47,21 @@ export function NowView(props: INowViewProps): JSX.Element {
     label: string,
     names: string[],
     max: number | null | undefined,
-    warn: boolean
+    warn: boolean,
+    now: string
   ): JSX.Element | null => {
     if (!columns?.time || !names.every(name => columns[name])) {
       return null;
     }
     return (
       <Sparkline
-        label={trans.__('%1 over the last %2 minutes', label, minutes)}
+        // The text alternative of the chart says the figure it ends on.
+        label={trans.__(
+          '%1 over the last %2 minutes, now %3',
+          label,
+          minutes,
+          now
+        )}
         times={columns.time}
         series={names.map((name, i) => ({
           values: columns[name],
@@ -111,7 +118,8 @@ export function NowView(props: INowViewProps): JSX.Element {
           trans.__('CPU'),
           ['cpu_cores'],
           cpuLimit,
-          warns(cpu.cores, cpuLimit)
+          warns(cpu.cores, cpuLimit),
+          trans.__('%1 cores', formatCores(cpu.cores))
         )}
       </Meter>
       <Meter
@@ -126,7 +134,8 @@ export function NowView(props: INowViewProps): JSX.Element {
           trans.__('Memory'),
           ['memory_bytes'],
           memory.limit_bytes,
-          warns(memory.used_bytes, memory.limit_bytes)
+          warns(memory.used_bytes, memory.limit_bytes),
+          formatBytesOf(memory.used_bytes, memory.limit_bytes)
         )}
       </Meter>
       {snapshot.gpus.map(gpu => (
@@ -147,7 +156,8 @@ export function NowView(props: INowViewProps): JSX.Element {
             trans.__('GPU %1 utilization', gpu.index),
             [`gpu${gpu.index}_utilization_percent`],
             100,
-            false
+            false,
+            formatPercent(gpu.utilization_percent)
           )}
         </Meter>
       ))}
@@ -166,7 +176,8 @@ export function NowView(props: INowViewProps): JSX.Element {
               trans.__('Disk'),
               ['disk_used_bytes'],
               entry.total_bytes,
-              warns(entry.used_bytes, entry.total_bytes)
+              warns(entry.used_bytes, entry.total_bytes),
+              formatBytesOf(entry.used_bytes, entry.total_bytes)
             )}
         </Meter>
       ))}
@@ -187,7 +198,12 @@ export function NowView(props: INowViewProps): JSX.Element {
             trans.__('Network received and sent'),
             ['network_rx_bytes_per_second', 'network_tx_bytes_per_second'],
             null,
-            false
+            false,
+            trans.__(
+              '%1 received, %2 sent',
+              formatRate(network?.rx_bytes_per_second),
+              formatRate(network?.tx_bytes_per_second)
+            )
           )}
         </Meter>
       )}

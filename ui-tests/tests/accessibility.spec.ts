@@ -43,6 +43,12 @@ for (const theme of ['light', 'dark'] as const) {
         panel.getByRole('img', { name: /CPU over the last \d+ minutes/ })
       ).toBeVisible();
       expect(await seriousViolations(page, PANEL)).toEqual([]);
+      // Every chart says, in words, the figure it ends on.
+      for (const chart of await panel.locator('.jp-Usage-sparkline').all()) {
+        expect(await chart.getAttribute('aria-label')).toMatch(
+          /over the last \d+ minutes, now \S/
+        );
+      }
     });
 
     test('the summary dialog has no serious violation', async ({ page }) => {
