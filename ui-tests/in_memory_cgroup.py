@@ -10,6 +10,7 @@ tests that need the group skip themselves.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -35,10 +36,8 @@ def make_group(name: str) -> tuple[Path | None, str]:
     if parent is None:
         return None, "no cgroup v1 memory controller here"
     for stale in parent.glob(f"{PREFIX}*"):
-        try:
+        with contextlib.suppress(OSError):
             stale.rmdir()  # left by a run that was killed; only an empty one goes
-        except OSError:
-            pass
     group = parent / name
     try:
         group.mkdir(exist_ok=True)
