@@ -17,9 +17,10 @@ from typing import Any
 from ._version import __version__
 from .hubclient import HubClient
 from .oom import OomWatch
+from .records import SEEN_KEY
 from .sampling.sampler import Sampler
 from .series import SeriesStore
-from .session import SEEN_KEY, SessionRecorder, last_unseen_summary
+from .session import SessionRecorder, last_unseen_summary
 from .store import SessionStore
 from .uploader import SessionUploader
 
@@ -122,7 +123,7 @@ class UsageCore:
         if record is None:
             return None
         if record.get("summary") is not None:
-            return record["summary"]  # type: ignore[no-any-return]
+            return record["summary"]
         return await asyncio.to_thread(self.recorder.summary_of_record, record)
 
     def mark_summary_seen(self, session_id: str) -> None:

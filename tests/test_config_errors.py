@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from reliability_log import record
+from support.reliability_log import record
 from traitlets import Bool, Dict, Float, Int, List, TraitError, TraitType, Unicode
 from traitlets.config import Config, Configurable
 

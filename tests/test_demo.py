@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from server_process import free_port
+from support.server_process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -90,12 +90,21 @@ def test_a_body_over_the_limit_is_refused() -> None:
         ({"cost": {"total": "1"}}, "'total' must be a number"),
         ({"cost": {"currency": 3}}, "'currency' must be a string"),
         ({"meta": "x"}, "'meta' must be an object"),
+        ({"meta": {"limits": 8}}, "'limits' must be an object"),
+        ({"meta": {"rates": "cheap"}}, "'rates' must be an object"),
         ({"server_name": 1}, "'server_name' must be a string"),
     ],
 )
 def test_bad_fields_are_named(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(BadRequest, match=message):
         parse_session(body(**changes))
+
+
+def test_the_facts_a_session_ran_under_are_kept() -> None:
+    limits = {"cpu_limit_cores": 2.0, "memory_limit_bytes": 8 * 2**30, "gpu_count": 0}
+    rates = {"currency": "USD", "memory_gib_hour": 1.0}
+    parsed = parse_session(body(meta={"limits": limits, "rates": rates, "source": "hub"}))
+    assert parsed.meta == {"limits": limits, "rates": rates}
 
 
 def test_a_running_session_lasts_until_its_last_checkpoint() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from jupyter_client import BlockingKernelClient
-from memory_cgroup import memory_cgroup
-from server_process import ServerProcess
+from support.memory_cgroup import memory_cgroup
+from support.server_process import ServerProcess
 
 MIB = 2**20
 LIMIT_BYTES = 640 * MIB

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
-import json
 import logging
 import os
 import secrets
@@ -25,9 +24,6 @@ from urllib.parse import urlparse
 
 from jupyterhub.services.auth import (
     HubOAuth,
-    HubOAuthCallbackHandler,
-    HubOAuthenticated,
-    UserNotAllowed,
 )
 from jupyterhub.utils import url_path_join
 from sqlalchemy.engine import make_url
@@ -42,27 +38,26 @@ from jupyter_usage.hubclient import HubClient
 from jupyter_usage.traits import BoundedFloat
 
 from .availability import (
-    RETRY_AFTER_SECONDS,
     UNAVAILABLE,
     DatabaseHealth,
     is_unavailable,
 )
 from .availability import reason as failure_reason
-from .coverage import coverage, running
-from .export import KPI_TABLES, kpis_csv, sessions_csv
+from .handlers import (
+    KpisCsvHandler,
+    KpisHandler,
+    OAuthCallbackHandler,
+    ReportHandler,
+    SessionsCsvHandler,
+    SessionsHandler,
+    SizingHandler,
+    Unavailable,
+)
 from .hub_sessions import HubSessions
-from .kpis_sql import database_kpis, with_previous_period
-from .report import CONTENT_SECURITY_POLICY, render_message, render_not_admin, render_report
 from .server_poller import HubPoller
-from .sizing import sizing
 from .storage import NewerSchemaError, UsageDB
 from .validation import (
     MAX_BODY_BYTES,
-    BadRequest,
-    claimed_groups,
-    parse_json_object,
-    parse_session,
-    parse_time,
 )
 
 _T = TypeVar("_T")
@@ -477,330 +472,11 @@ class UsageService(Application):
         await asyncio.wait_for(server.close_all_connections(), 5)
 
 
-class Unavailable(web.HTTPError):
-    """A 503 with `Retry-After`: the database is not there (yet), or the service stops."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(503, message)
-
-
 def _redact(url: str) -> str:
     parsed = urlparse(url)
     if parsed.password:
         return url.replace(f":{parsed.password}@", ":***@")
     return url
-
-
-# -- handlers ------------------------------------------------------------------------
-
-
-class BaseHandler(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
-    """Identifies the caller with the hub, without blocking the event loop."""
-
-    service: UsageService
-
-    def initialize(self, service: UsageService) -> None:
-        self.service = service
-        self.hub_auth = service.hub_auth
-        self.refused: str | None = None
-        self.counted = False
-
-    def get_current_user(self) -> Any:
-        # The user is resolved in prepare(); never a blocking call to the hub here.
-        return None
-
-    async def prepare(self) -> None:
-        self.service.requests_in_flight += 1
-        self.counted = True
-        if self.service.stopping:
-            raise Unavailable("the usage service is stopping; retry in a moment")
-        model = await self.hub_auth.get_user(self, sync=False)
-        if not model:
-            return
-        try:
-            self.current_user = self.check_hub_user(model)
-        except UserNotAllowed:
-            scopes = ", ".join(sorted(self.hub_scopes or ()))
-            self.refused = (
-                f"{model.get('kind', 'user')} {model.get('name')} may not use this service: "
-                f"the token or login lacks the scope {scopes}"
-            )
-
-    @property
-    def user_model(self) -> dict[str, Any]:
-        return self.current_user  # type: ignore[no-any-return]
-
-    @property
-    def token_authenticated(self) -> bool:
-        # Set by HubAuth when the token (not a cookie) identified the caller.
-        return bool(getattr(self, "_token_authenticated", False))
-
-    refusal: str | None = None
-    unavailable = False
-
-    def on_finish(self) -> None:
-        self._uncount()
-
-    def on_connection_close(self) -> None:
-        self._uncount()
-
-    def _uncount(self) -> None:
-        if self.counted:
-            self.counted = False
-            self.service.requests_in_flight -= 1
-
-    def say_when_to_retry(self, exc_info: Any) -> None:
-        """`Retry-After` on a 503 (set here: send_error clears the headers before)."""
-        if exc_info is not None and isinstance(exc_info[1], Unavailable):
-            self.unavailable = True
-            self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, web.HTTPError):
-            # The access log line says it, once; tornado would log it a second time.
-            self.refusal = value.log_message
-            return
-        super().log_exception(typ, value, tb)
-
-    def set_default_headers(self) -> None:
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-
-
-class ApiHandler(BaseHandler):
-    """JSON in and out; unauthenticated requests get a 403, never a login redirect."""
-
-    def write_json(self, body: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body, allow_nan=False))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = self._reason
-        exc_info = kwargs.get("exc_info")
-        self.say_when_to_retry(exc_info)
-        if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
-            message = exc_info[1].log_message or message
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"message": message}))
-
-    def require_user(self) -> dict[str, Any]:
-        if self.current_user is None:
-            raise web.HTTPError(
-                403, self.refused or "Authentication required: send 'Authorization: token …'"
-            )
-        return self.user_model
-
-    def require_reader_of_all(self) -> dict[str, Any]:
-        model = self.require_user()
-        if not self.service.is_reader_of_all(model):
-            raise web.HTTPError(403, self._only_admins())
-        return model
-
-    def _only_admins(self) -> str:
-        scope = self.service.admin_scope
-        holders = f" and holders of the scope {scope}" if scope else ""
-        return f"Only admins{holders} may read everyone's usage"
-
-    def time_window(self) -> tuple[float, float, str | None]:
-        """`since`, `until` and `group` of a KPI request, checked."""
-        now = time.time()
-        try:
-            until = parse_time("until", self.get_query_argument("until", None), end_of_day=True)
-            since = parse_time("since", self.get_query_argument("since", None))
-        except BadRequest as error:
-            raise web.HTTPError(400, str(error)) from None
-        until = now if until is None else until
-        since = until - self.service.default_window_days * DAY_SECONDS if since is None else since
-        if not since < until:
-            raise web.HTTPError(400, "'since' must be before 'until'")
-        if until - since > self.service.max_window_days * DAY_SECONDS:
-            raise web.HTTPError(
-                400, f"the window may span at most {self.service.max_window_days} days"
-            )
-        group = self.get_query_argument("group", None) or None
-        return since, until, group
-
-    async def kpi_report(self) -> dict[str, Any]:
-        since, until, group = self.time_window()
-        service = self.service
-
-        def compute() -> dict[str, Any]:
-            report = with_previous_period(
-                lambda a, b: database_kpis(
-                    service.db,
-                    since=a,
-                    until=b,
-                    group=group,
-                    regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
-                ),
-                since,
-                until,
-            )
-            report["coverage"] = coverage(service.db, since, until, group)
-            report["running"] = running(service.db, time.time(), group)
-            return report
-
-        return await service.run_db(compute)
-
-    async def sessions_query(self) -> list[dict[str, Any]]:
-        """Sessions the caller asked for and may read."""
-        model = self.require_user()
-        wanted = self.get_query_argument("user", None) or None
-        if not self.service.is_reader_of_all(model):
-            if model.get("kind", "user") != "user":
-                raise web.HTTPError(403, self._only_admins())
-            if wanted is not None and wanted != model["name"]:
-                raise web.HTTPError(
-                    403, f"You may read only your own sessions. {self._only_admins()}"
-                )
-            wanted = model["name"]
-        try:
-            since = parse_time("since", self.get_query_argument("since", None))
-            until = parse_time("until", self.get_query_argument("until", None), end_of_day=True)
-            limit = int(self.get_query_argument("limit", "500"))
-        except BadRequest as error:
-            raise web.HTTPError(400, str(error)) from None
-        except ValueError:
-            raise web.HTTPError(400, "'limit' must be a whole number") from None
-        if not 1 <= limit <= 10000:
-            raise web.HTTPError(400, "'limit' must be between 1 and 10000")
-        db = self.service.db
-        return await self.service.run_db(
-            lambda: db.list_sessions(user=wanted, since=since, until=until, limit=limit)
-        )
-
-
-class SessionsHandler(ApiHandler):
-    async def get(self) -> None:
-        sessions = await self.sessions_query()
-        self.write_json({"sessions": sessions})
-
-    async def post(self) -> None:
-        model = self.require_user()
-        if not self.token_authenticated:
-            # No cookie-authenticated writes: nothing to forge from another site.
-            raise web.HTTPError(403, "Session reports must be sent with an API token")
-        if model.get("kind", "user") != "user":
-            raise web.HTTPError(403, "Only users' servers report sessions")
-        try:
-            body = parse_json_object(self.request.body)
-            session = parse_session(body)
-        except BadRequest as error:
-            raise web.HTTPError(400, str(error)) from None
-        user = model["name"]
-        claimed = body.get("user")
-        if claimed is not None and claimed != user:
-            raise web.HTTPError(
-                403, f"The session's user is {claimed!r}, but the token belongs to {user!r}"
-            )
-        # The hub's word on groups beats the server's, which a user could edit.
-        groups = model["groups"] if isinstance(model.get("groups"), list) else claimed_groups(body)
-        db = self.service.db
-
-        def store() -> str:
-            outcome = db.upsert_session(user, session, groups, time.time())
-            if outcome == "created":
-                # The hub's poll or its events may have known this session first.
-                HubSessions(db).absorb_twins(user, session)
-            return outcome
-
-        outcome = await self.service.run_db(store)
-        self.write_json(
-            {"id": session.session_id, "user": user, "status": outcome},
-            201 if outcome == "created" else 200,
-        )
-
-
-class SessionsCsvHandler(ApiHandler):
-    async def get(self) -> None:
-        sessions = await self.sessions_query()
-        self.set_header("Content-Type", "text/csv; charset=utf-8")
-        self.set_header("Content-Disposition", 'attachment; filename="sessions.csv"')
-        self.finish(sessions_csv(sessions))
-
-
-class KpisHandler(ApiHandler):
-    async def get(self) -> None:
-        self.require_reader_of_all()
-        self.write_json(await self.kpi_report())
-
-
-class SizingHandler(ApiHandler):
-    """How often and when servers run out of memory and CPU (see sizing.py)."""
-
-    async def get(self) -> None:
-        self.require_reader_of_all()
-        since, until, group = self.time_window()
-        db = self.service.db
-        body = await self.service.run_db(lambda: sizing(db, since, until, group))
-        self.write_json({"since": since, "until": until, "group": group, "sizing": body})
-
-
-class KpisCsvHandler(ApiHandler):
-    async def get(self) -> None:
-        self.require_reader_of_all()
-        table = self.get_query_argument("table", "summary")
-        if table not in KPI_TABLES:
-            raise web.HTTPError(400, f"'table' must be one of {', '.join(KPI_TABLES)}")
-        report = await self.kpi_report()
-        self.set_header("Content-Type", "text/csv; charset=utf-8")
-        self.set_header("Content-Disposition", f'attachment; filename="usage-{table}.csv"')
-        self.finish(kpis_csv(report, table))
-
-
-class ReportHandler(ApiHandler):
-    """The admin report page; browsers log in through the hub."""
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = self._reason
-        exc_info = kwargs.get("exc_info")
-        self.say_when_to_retry(exc_info)
-        if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
-            message = exc_info[1].log_message or message
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        if status_code == 403 and self.current_user is not None:
-            # Someone who found the service in the hub's menu: show where their own usage is.
-            self.finish(
-                render_not_admin(
-                    str(self.user_model.get("name")),
-                    message,
-                    hub_prefix=self.hub_auth.hub_prefix,
-                    base_url=self.service.service_prefix,
-                )
-            )
-            return
-        self.finish(render_message(f"{status_code} {self._reason}", message))
-
-    async def get(self) -> None:
-        if self.current_user is None and self.refused is None:
-            self.redirect(self.get_login_url())
-            return
-        model = self.require_reader_of_all()
-        report = await self.kpi_report()
-        db = self.service.db
-        groups = await self.service.run_db(lambda: db.groups(since=report["since"]))
-        report["sizing"] = await self.service.run_db(
-            lambda: sizing(db, report["since"], report["until"], report.get("group"))
-        )
-        query = {name: self.get_query_argument(name, "") for name in ("since", "until", "group")}
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(
-            render_report(
-                report,
-                base_url=self.service.service_prefix,
-                query=query,
-                groups=groups,
-                viewer=str(model.get("name")),
-                hub_prefix=self.hub_auth.hub_prefix,
-            )
-        )
-
-
-class OAuthCallbackHandler(HubOAuthCallbackHandler):  # type: ignore[misc]
-    def initialize(self, service: UsageService) -> None:
-        self.hub_auth = service.hub_auth
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Access to the hub history service, inside a real JupyterHub (tests/hub_process.py).
+"""Access to the hub history service, inside a real JupyterHub (tests/support/hub_process.py).
 
 - Every route the service's web application registers (enumerated from
   `UsageService.make_app`, not listed here) refuses requests without credentials, with a
@@ -19,17 +19,17 @@ import uuid
 from typing import Any, cast
 
 import pytest
-from hub_process import HTML_NAME, SERVICE_PREFIX, Answer, Hub, call, shared_hub
-from reliability_log import record
+from support.hub_process import HTML_NAME, SERVICE_PREFIX, Answer, Hub, call, shared_hub
+from support.reliability_log import record
 from tornado import web
 
-from jupyter_usage.hub.service import (
+from jupyter_usage.hub.handlers import (
     BaseHandler,
     ReportHandler,
     SessionsCsvHandler,
     SessionsHandler,
-    UsageService,
 )
+from jupyter_usage.hub.service import UsageService
 
 DAY = 86400.0
 METHODS = web.RequestHandler.SUPPORTED_METHODS

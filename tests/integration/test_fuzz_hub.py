@@ -19,10 +19,10 @@ import uuid
 from typing import Any
 
 import pytest
-from hub_process import SERVICE_PREFIX, Hub, shared_hub
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_log import record
+from support.hub_process import SERVICE_PREFIX, Hub, shared_hub
+from support.reliability_log import record
 
 from jupyter_usage.hub.storage import MAX_ID_LENGTH, MAX_NAME_LENGTH
 from jupyter_usage.hub.validation import MAX_BODY_BYTES

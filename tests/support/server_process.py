@@ -29,6 +29,7 @@ class ServerProcess:
         *extra_args: str,
         env: dict[str, str] | None = None,
         stdin: int | None = subprocess.DEVNULL,
+        new_session: bool = False,
         cgroup: Path | None = None,
     ) -> None:
         self.root = root
@@ -36,6 +37,8 @@ class ServerProcess:
         self.cgroup = cgroup
         # No terminal by default, as under a spawner; a pty's fd makes one.
         self.stdin = stdin
+        # A benchmark's Ctrl-C must not reach the server before it has been measured.
+        self.new_session = new_session
         self.port = free_port()
         self.token = secrets.token_hex(8)
         self.extra_args = extra_args
@@ -69,6 +72,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.env,
+                start_new_session=self.new_session,
                 preexec_fn=None if self.cgroup is None else self._join_cgroup,
             )
         deadline = time.monotonic() + timeout_seconds
