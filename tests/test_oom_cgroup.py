@@ -68,7 +68,7 @@ def test_a_real_oom_kill_names_the_notebook(tmp_path: Path) -> None:
             )
             client.start_channels()
             try:
-                client.wait_for_ready(timeout=30)
+                client.wait_for_ready(timeout=120)  # a loaded CI machine is slow to start one
                 client.execute("blocks = []\nwhile True:\n    blocks.append(b'\\x01' * 2**25)\n")
                 notices = _wait_for(
                     lambda: server.get("api/usage/v1/snapshot")["notices"], 60, "a notice"
