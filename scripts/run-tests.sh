@@ -44,6 +44,7 @@ for suite in "${suites[@]}"; do
       ;;
     ui)
       run "galata" bash -c "cd ui-tests && CI=1 jlpm playwright test"
+      run "hub report" bash -c "cd ui-tests && CI=1 jlpm playwright test -c playwright-hub.config.js"
       ;;
     integration)
       run "integration" python -m pytest -W error tests/integration -q

@@ -13,12 +13,19 @@ from typing import TYPE_CHECKING, Any
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
 from tornado import web
 
+from .activity import database_activity, group_exists, known_groups, session_details
 from .availability import RETRY_AFTER_SECONDS
 from .coverage import coverage, running
 from .export import KPI_TABLES, kpis_csv, sessions_csv
 from .hub_sessions import HubSessions
 from .kpis_sql import database_kpis, with_previous_period
-from .report import CONTENT_SECURITY_POLICY, render_message, render_not_admin, render_report
+from .report import (
+    CONTENT_SECURITY_POLICY,
+    render_message,
+    render_not_admin,
+    render_report,
+    render_sessions,
+)
 from .sizing import sizing
 from .validation import BadRequest, claimed_groups, parse_json_object, parse_session, parse_time
 
@@ -185,6 +192,52 @@ class ApiHandler(BaseHandler):
 
         return await service.run_db(compute)
 
+    async def kpi_window_report(self, since: float, until: float, group: str | None) -> Any:
+        """The KPIs of one window without the previous period (the drill-down's users)."""
+        service = self.service
+        return await service.run_db(
+            lambda: database_kpis(
+                service.db,
+                since=since,
+                until=until,
+                group=group,
+                regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
+            )
+        )
+
+    async def group_state(self, group: str | None, active: int) -> str | None:
+        """What to say of a chosen group without sessions in the window, else None."""
+        if group is None or active:
+            return None
+        db = self.service.db
+
+        def exists() -> bool:
+            with db.engine.connect() as connection:
+                return group_exists(connection, group)
+
+        known = await self.service.run_db(exists)
+        return f"No sessions of group {group} in this window" + (
+            "" if known else " (no such group has reported)"
+        )
+
+    def session_filters(self) -> tuple[str | None, float | None, float | None, str | None, int]:
+        """`user`, `since`, `until`, `group` and `limit` of a sessions request, checked."""
+        try:
+            since = parse_time("since", self.get_query_argument("since", None))
+            until = parse_time("until", self.get_query_argument("until", None), end_of_day=True)
+            limit = int(self.get_query_argument("limit", "500"))
+        except BadRequest as error:
+            raise web.HTTPError(400, str(error)) from None
+        except ValueError:
+            raise web.HTTPError(400, "'limit' must be a whole number") from None
+        if not 1 <= limit <= 10000:
+            raise web.HTTPError(400, "'limit' must be between 1 and 10000")
+        if since is not None and until is not None and not since < until:
+            raise web.HTTPError(400, "'since' must be before 'until'")
+        user = self.get_query_argument("user", None) or None
+        group = self.get_query_argument("group", None) or None
+        return user, since, until, group, limit
+
     async def sessions_query(self) -> list[dict[str, Any]]:
         """Sessions the caller asked for and may read."""
         model = self.require_user()
@@ -197,19 +250,12 @@ class ApiHandler(BaseHandler):
                     403, f"You may read only your own sessions. {self._only_admins()}"
                 )
             wanted = model["name"]
-        try:
-            since = parse_time("since", self.get_query_argument("since", None))
-            until = parse_time("until", self.get_query_argument("until", None), end_of_day=True)
-            limit = int(self.get_query_argument("limit", "500"))
-        except BadRequest as error:
-            raise web.HTTPError(400, str(error)) from None
-        except ValueError:
-            raise web.HTTPError(400, "'limit' must be a whole number") from None
-        if not 1 <= limit <= 10000:
-            raise web.HTTPError(400, "'limit' must be between 1 and 10000")
+        _, since, until, group, limit = self.session_filters()
         db = self.service.db
         return await self.service.run_db(
-            lambda: db.list_sessions(user=wanted, since=since, until=until, limit=limit)
+            lambda: db.list_sessions(
+                user=wanted, since=since, until=until, limit=limit, group=group
+            )
         )
 
 
@@ -279,20 +325,84 @@ class SizingHandler(ApiHandler):
         self.write_json({"since": since, "until": until, "group": group, "sizing": body})
 
 
+class ActivityHandler(ApiHandler):
+    """Servers running over time, by hour of the week, and use and cost per day."""
+
+    async def get(self) -> None:
+        self.require_reader_of_all()
+        since, until, group = self.time_window()
+        db = self.service.db
+        self.write_json(
+            await self.service.run_db(lambda: database_activity(db, since, until, group))
+        )
+
+
+class UsersHandler(ApiHandler):
+    """The drill-down's middle step: use and cost per user (of a group)."""
+
+    async def get(self) -> None:
+        self.require_reader_of_all()
+        since, until, group = self.time_window()
+        kpis = (await self.kpi_window_report(since, until, group))["kpis"]
+        users = kpis["cost_by_user"]["value"]
+        self.write_json(
+            {
+                "since": since,
+                "until": until,
+                "group": group,
+                "users": users,
+                "message": await self.group_state(group, len(users)),
+            }
+        )
+
+
+class SessionDetailsHandler(ApiHandler):
+    """The drill-down's last step: sessions with profile, duration, peaks and idle share."""
+
+    async def get(self) -> None:
+        self.require_reader_of_all()
+        user, since, until, group, limit = self.session_filters()
+        db = self.service.db
+        records = await self.service.run_db(
+            lambda: db.list_sessions(user=user, since=since, until=until, limit=limit, group=group)
+        )
+        self.write_json(
+            {
+                "user": user,
+                "group": group,
+                "since": since,
+                "until": until,
+                "sessions": [session_details(record) for record in records],
+                "truncated": len(records) >= limit,
+            }
+        )
+
+
 class KpisCsvHandler(ApiHandler):
     async def get(self) -> None:
         self.require_reader_of_all()
         table = self.get_query_argument("table", "summary")
         if table not in KPI_TABLES:
             raise web.HTTPError(400, f"'table' must be one of {', '.join(KPI_TABLES)}")
+        user = self.get_query_argument("user", None) or None
+        if user is not None and table != "users":
+            raise web.HTTPError(
+                400,
+                "'user' filters the table 'users' only; one user's sessions are in "
+                "sessions.csv?user=…",
+            )
         report = await self.kpi_report()
+        if user is not None:
+            rows = report["kpis"]["cost_by_user"]["value"]
+            report["kpis"]["cost_by_user"]["value"] = [r for r in rows if r["user"] == user]
         self.set_header("Content-Type", "text/csv; charset=utf-8")
         self.set_header("Content-Disposition", f'attachment; filename="usage-{table}.csv"')
         self.finish(kpis_csv(report, table))
 
 
-class ReportHandler(ApiHandler):
-    """The admin report page; browsers log in through the hub."""
+class PageHandler(ApiHandler):
+    """An HTML page for admins; browsers log in through the hub, others see where their
+    own usage is."""
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = self.error_message(kwargs.get("exc_info"))
@@ -305,32 +415,96 @@ class ReportHandler(ApiHandler):
                     message,
                     hub_prefix=self.hub_auth.hub_prefix,
                     base_url=self.service.service_prefix,
+                    hub_name=self.service.hub_name,
                 )
             )
             return
-        self.finish(render_message(f"{status_code} {self._reason}", message))
+        self.finish(
+            render_message(
+                f"{status_code} {self._reason}",
+                message,
+                base_url=self.service.service_prefix,
+                hub_prefix=self.hub_auth.hub_prefix if self.hub_auth else "/hub/",
+            )
+        )
 
-    async def get(self) -> None:
+    def reader(self) -> dict[str, Any] | None:
+        """The admin reading the page, or None once a browser is sent to log in."""
         if self.current_user is None and self.refused is None:
             self.redirect(self.get_login_url())
+            return None
+        return self.require_reader_of_all()
+
+    def write_html(self, page: str) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(page)
+
+
+class ReportHandler(PageHandler):
+    """The admin report page."""
+
+    async def get(self) -> None:
+        model = self.reader()
+        if model is None:
             return
-        model = self.require_reader_of_all()
         report = await self.kpi_report()
         db = self.service.db
-        groups = await self.service.run_db(lambda: db.groups(since=report["since"]))
-        report["sizing"] = await self.service.run_db(
-            lambda: sizing(db, report["since"], report["until"], report.get("group"))
-        )
-        query = {name: self.get_query_argument(name, "") for name in ("since", "until", "group")}
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(
+        since, until, group = report["since"], report["until"], report.get("group")
+
+        def more() -> tuple[list[str], dict[str, Any], dict[str, Any]]:
+            with db.engine.connect() as connection:
+                groups = known_groups(connection, since)
+            return (
+                groups,
+                sizing(db, since, until, group),
+                database_activity(db, since, until, group),
+            )
+
+        groups, report["sizing"], activity = await self.service.run_db(more)
+        state = await self.group_state(group, report["kpis"]["active_users"]["value"])
+        self.write_html(
             render_report(
                 report,
                 base_url=self.service.service_prefix,
-                query=query,
                 groups=groups,
                 viewer=str(model.get("name")),
                 hub_prefix=self.hub_auth.hub_prefix,
+                hub_name=self.service.hub_name,
+                activity=activity,
+                group_known=state is None or "no such group" not in state,
+            )
+        )
+
+
+class SessionsPageHandler(PageHandler):
+    """The drill-down's last step as a page: one user's (or everyone's) sessions."""
+
+    async def get(self) -> None:
+        model = self.reader()
+        if model is None:
+            return
+        user, since, until, group, limit = self.session_filters()
+        until = time.time() if until is None else until
+        if since is None:
+            since = until - self.service.default_window_days * DAY_SECONDS
+        if not since < until:
+            raise web.HTTPError(400, "'since' must be before 'until'")
+        db = self.service.db
+        records = await self.service.run_db(
+            lambda: db.list_sessions(user=user, since=since, until=until, limit=limit, group=group)
+        )
+        self.write_html(
+            render_sessions(
+                [session_details(record) for record in records],
+                base_url=self.service.service_prefix,
+                since=since,
+                until=until,
+                user=user,
+                group=group,
+                limit=limit,
+                viewer=str(model.get("name")),
+                hub_prefix=self.hub_auth.hub_prefix,
+                hub_name=self.service.hub_name,
             )
         )
 

@@ -44,14 +44,18 @@ from .availability import (
 )
 from .availability import reason as failure_reason
 from .handlers import (
+    ActivityHandler,
     KpisCsvHandler,
     KpisHandler,
     OAuthCallbackHandler,
     ReportHandler,
+    SessionDetailsHandler,
     SessionsCsvHandler,
     SessionsHandler,
+    SessionsPageHandler,
     SizingHandler,
     Unavailable,
+    UsersHandler,
 )
 from .hub_sessions import HubSessions
 from .server_poller import HubPoller
@@ -61,6 +65,10 @@ from .validation import (
 )
 
 _T = TypeVar("_T")
+
+STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
+"""The report page's scripts and styles (uPlot included), served as files: the page's
+Content-Security-Policy allows no inline script."""
 
 DAY_SECONDS = 86400.0
 
@@ -115,6 +123,15 @@ class UsageService(Application):
         role, and list it in the service's `oauth_client_allowed_scopes` so that the
         report page sees it. Only the unfiltered scope counts. Empty: admins only.
         Default: "custom:usage:read-all".
+        """,
+    )
+
+    hub_name = Unicode(
+        "JupyterHub",
+        config=True,
+        help="""Name of the hub as the report page's title and header show it, e.g.
+        "Physics JupyterHub"; its link leads back to the hub's home page.
+        Default: "JupyterHub".
         """,
     )
 
@@ -321,6 +338,15 @@ class UsageService(Application):
                 (url_path_join(api, "kpis"), KpisHandler, arguments),
                 (url_path_join(api, r"kpis\.csv"), KpisCsvHandler, arguments),
                 (url_path_join(api, "sizing"), SizingHandler, arguments),
+                (url_path_join(api, "activity"), ActivityHandler, arguments),
+                (url_path_join(api, "users"), UsersHandler, arguments),
+                (url_path_join(api, "session-details"), SessionDetailsHandler, arguments),
+                (url_path_join(prefix, "sessions"), SessionsPageHandler, arguments),
+                (
+                    url_path_join(prefix, "static/(.*)"),
+                    web.StaticFileHandler,
+                    {"path": STATIC_DIR},
+                ),
             ],
             cookie_secret=secrets.token_bytes(32),
             log_function=self._log_request,

@@ -25,7 +25,7 @@ from tornado import web
 
 from jupyter_usage.hub.handlers import (
     BaseHandler,
-    ReportHandler,
+    PageHandler,
     SessionsCsvHandler,
     SessionsHandler,
 )
@@ -90,11 +90,11 @@ def url_of(hub: Hub, path: str, **query: str) -> str:
 
 
 def is_refusal(handler: type[web.RequestHandler], answer: Answer) -> bool:
-    """Refused: a 403 (the API), a 400 (the OAuth callback without an OAuth code), or the
-    report page sending a browser to log in at the hub."""
+    """Refused: a 403 (the API), a 400 (the OAuth callback without an OAuth code), or a
+    page (the report, a user's sessions) sending a browser to log in at the hub."""
     if answer.status == 302:
         location = answer.headers.get("Location", "")
-        return handler is ReportHandler and "/hub/api/oauth2/authorize" in location
+        return issubclass(handler, PageHandler) and "/hub/api/oauth2/authorize" in location
     return answer.status in (400, 403)
 
 
@@ -121,7 +121,10 @@ def test_every_route_refuses_requests_without_valid_credentials(
                 answer = call(method, url_of(hub, path), raw=body, headers=headers)
                 where = f"{method} {path} with {what}: {answer.status}"
                 assert not [i for i in secret_ids if i in answer.body], where
-                if not implements(handler, method):
+                if handler is web.StaticFileHandler:
+                    # The report page's scripts and styles: files of the package, no data.
+                    assert answer.status in (404, 405), where
+                elif not implements(handler, method):
                     assert answer.status == 405, where
                 elif handler is web.RedirectHandler:
                     # The prefix without its slash: sent on to the report page, checked too.
@@ -133,6 +136,10 @@ def test_every_route_refuses_requests_without_valid_credentials(
                 record("routes_checked", detail=f"hub service {method} {path}")
                 checked += 1
     assert checked >= len(routes)
+    # Anyone may fetch the page's scripts and styles: they hold no data.
+    script = call("GET", url_of(hub, f"{SERVICE_PREFIX}static/report.js"))
+    assert script.status == 200
+    assert script.headers["Content-Type"].startswith(("application/javascript", "text/javascript"))
 
 
 def per_user_routes() -> list[tuple[str, type[web.RequestHandler]]]:
