@@ -13,8 +13,10 @@ PORT ?= 8888
 .PHONY: lab test system-deps venv install ui-install lint test-python test-js test-ui \
         test-integration bench bench-load bench-hub reliability clean
 
+# A store, workspaces and settings of its own under .demo-data/, emptied at each start
+# (HISTORY=keep keeps the sessions of earlier demo runs).
 lab: install
-	@$(ACTIVATE) && ./demo/start.sh $(PORT)
+	@$(ACTIVATE) && ./demo/start.sh $(PORT) $(if $(filter keep,$(HISTORY)),--keep-history)
 
 test: system-deps install ui-install
 	@$(ACTIVATE) && ./scripts/run-tests.sh
@@ -31,10 +33,23 @@ venv: $(BIN)/python
 
 # The editable install also runs `jlpm install` and builds the labextension.
 # `develop` links the venv's labextension to this checkout, so `jlpm build` is live.
-install: venv
+# Both steps are skipped when nothing they depend on changed (stamps), so `make lab`
+# starts in seconds the second time; `make clean` forgets them.
+INSTALLED := $(VENV)/.installed
+BUILT := $(VENV)/.built
+FRONTEND := $(shell find src style schema -type f 2>/dev/null) package.json tsconfig.json
+
+$(INSTALLED): $(BIN)/python pyproject.toml package.json yarn.lock
 	$(BIN)/pip install -q -e ".[test,lint]"
-	@$(ACTIVATE) && jupyter-builder develop --overwrite . >/dev/null \
-		&& jlpm install >/dev/null && jlpm build >/dev/null
+	@$(ACTIVATE) && jupyter-builder develop --overwrite . >/dev/null && jlpm install >/dev/null
+	@touch $@
+
+$(BUILT): $(INSTALLED) $(FRONTEND)
+	@$(ACTIVATE) && jlpm build >/dev/null
+	@touch $@
+
+install: venv $(INSTALLED) $(BUILT)
+	@[ -f jupyter_usage/labextension/package.json ] || { rm -f $(BUILT); $(MAKE) --no-print-directory $(BUILT); }
 
 ui-install: install
 	@$(ACTIVATE) && cd ui-tests && jlpm install >/dev/null
@@ -81,4 +96,4 @@ reliability: system-deps install
 
 clean:
 	rm -rf $(VENV) node_modules ui-tests/node_modules lib jupyter_usage/labextension \
-	       tsconfig.tsbuildinfo .yarn ui-tests/.yarn
+	       tsconfig.tsbuildinfo .yarn ui-tests/.yarn .demo-data

@@ -128,6 +128,23 @@ class UsageApp(ExtensionApp):
         """,
     )
 
+    disk_reserved = NamedCaselessStrEnum(
+        ["auto", "yes", "no"],
+        "auto",
+        config=True,
+        help="""Whether the space of the first of `disk_paths` is reserved for this user,
+        which decides what the "allocated" and "max" cost bases bill for disk: its whole
+        size when reserved, else only the bytes used.
+
+        "auto" (the default) counts a filesystem as reserved when it is mounted at that
+        directory or below the home directory (a volume of its own, such as a PVC), and
+        as shared when it is mounted above it (the host's root disk, a /home shared by
+        everyone). "yes" says it is reserved (a quota, say, which cannot be seen from
+        inside); "no" always bills used bytes. The snapshot's disk entries say which was
+        decided (`reserved`, `reserved_source`).
+        """,
+    )
+
     disk_scan = Bool(
         False,
         config=True,
@@ -339,7 +356,11 @@ class UsageApp(ExtensionApp):
             processes=ProcessTree(os.getpid(), memory_metric=self.memory_metric),
             cgroup=CgroupReader.detect(),
             gpu=GpuReader() if self.gpu else None,
-            disk=DiskReader(paths, scan=self.disk_scan),
+            disk=DiskReader(
+                paths,
+                scan=self.disk_scan,
+                reserved={"yes": True, "no": False}.get(self.disk_reserved.lower()),
+            ),
             network=NetworkReader(),
             config_cpu_limit_cores=self.cpu_limit_cores or None,
             config_memory_limit_bytes=self.memory_limit_bytes or None,

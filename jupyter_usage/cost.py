@@ -85,9 +85,9 @@ class CostModel(LoggingConfigurable):
         config=True,
         help=_rate_help("storage", "GiB-month (2**30 bytes for 730 hours, a twelfth of 365 days)")
         + " The first disk the sampler reports (the home volume) is billed. Under the"
-        " `allocated` and `max` bases that is the size of its whole file system, which on a"
-        " shared file system is far more than one user's share: use basis `used` or a"
-        " rate of 0 there.",
+        " `allocated` and `max` bases that is the size of its filesystem only when the space"
+        " is reserved for the user (a volume of its own, or `UsageApp.disk_reserved`);"
+        " a shared filesystem is billed on the bytes used.",
     )
     server_hour = BoundedFloat(
         0.0,
@@ -115,7 +115,8 @@ class CostModel(LoggingConfigurable):
         for an hour is half a GPU-hour). "allocated" bills what the server is given over
         time, whether used or not: for CPU and memory the guarantee when the spawner set one,
         else the limit; for GPUs the devices attached; for disk the size of the home
-        volume. "max" bills, at every sample, the larger of the two (as OpenCost does).
+        volume when it is reserved for the user (see `UsageApp.disk_reserved`), else
+        the bytes used. "max" bills, at every sample, the larger of the two (as OpenCost does).
         Where no allocation is known for a resource (no limit, say), "allocated" and "max"
         bill its usage instead and the cost says so in `basis_fallbacks`. `server_hour` is
         billed the same under every basis. The default is "max".

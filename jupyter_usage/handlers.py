@@ -1,8 +1,8 @@
 """Thin REST handlers: parse and check parameters, format what the core already has.
 
 No handler samples anything, and none knows the app: each receives the `UsageCore`
-and formats what it offers. Errors are `web.HTTPError(status, message)`, which
-jupyter_server's `APIHandler.write_error` turns into a JSON `{"message": …}`.
+and formats what it offers. Errors are `web.HTTPError(status, message)` (or a
+`UsageError` with a code of its own), answered as JSON `{"message", "code", "params"}`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import time
+from http.client import responses
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -18,11 +19,21 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from .core import UsageCore
+from .i18n import trans
 from .metrics import UsageCollector
 from .records import sessions_csv
 
 API_PREFIX = "/api/usage/v1"
 AUTH_RESOURCE = "usage"
+
+
+class UsageError(web.HTTPError):
+    """An error the UI shows: a stable `code` with `params`, and English for the rest."""
+
+    def __init__(self, status_code: int, code: str, params: dict[str, Any], message: str) -> None:
+        super().__init__(status_code, message)
+        self.code = code
+        self.params = params
 
 
 class UsageHandler(APIHandler):
@@ -59,6 +70,25 @@ class UsageHandler(APIHandler):
 
     def write_json(self, body: Any) -> None:
         self.finish(json.dumps(body, allow_nan=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """jupyter_server's JSON error, plus a stable `code` and its `params` so the UI
+        can say it in the user's language (`message` stays English for API clients)."""
+        error = (kwargs.get("exc_info") or (None, None, None))[1]
+        if (status_code >= 500 and status_code != 503) or not isinstance(error, web.HTTPError):
+            super().write_error(status_code, **kwargs)
+            return
+        message = error.log_message or responses.get(status_code, "Unknown HTTP Error")
+        code, params = getattr(error, "code", None), getattr(error, "params", None)
+        if code is None:
+            code = "error.bad_request" if status_code == 400 else "error.http"
+            params = {"status": status_code, "message": message}
+        self.set_header("Content-Type", "application/json")
+        self.finish(
+            json.dumps(
+                {"message": message, "reason": error.reason, "code": code, "params": params or {}}
+            )
+        )
 
     def float_argument(
         self,
@@ -125,7 +155,12 @@ class SnapshotHandler(UsageHandler):
     async def get(self) -> None:
         body = self.core.snapshot()
         if body is None:
-            raise web.HTTPError(503, "The first sample is not taken yet; try again in a second.")
+            raise UsageError(
+                503,
+                "error.not_ready",
+                {},
+                trans.gettext("The first sample is not taken yet; try again in a second."),
+            )
         self.write_json(body)
 
 
@@ -204,9 +239,18 @@ class SummaryHandler(UsageHandler):
             raise web.HTTPError(400, "last_unseen must be 1 or true")
         summary = await self.core.summary(session_id, last_unseen=last_unseen is not None)
         if summary is None and last_unseen is not None:
-            raise web.HTTPError(404, "Every past session's summary has been shown.")
+            # Nothing left to show is the usual answer, not an error: every page load
+            # asks, and a 404 would be logged in the browser console and the server log.
+            self.set_status(204)
+            self.finish()
+            return
         if summary is None:
-            raise web.HTTPError(404, f"There is no session {session_id!r}.")
+            raise UsageError(
+                404,
+                "error.no_session",
+                {"session": session_id},
+                trans.gettext("There is no session %1.", repr(session_id)),
+            )
         self.write_json(summary)
 
 

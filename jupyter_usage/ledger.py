@@ -120,12 +120,16 @@ class Allocation:
     @staticmethod
     def from_sample(sample: Sample) -> Allocation:
         """The guarantee when the spawner set one, else the limit; GPUs attached; the size
-        of the first (home) volume."""
+        of the first (home) volume when it is reserved for the user."""
         return Allocation(
             cpu_cores=_first_positive(sample.cpu.guarantee_cores, sample.cpu.limit_cores),
             memory_bytes=_first_positive(sample.memory.guarantee_bytes, sample.memory.limit_bytes),
             gpus=len(sample.gpus) or None,
-            disk_bytes=sample.disk[0].total_bytes if sample.disk else None,
+            # Only space reserved for the user (a quota, a volume of its own) is
+            # allocated; a shared filesystem's size is other people's too.
+            disk_bytes=sample.disk[0].total_bytes
+            if sample.disk and sample.disk[0].reserved
+            else None,
         )
 
 
@@ -200,8 +204,17 @@ def _integrate_gpus(
 
 def update_peaks(totals: UsageTotals, sample: Sample) -> None:
     """Raise the peaks in `totals` to `sample`'s values where those are higher."""
-    totals.peak_cpu_cores = _peak(totals.peak_cpu_cores, sample.cpu.cores)
-    totals.peak_memory_bytes = _peak(totals.peak_memory_bytes, sample.memory.used_bytes)
+    # No peak above what exists: a sample's CPU average can overshoot the limit by a
+    # rounding of two clock reads, and a process tree can count shared pages twice.
+    cpu_capacity = sample.cpu.limit_cores or sample.cpu.host_cores
+    totals.peak_cpu_cores = _peak(totals.peak_cpu_cores, _capped(sample.cpu.cores, cpu_capacity))
+    memory_limit = sample.memory.limit_bytes
+    for memory in (sample.memory.used_bytes, sample.memory.peak_bytes):
+        # The cgroup's peak counter also sees a spike between two samples.
+        capped = _capped(memory, memory_limit)
+        totals.peak_memory_bytes = _peak(
+            totals.peak_memory_bytes, None if capped is None else int(capped)
+        )
     if not sample.gpus:
         return
     # Our processes' share where NVML can match them, else the device's whole use.
@@ -333,3 +346,10 @@ def _peak(peak: _Number | None, value: _Number | None) -> _Number | None:
 
 def _add(into: dict[str, float], key: str, amount: float) -> None:
     into[key] = into.get(key, 0.0) + amount
+
+
+def _capped(value: _Number | None, capacity: _Number | None) -> _Number | None:
+    """`value`, but never above a known `capacity`."""
+    if value is None or not capacity or math.isnan(value):
+        return value
+    return min(value, capacity)

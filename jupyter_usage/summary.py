@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .i18n import trans
+
 GIB = 2**30
 MIB = 2**20
 MIN_SESSION_SECONDS = 600.0
@@ -114,17 +116,42 @@ def format_money(amount: float, currency: str | None) -> str:
 
 # -- rules ---------------------------------------------------------------------------------
 
+
+class Advice(str):
+    """A sentence of advice in plain English that also carries a stable `code` and the
+    `params` it was made from, so the UI can say it in the user's language."""
+
+    code: str
+    params: dict[str, Any]
+
+    def __new__(cls, code: str, params: dict[str, Any], message: str) -> Advice:
+        advice = super().__new__(cls, message)
+        advice.code = code
+        advice.params = params
+        return advice
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "params": self.params, "message": str(self)}
+
+
 Rule = Callable[[SessionFacts], str | None]
+"""A rule returns an `Advice` (or, for a rule of one's own, a plain sentence) or None."""
 
 
 def memory_near_limit(facts: SessionFacts) -> str | None:
     peak, limit = facts.peak_memory_bytes, facts.memory_limit_bytes
     if peak is None or not limit or peak < 0.9 * limit:
         return None
-    return (
-        f"Your memory peaked at {format_bytes(peak)} of the {format_bytes(limit)} limit "
-        f"({format_percent(peak / limit)}): a larger server profile would keep your kernels "
-        "from running out of memory."
+    return Advice(
+        "advice.memory_near_limit",
+        {"peak_bytes": peak, "limit_bytes": limit},
+        trans.gettext(
+            "Your memory peaked at %1 of the %2 limit (%3): a larger server profile would "
+            "keep your kernels from running out of memory.",
+            format_bytes(peak),
+            format_bytes(limit),
+            format_percent(peak / limit),
+        ),
     )
 
 
@@ -132,9 +159,15 @@ def cpu_at_limit(facts: SessionFacts) -> str | None:
     peak, limit = facts.peak_cpu_cores, facts.cpu_limit_cores
     if peak is None or not limit or peak < 0.95 * limit:
         return None
-    return (
-        f"Your CPU use reached {format_number(peak)} of {format_number(limit)} cores: "
-        "a profile with more CPU would run your code faster."
+    return Advice(
+        "advice.cpu_at_limit",
+        {"peak_cores": peak, "limit_cores": limit},
+        trans.gettext(
+            "Your CPU use reached %1 of %2 cores: a profile with more CPU would run your "
+            "code faster.",
+            format_number(peak),
+            format_number(limit),
+        ),
     )
 
 
@@ -142,9 +175,14 @@ def memory_oversized(facts: SessionFacts) -> str | None:
     peak, limit = facts.peak_memory_bytes, facts.memory_limit_bytes
     if peak is None or not limit or not facts.long_enough or peak >= 0.5 * limit:
         return None
-    return (
-        f"Your memory peaked at {format_bytes(peak)} of the {format_bytes(limit)} limit: "
-        "a smaller server profile would do."
+    return Advice(
+        "advice.memory_oversized",
+        {"peak_bytes": peak, "limit_bytes": limit},
+        trans.gettext(
+            "Your memory peaked at %1 of the %2 limit: a smaller server profile would do.",
+            format_bytes(peak),
+            format_bytes(limit),
+        ),
     )
 
 
@@ -154,10 +192,21 @@ def gpu_underused(facts: SessionFacts) -> str | None:
         return None
     if utilization >= 0.05:
         return None
-    subject = "The GPUs were" if (facts.gpu_count or 1) > 1 else "The GPU was"
-    return (
-        f"{subject} busy only {format_percent(utilization)} of the time: "
-        "a CPU profile would cost less."
+    message = (
+        trans.gettext(
+            "The GPUs were busy only %1 of the time: a CPU profile would cost less.",
+            format_percent(utilization),
+        )
+        if (facts.gpu_count or 1) > 1
+        else trans.gettext(
+            "The GPU was busy only %1 of the time: a CPU profile would cost less.",
+            format_percent(utilization),
+        )
+    )
+    return Advice(
+        "advice.gpu_underused",
+        {"gpu_count": facts.gpu_count, "utilization_fraction": utilization},
+        message,
     )
 
 
@@ -165,9 +214,14 @@ def mostly_idle(facts: SessionFacts) -> str | None:
     idle, per_hour = facts.idle_fraction, facts.cost_per_hour
     if idle is None or per_hour is None or idle < 0.5 or per_hour <= 0 or not facts.long_enough:
         return None
-    return (
-        f"The server was idle {format_percent(idle)} of the time at "
-        f"{format_money(per_hour, facts.currency)}/h: stop it when you are done."
+    return Advice(
+        "advice.mostly_idle",
+        {"idle_fraction": idle, "per_hour": per_hour, "currency": facts.currency},
+        trans.gettext(
+            "The server was idle %1 of the time at %2/h: stop it when you are done.",
+            format_percent(idle),
+            format_money(per_hour, facts.currency),
+        ),
     )
 
 
@@ -185,6 +239,16 @@ def advice(facts: SessionFacts, rules: tuple[Rule, ...] = RULES) -> list[str]:
     return [sentence for rule in rules if (sentence := rule(facts)) is not None]
 
 
+def advice_items(sentences: list[str]) -> list[dict[str, Any]]:
+    """`code`, `params` and `message` of each sentence (`advice.other` for a plain one)."""
+    return [
+        sentence.to_json()
+        if isinstance(sentence, Advice)
+        else {"code": "advice.other", "params": {}, "message": sentence}
+        for sentence in sentences
+    ]
+
+
 # -- the summary ---------------------------------------------------------------------------
 
 
@@ -197,6 +261,7 @@ def build_summary(record: Mapping[str, Any], *, limits: Mapping[str, Any]) -> di
     gpu_count (None = unknown)."""
     totals = record.get("totals") or {}
     facts = SessionFacts.from_record(record, limits)
+    sentences = advice(facts)
     return {
         "session_id": record.get("id"),
         "started": record.get("started"),
@@ -218,5 +283,6 @@ def build_summary(record: Mapping[str, Any], *, limits: Mapping[str, Any]) -> di
             "gpu_utilization_percent": totals.get("peak_gpu_utilization_percent"),
         },
         "cost": record.get("cost"),
-        "advice": advice(facts),
+        "advice": [str(sentence) for sentence in sentences],
+        "advice_items": advice_items(sentences),
     }

@@ -29,8 +29,8 @@ run() {
 for suite in "${suites[@]}"; do
   case $suite in
     lint)
-      run "ruff" ruff check jupyter_usage tests benchmarks demo scripts ui-tests/jupyter_server_test_config.py ui-tests/budget_hub.py
-      run "ruff format" ruff format --check jupyter_usage tests benchmarks demo scripts ui-tests/jupyter_server_test_config.py ui-tests/budget_hub.py
+      run "ruff" ruff check jupyter_usage tests benchmarks demo scripts ui-tests/jupyter_server_test_config.py ui-tests/budget_hub.py ui-tests/in_memory_cgroup.py
+      run "ruff format" ruff format --check jupyter_usage tests benchmarks demo scripts ui-tests/jupyter_server_test_config.py ui-tests/budget_hub.py ui-tests/in_memory_cgroup.py
       run "mypy" mypy
       run "prettier" jlpm prettier:check
       run "eslint" jlpm eslint:check

@@ -1,11 +1,16 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-/** The server answered with an error; `message` is fit to show to a person. */
+/**
+ * The server answered with an error (or could not be reached). `message` is plain
+ * English; `code` and `params` let the UI say it in the user's language.
+ */
 export class UsageApiError extends Error {
   constructor(
     message: string,
-    readonly status: number
+    readonly status: number,
+    readonly code: string = status === 0 ? 'error.unreachable' : 'error.http',
+    readonly params: { [name: string]: unknown } = { status, message }
   ) {
     super(message);
   }
@@ -55,7 +60,14 @@ async function send<T>(
       body && typeof body.message === 'string'
         ? body.message
         : `The server answered ${response.status}.`;
-    throw new UsageApiError(message, response.status);
+    throw new UsageApiError(
+      message,
+      response.status,
+      body && typeof body.code === 'string' ? body.code : undefined,
+      body && body.params && typeof body.params === 'object'
+        ? body.params
+        : undefined
+    );
   }
   return body as T;
 }

@@ -3,6 +3,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { Notification } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
@@ -13,10 +14,11 @@ import { BudgetNotifier } from './budget/notices';
 import { notificationApi } from './budget/notify';
 import { dashboardPlugin, OPEN_DASHBOARD_COMMAND } from './dashboard/plugin';
 import { UsageModel } from './model';
+import { describeError } from './i18n/messages';
+import { UsageNotifier } from './notifications';
 import { IUsageModel } from './tokens';
 import { FALLBACK_SETTINGS, IUsageSettings, readSettings } from './settings';
 import { notifyLastSession } from './widgets/lastSession';
-import { notifyNotices } from './widgets/notices';
 import { shutdownWithSummary } from './widgets/shutdown';
 import { showSessionSummary } from './widgets/summaryDialog';
 import { UsagePanel } from './widgets/UsagePanel';
@@ -67,7 +69,8 @@ const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
 
     const model = new UsageModel({
       refreshSeconds: current.refreshSeconds,
-      historySeconds: current.chartMinutes * 60
+      historySeconds: current.chartMinutes * 60,
+      describeError: error => describeError(error, trans)
     });
     const panel = new UsagePanel({
       model,
@@ -104,11 +107,21 @@ const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
         activeStateChanged: statusChanged
       });
     }
-    notifyNotices(model);
     new BudgetNotifier({
       model,
       trans,
       notify: notificationApi(),
+      openUsage: () => app.shell.activateById(panel.id)
+    });
+    const notifier = new UsageNotifier({
+      model,
+      trans,
+      settings: current,
+      notify: {
+        emit: (message, type, options) =>
+          Notification.emit(message, type, options),
+        dismiss: id => Notification.dismiss(id)
+      },
       openUsage: () => app.shell.activateById(panel.id)
     });
     void model.start();
@@ -118,6 +131,7 @@ const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
       model.refreshSeconds = current.refreshSeconds;
       model.historySeconds = current.chartMinutes * 60;
       panel.settings = current;
+      notifier.settings = current;
       if (status) {
         status.warnAt = current.warnFraction;
         status.update();

@@ -46,6 +46,7 @@ const CHART_POINTS = 150;
 export class UsageModel implements IUsageModel {
   constructor(options: UsageModel.IOptions) {
     this._fetch = options.fetch ?? requestUsage;
+    this._describe = options.describeError ?? messageOf;
     this._slowEvery = Math.max(1, options.slowEvery ?? 5);
     this._historySeconds = options.historySeconds;
     this._historyRefreshMs = (options.historyRefreshSeconds ?? 60) * 1000;
@@ -277,7 +278,7 @@ export class UsageModel implements IUsageModel {
         );
       }
     } else {
-      this._errors.snapshot = messageOf(snapshot.reason);
+      this._errors.snapshot = this._describe(snapshot.reason);
     }
     this._changed.emit();
     if (snapshot.status === 'rejected') {
@@ -303,7 +304,7 @@ export class UsageModel implements IUsageModel {
       await load();
       this._errors[part] = null;
     } catch (error) {
-      this._errors[part] = messageOf(error);
+      this._errors[part] = this._describe(error);
     }
   }
 
@@ -318,6 +319,7 @@ export class UsageModel implements IUsageModel {
     sessions: null,
     budget: null
   };
+  private _describe: (error: unknown) => string;
   private _fetch: typeof requestUsage;
   private _history: IHistory | null = null;
   private _historyFetchedAt = -Infinity;
@@ -352,6 +354,8 @@ export namespace UsageModel {
     now?: () => number;
     /** Injected in tests; defaults to the REST client. */
     fetch?: typeof requestUsage;
+    /** Words for a failed request, in the user's language (default: its message). */
+    describeError?: (error: unknown) => string;
   }
 
   /** Milliseconds between ticks for a refresh interval in seconds. */

@@ -4,6 +4,8 @@
  * a setting registry.
  */
 
+import { NOTIFICATION_KINDS, NotificationKind } from './notifications/types';
+
 export type SectionName = 'now' | 'kernels' | 'session' | 'history';
 
 export const SECTION_NAMES: readonly SectionName[] = [
@@ -19,6 +21,7 @@ export interface IUsageSettings {
   warnFraction: number;
   statusBar: boolean;
   sections: { [name in SectionName]: boolean };
+  notifications: { [kind in NotificationKind]: boolean };
 }
 
 /** Only for a JupyterLab without a setting registry; keep in step with the schema. */
@@ -27,7 +30,14 @@ export const FALLBACK_SETTINGS: IUsageSettings = {
   chartMinutes: 10,
   warnFraction: 0.9,
   statusBar: true,
-  sections: { now: true, kernels: true, session: true, history: true }
+  sections: { now: true, kernels: true, session: true, history: true },
+  notifications: {
+    memory: true,
+    disk: true,
+    gpu: true,
+    culler: true,
+    oom: true
+  }
 };
 
 /** The settings from a composite settings object, each checked for its type. */
@@ -48,6 +58,15 @@ export function readSettings(
       sections[name] = rawSections[name] as boolean;
     }
   }
+  const rawNotifications = (composite.notifications ?? {}) as {
+    [key: string]: unknown;
+  };
+  const notifications = { ...fallback.notifications };
+  for (const kind of NOTIFICATION_KINDS) {
+    if (typeof rawNotifications[kind] === 'boolean') {
+      notifications[kind] = rawNotifications[kind] as boolean;
+    }
+  }
   return {
     refreshSeconds: number('refreshSeconds'),
     chartMinutes: number('chartMinutes'),
@@ -56,6 +75,7 @@ export function readSettings(
       typeof composite.statusBar === 'boolean'
         ? composite.statusBar
         : fallback.statusBar,
-    sections
+    sections,
+    notifications
   };
 }

@@ -39,6 +39,9 @@ export interface IDiskUsage {
   total_bytes: number | null;
   free_bytes: number | null;
   directory_bytes: number | null;
+  /** The user's own space (quota, own volume): billed on its size, else on used bytes. */
+  reserved?: boolean | null;
+  reserved_source?: 'mount' | 'shared' | 'config' | null;
 }
 
 export interface INetworkUsage {
@@ -65,7 +68,17 @@ export interface INotice {
   kind: string;
   kernel_id: string | null;
   path: string | null;
-  /** Plain words, from the server. */
+  /** Stable: `oom.kernel` or `oom.process`; the UI formats it with `params`. */
+  code?: string;
+  params?: { [name: string]: unknown };
+  /** Plain English, from the server, for API clients. */
+  message: string;
+}
+
+/** One piece of advice: a stable `code` with `params`, and plain English. */
+export interface IAdvice {
+  code: string;
+  params: { [name: string]: unknown };
   message: string;
 }
 
@@ -180,6 +193,8 @@ export interface ISummary {
   };
   cost: ICost | null;
   advice: string[];
+  /** The same advice with codes, for the UI to translate (absent in old summaries). */
+  advice_items?: IAdvice[];
   /** Only in `summary?last_unseen=1`: why that session ended. */
   ended_by?: string | null;
   /** Only for the current session: what it took from each of the user's budgets. */

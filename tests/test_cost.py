@@ -154,7 +154,7 @@ def test_used_gpu_is_utilization_times_time() -> None:
 
 
 def test_cost_of_a_ledger_for_every_basis() -> None:
-    disk = (DiskUsage("/home/jovyan", 2 * GIB, 10 * GIB, 8 * GIB),)
+    disk = (DiskUsage("/home/jovyan", 2 * GIB, 10 * GIB, 8 * GIB, reserved=True),)
     ledger = Ledger("s", started=0.0, max_gap_seconds=600.0)
     # 0-100 s: 1 core of a 2-core limit, 3 GiB of a 2 GiB limit, an A100 at 40%, the disk.
     ledger.add(

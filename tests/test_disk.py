@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_usage.sampling.disk import DiskReader
+from jupyter_usage.sampling.disk import DiskReader, mount_point, one_per_filesystem, reservation
 from jupyter_usage.sampling.sample import DiskUsage
 
 MIB = 2**20
@@ -79,7 +79,8 @@ def test_missing_path_gives_nones(tmp_path: Path) -> None:
     reader = DiskReader([missing, str(tmp_path)], scan=True)
     reader.scan_once()
     usages = reader.read()
-    assert usages[0] == DiskUsage(missing, None, None, None, None, None)
+    assert usages[0].path == missing
+    assert (usages[0].used_bytes, usages[0].total_bytes, usages[0].free_bytes) == (None,) * 3
     assert usages[1].total_bytes is not None
 
 
@@ -148,3 +149,47 @@ def test_without_scan_start_does_nothing(tmp_path: Path) -> None:
     assert threading.active_count() == before
     reader.stop(timeout=1.0)
     assert reader.read()[0].directory_bytes is None
+
+
+def test_a_filesystem_is_listed_once_by_device(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    reader = DiskReader([str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "a")])
+    assert reader.paths == (str(tmp_path / "a"),)
+    assert [usage.path for usage in reader.read()] == [str(tmp_path / "a")]
+    # Another filesystem stays (the proc filesystem is never the one under /tmp).
+    assert one_per_filesystem([str(tmp_path), "/proc", str(tmp_path / "a")]) == (
+        str(tmp_path),
+        "/proc",
+    )
+
+
+def test_the_mount_point_of_real_filesystems() -> None:
+    assert mount_point("/proc/self") == "/proc"
+    assert mount_point("/") == "/"
+
+
+def test_a_filesystem_mounted_above_the_home_is_shared(tmp_path: Path) -> None:
+    # tmp_path lies on a filesystem mounted higher up (/ or /tmp): shared with others.
+    home = tmp_path / "home" / "me"
+    home.mkdir(parents=True)
+    assert reservation(str(home), str(home)) == (False, "shared")
+    reader = DiskReader([str(home)], home=str(home))
+    (usage,) = reader.read()
+    assert (usage.reserved, usage.reserved_source) == (False, "shared")
+
+
+def test_a_volume_mounted_at_the_home_is_reserved() -> None:
+    # /proc stands in for a volume mounted at the user's directory (a PVC).
+    assert reservation("/proc", "/proc") == (True, "mount")
+    assert reservation("/proc/self", "/proc") == (True, "mount")
+    assert reservation("/proc", "/nonexistent-home") == (True, "mount")
+    # The root filesystem is never the user's own.
+    assert reservation("/", "/") == (False, "shared")
+
+
+def test_configuration_overrides_the_reservation(tmp_path: Path) -> None:
+    (usage,) = DiskReader([str(tmp_path)], reserved=True).read()
+    assert (usage.reserved, usage.reserved_source) == (True, "config")
+    (usage,) = DiskReader(["/proc"], reserved=False).read()
+    assert (usage.reserved, usage.reserved_source) == (False, "config")

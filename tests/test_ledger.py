@@ -18,6 +18,7 @@ from jupyter_usage.ledger import (
     Ledger,
     UsageTotals,
     integrate_sample,
+    update_peaks,
 )
 from jupyter_usage.sampling.sample import Sample
 from jupyter_usage.session import SessionRecorder
@@ -237,6 +238,32 @@ def test_allocation_from_sample() -> None:
     assert Allocation.from_sample(guaranteed) == Allocation(1.0, 2 * GIB, 2, 10 * GIB)
     limited = sample(0.0, limit_cores=4.0, guarantee_cores=0.0, limit_bytes=8 * GIB)
     assert Allocation.from_sample(limited) == Allocation(4.0, 8 * GIB, None, None)
+    # A shared filesystem (the host's root disk, say) is not the user's allocation:
+    # "allocated" and "max" bill its used bytes and say so in basis_fallbacks.
+    shared = sample(0.0, disk_used_bytes=GIB, disk_total_bytes=250 * GIB, disk_reserved=False)
+    assert Allocation.from_sample(shared).disk_bytes is None
+    unknown = sample(0.0, disk_used_bytes=GIB, disk_total_bytes=250 * GIB, disk_reserved=None)
+    assert Allocation.from_sample(unknown).disk_bytes is None
+
+
+def test_no_peak_above_the_capacity_that_exists() -> None:
+    totals = UsageTotals()
+    # 2.2 cores measured on a 2-core host without a limit: the peak is 2 cores.
+    update_peaks(totals, sample(0.0, cores=2.2, host_cores=2))
+    assert totals.peak_cpu_cores == 2.0
+    update_peaks(totals, sample(1.0, cores=1.5, limit_cores=1.0, host_cores=2))
+    assert totals.peak_cpu_cores == 2.0
+    limited = UsageTotals()
+    update_peaks(limited, sample(0.0, cores=1.3, limit_cores=1.0, host_cores=8))
+    assert limited.peak_cpu_cores == 1.0
+    # Memory: never above the limit; the cgroup's peak counter sees a spike between samples.
+    update_peaks(
+        limited, sample(0.0, memory_bytes=3 * GIB, limit_bytes=4 * GIB, peak_bytes=5 * GIB)
+    )
+    assert limited.peak_memory_bytes == 4 * GIB
+    spiky = UsageTotals()
+    update_peaks(spiky, sample(0.0, memory_bytes=GIB, limit_bytes=4 * GIB, peak_bytes=3 * GIB))
+    assert spiky.peak_memory_bytes == 3 * GIB
 
 
 def test_integrate_sample_with_an_explicit_allocation() -> None:

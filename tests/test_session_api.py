@@ -75,7 +75,29 @@ async def test_unknown_session_is_404_with_a_message(jp_fetch: Any) -> None:
         await jp_fetch("api", "usage", "v1", "summary", params={"session": "nope"})
     assert caught.value.code == 404
     assert caught.value.response is not None
-    assert "nope" in json.loads(caught.value.response.body)["message"]
+    body = json.loads(caught.value.response.body)
+    assert "nope" in body["message"]
+    # A code and its params for the UI to say it in the user's language.
+    assert (body["code"], body["params"]) == ("error.no_session", {"session": "nope"})
+
+
+async def test_a_bad_request_has_a_code_and_the_english_detail(jp_fetch: Any) -> None:
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch("api", "usage", "v1", "sessions", params={"limit": "many"})
+    assert caught.value.code == 400
+    assert caught.value.response is not None
+    body = json.loads(caught.value.response.body)
+    assert body["code"] == "error.bad_request"
+    assert body["params"] == {"status": 400, "message": body["message"]}
+    assert "limit" in body["message"]
+
+
+async def test_nothing_unseen_is_a_204_not_an_error(jp_fetch: Any) -> None:
+    # A fresh server has no past session: the question every page load asks is answered
+    # without a 4xx (which the browser would log as an error).
+    response = await jp_fetch("api", "usage", "v1", "summary", params={"last_unseen": "1"})
+    assert response.code == 204
+    assert response.body == b""
 
 
 async def test_sessions_csv_has_a_header_and_a_row(jp_fetch: Any, usage_get: Any) -> None:

@@ -16,6 +16,7 @@ from jupyter_usage.summary import (
     RULES,
     SessionFacts,
     advice,
+    advice_items,
     build_summary,
     cpu_at_limit,
     format_bytes,
@@ -259,8 +260,48 @@ def test_build_summary_from_a_store_record() -> None:
             "Your memory peaked at 1.1 GiB of the 8 GiB limit: a smaller server profile would do.",
             "The server was idle 75 % of the time at 0.42 USD/h: stop it when you are done.",
         ],
+        "advice_items": [
+            {
+                "code": "advice.memory_oversized",
+                "params": {"peak_bytes": int(1.1 * GIB), "limit_bytes": 8 * GIB},
+                "message": (
+                    "Your memory peaked at 1.1 GiB of the 8 GiB limit: "
+                    "a smaller server profile would do."
+                ),
+            },
+            {
+                "code": "advice.mostly_idle",
+                "params": {"idle_fraction": 0.75, "per_hour": 0.42, "currency": "USD"},
+                "message": (
+                    "The server was idle 75 % of the time at 0.42 USD/h: stop it when you are done."
+                ),
+            },
+        ],
     }
     assert json.loads(json.dumps(summary, allow_nan=False)) == summary
+
+
+def test_every_rule_gives_a_code_and_the_params_of_its_sentence() -> None:
+    busy = facts(
+        peak_memory_bytes=8 * GIB,
+        peak_cpu_cores=2.0,
+        idle_seconds=0.7 * HOUR,
+        gpu_count=2,
+        gpu_seconds=HOUR,
+        gpu_utilization_seconds=0.0,
+    )
+    items = advice_items(advice(busy))
+    assert [item["code"] for item in items] == [
+        "advice.memory_near_limit",
+        "advice.cpu_at_limit",
+        "advice.gpu_underused",
+        "advice.mostly_idle",
+    ]
+    assert items[0]["params"] == {"peak_bytes": 8 * GIB, "limit_bytes": 8 * GIB}
+    assert all(item["message"] and isinstance(item["params"], dict) for item in items)
+    assert advice_items(["a plain sentence"]) == [
+        {"code": "advice.other", "params": {}, "message": "a plain sentence"}
+    ]
 
 
 def test_build_summary_with_unknown_limits_and_no_checkpoint() -> None:

@@ -52,9 +52,19 @@ module.exports = {
       dependencies: ['panel']
     },
     {
+      name: 'notifications',
+      testMatch: 'notifications.spec.ts',
+      dependencies: ['panel']
+    },
+    {
+      name: 'accessibility',
+      testMatch: 'accessibility.spec.ts',
+      dependencies: ['notifications']
+    },
+    {
       name: 'shutdown',
       testMatch: 'shutdown.spec.ts',
-      dependencies: ['panel', 'budget', 'dashboard']
+      dependencies: ['budget', 'dashboard', 'accessibility']
     },
     // Against its own `jupyter notebook` server; its last test shuts that server down.
     {
@@ -66,7 +76,10 @@ module.exports = {
   reporter: [['list'], ['html', { open: 'never' }]],
   webServer: [
     {
-      command: `jlpm start --ServerApp.port=${port}`,
+      // The server runs in a cgroup v1 memory group of its own where the machine allows
+      // one (in_memory_cgroup.py), so notifications.spec.ts can set a real limit and see a
+      // real OOM kill.
+      command: `python in_memory_cgroup.py jupyter lab --config jupyter_server_test_config.py --ServerApp.port=${port}`,
       url: `http://localhost:${port}/lab`,
       // With a JupyterHub and its usage service to start first (budget_hub.py).
       timeout: 240 * 1000,

@@ -37,6 +37,9 @@ class CgroupReading:
     """PSI counter: time in which some task waited for CPU, since the cgroup was created."""
     memory_pressure_some_seconds: float | None = None
     """PSI counter: time in which some task stalled on memory (reclaim, swap-in)."""
+    memory_peak_bytes: int | None = None
+    """The most memory the cgroup has held since it was created, between samples too
+    (v2 `memory.peak`, v1 `memory.max_usage_in_bytes`; page cache included)."""
 
 
 class CgroupReader:
@@ -127,7 +130,14 @@ class CgroupReader:
             cpu_throttled_seconds=self._read_throttled_seconds(),
             cpu_pressure_some_seconds=_microseconds(cpu_psi.get("total")),
             memory_pressure_some_seconds=_microseconds(memory_psi.get("total")),
+            memory_peak_bytes=self._read_memory_peak(),
         )
+
+    def _read_memory_peak(self) -> int | None:
+        if self._memory_dir is None:
+            return None
+        name = "memory.peak" if self._version == 2 else "memory.max_usage_in_bytes"
+        return _read_int(os.path.join(self._memory_dir, name))
 
     def _read_throttled_seconds(self) -> float | None:
         if self._cpu_stat_dir is None:

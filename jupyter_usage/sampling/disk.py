@@ -43,8 +43,16 @@ class DiskReader:
         scan_budget_seconds: float = 2.0,
         scan_max_files: int = 200_000,
         scan_interval_seconds: float = 600.0,
+        reserved: bool | None = None,
+        home: str | None = None,
     ) -> None:
-        self._paths = tuple(paths)
+        self._paths = one_per_filesystem(paths)
+        self._reservations = {
+            path: (reserved, "config")
+            if reserved is not None
+            else reservation(path, home or os.path.expanduser("~"))
+            for path in self._paths
+        }
         self._scan_paths = tuple(self._paths[:1] if scan_paths is None else scan_paths)
         self._scan_enabled = scan
         self._scan_budget_seconds = scan_budget_seconds
@@ -63,7 +71,9 @@ class DiskReader:
     def read(self) -> tuple[DiskUsage, ...]:
         with self._lock:
             scans = self._scans
-        return tuple(_usage(path, scans.get(path)) for path in self._paths)
+        return tuple(
+            _usage(path, scans.get(path), *self._reservations[path]) for path in self._paths
+        )
 
     def start(self) -> None:
         """Start the background scan, when enabled (a no-op otherwise or when running)."""
@@ -105,13 +115,61 @@ class DiskReader:
             self._stopping.wait(self._scan_interval_seconds)
 
 
-def _usage(path: str, scan: _Scan | None) -> DiskUsage:
+def one_per_filesystem(paths: Sequence[str]) -> tuple[str, ...]:
+    """`paths` without those on a filesystem (device) already listed: the home and the
+    root directory are often one disk, which must be listed, and billed, once. A path
+    that cannot be read is kept: it is reported as unknown."""
+    devices: set[int] = set()
+    kept: list[str] = []
+    for path in dict.fromkeys(paths):
+        try:
+            device = os.stat(path).st_dev
+        except OSError:
+            kept.append(path)
+            continue
+        if device not in devices:
+            devices.add(device)
+            kept.append(path)
+    return tuple(kept)
+
+
+def mount_point(path: str) -> str:
+    """The directory at which the filesystem holding `path` is mounted."""
+    current = os.path.realpath(path)
+    while not os.path.ismount(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return current
+
+
+def reservation(path: str, home: str) -> tuple[bool | None, str | None]:
+    """Whether `path`'s space is the user's own: mounted at `path` or below `home` (a
+    volume of its own), or above them (shared with others, billed on used bytes)."""
+    try:
+        mounted = mount_point(path)
+        home = os.path.realpath(home)
+        real = os.path.realpath(path)
+    except OSError:
+        return None, None
+    own = mounted != os.sep and (
+        mounted in (real, home) or mounted.startswith(home.rstrip(os.sep) + os.sep)
+    )
+    return own, "mount" if own else "shared"
+
+
+def _usage(
+    path: str, scan: _Scan | None, reserved: bool | None, reserved_source: str | None
+) -> DiskUsage:
     directory_bytes = scan.directory_bytes if scan else None
     complete = scan.complete if scan else None
     try:
         fs = os.statvfs(path)
     except OSError:
-        return DiskUsage(path, None, None, None, directory_bytes, complete)
+        return DiskUsage(
+            path, None, None, None, directory_bytes, complete, reserved, reserved_source
+        )
     return DiskUsage(
         path=path,
         used_bytes=(fs.f_blocks - fs.f_bfree) * fs.f_frsize,
@@ -119,6 +177,8 @@ def _usage(path: str, scan: _Scan | None) -> DiskUsage:
         free_bytes=fs.f_bavail * fs.f_frsize,
         directory_bytes=directory_bytes,
         directory_scan_complete=complete,
+        reserved=reserved,
+        reserved_source=reserved_source,
     )
 
 

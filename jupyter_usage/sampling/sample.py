@@ -55,6 +55,9 @@ class MemoryUsage:
     pressure_some_avg10_percent: float | None = None
     pressure_some_seconds: float | None = None
     """Counter: cgroup PSI time in which some task stalled on memory."""
+    peak_bytes: int | None = None
+    """The most memory the server's own cgroup has held, between samples too (None
+    without a cgroup of its own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,13 @@ class DiskUsage:
     directory_bytes: int | None = None
     """Size of the files under `path` from the background scan, when enabled."""
     directory_scan_complete: bool | None = None
+    reserved: bool | None = None
+    """Whether the space is the user's own (a quota or a volume of its own, such as a
+    PVC), so the allocated basis bills its size; False bills used bytes only."""
+    reserved_source: str | None = None
+    """How `reserved` was decided: "mount" (a filesystem mounted at the path or below
+    the home directory), "shared" (a filesystem mounted above it, shared with others)
+    or "config" (`UsageApp.disk_reserved`)."""
 
 
 @dataclass(frozen=True, slots=True)

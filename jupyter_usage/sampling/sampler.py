@@ -317,6 +317,7 @@ class Sampler:
                 cgroup.memory_pressure_some_avg10_percent if cgroup else None
             ),
             pressure_some_seconds=owned.memory_pressure_some_seconds if owned else None,
+            peak_bytes=owned.memory_peak_bytes if owned else None,
         )
 
     @staticmethod

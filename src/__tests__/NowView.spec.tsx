@@ -143,12 +143,18 @@ describe('NowView', () => {
       />
     );
     const chart = screen.getByRole('img', {
-      name: 'Memory over the last 10 minutes; peak 1.0 GiB; limit 4.0 GiB'
+      name: 'Memory over the last 10 minutes, now 1.2 / 4.0 GiB; peak 1.0 GiB; limit 4.0 GiB'
     });
     expect(chart).toBeTruthy();
     // The scale is written over the chart: its peak and the limit it is drawn against.
     const scale = chart.parentElement?.querySelector('.jp-Usage-sparkScale');
     expect(scale?.textContent).toBe('peak 1.0 GiB' + 'limit 4.0 GiB');
+    // Every chart's text alternative says the figure it ends on.
+    expect(
+      screen.getByRole('img', {
+        name: /^CPU over the last 10 minutes, now 0\.40 cores/
+      })
+    ).toBeTruthy();
     // CPU and memory have history columns; nothing else is in the snapshot.
     expect(UPlot.instances).toHaveLength(2);
     const memory = UPlot.instances.find((u: any) => u.target === chart);

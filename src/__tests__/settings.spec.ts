@@ -5,7 +5,14 @@ const DEFAULTS = {
   chartMinutes: 5,
   warnFraction: 0.8,
   statusBar: false,
-  sections: { now: true, kernels: true, session: false, history: true }
+  sections: { now: true, kernels: true, session: false, history: true },
+  notifications: {
+    memory: true,
+    disk: true,
+    gpu: false,
+    culler: true,
+    oom: true
+  }
 };
 
 describe('readSettings', () => {
@@ -15,7 +22,8 @@ describe('readSettings', () => {
         refreshSeconds: 10,
         warnFraction: 0.75,
         statusBar: true,
-        sections: { history: false }
+        sections: { history: false },
+        notifications: { memory: false, gpu: 'yes' }
       },
       DEFAULTS
     );
@@ -24,7 +32,14 @@ describe('readSettings', () => {
       chartMinutes: 5,
       warnFraction: 0.75,
       statusBar: true,
-      sections: { now: true, kernels: true, session: false, history: false }
+      sections: { now: true, kernels: true, session: false, history: false },
+      notifications: {
+        memory: false,
+        disk: true,
+        gpu: false,
+        culler: true,
+        oom: true
+      }
     });
   });
 

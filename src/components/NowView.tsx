@@ -13,6 +13,7 @@ import { IHistory, ISnapshot } from '../wire';
 import { Meter } from './Meter';
 import { Sparkline } from './Sparkline';
 import { StateMessage } from './StateMessage';
+import { formatMessage } from '../i18n/messages';
 
 export interface INowViewProps {
   snapshot: ISnapshot | null;
@@ -48,7 +49,8 @@ export function NowView(props: INowViewProps): JSX.Element {
     names: string[],
     max: number | null | undefined,
     warn: boolean,
-    format: (value: number) => string
+    format: (value: number) => string,
+    now: string
   ): JSX.Element | null => {
     if (!columns?.time || !names.every(name => columns[name])) {
       return null;
@@ -69,7 +71,13 @@ export function NowView(props: INowViewProps): JSX.Element {
             ? undefined
             : trans.__('limit %1', format(max))
         }
-        label={trans.__('%1 over the last %2 minutes', label, minutes)}
+        // The text alternative of the chart says the figure it ends on.
+        label={trans.__(
+          '%1 over the last %2 minutes, now %3',
+          label,
+          minutes,
+          now
+        )}
         times={columns.time}
         series={names.map((name, i) => ({
           values: columns[name],
@@ -104,7 +112,7 @@ export function NowView(props: INowViewProps): JSX.Element {
               key={`${notice.time}-${notice.kernel_id}`}
               className="jp-Usage-notice"
             >
-              {notice.message}
+              {formatMessage(notice, trans)}
             </li>
           ))}
         </ul>
@@ -127,7 +135,8 @@ export function NowView(props: INowViewProps): JSX.Element {
           ['cpu_cores'],
           cpuLimit,
           warns(cpu.cores, cpuLimit),
-          value => trans.__('%1 cores', formatCores(value))
+          value => trans.__('%1 cores', formatCores(value)),
+          trans.__('%1 cores', formatCores(cpu.cores))
         )}
       </Meter>
       <Meter
@@ -143,7 +152,8 @@ export function NowView(props: INowViewProps): JSX.Element {
           ['memory_bytes'],
           memory.limit_bytes,
           warns(memory.used_bytes, memory.limit_bytes),
-          formatBytes
+          formatBytes,
+          formatBytesOf(memory.used_bytes, memory.limit_bytes)
         )}
       </Meter>
       {snapshot.gpus.map(gpu => (
@@ -165,7 +175,8 @@ export function NowView(props: INowViewProps): JSX.Element {
             [`gpu${gpu.index}_utilization_percent`],
             100,
             false,
-            formatPercent
+            formatPercent,
+            formatPercent(gpu.utilization_percent)
           )}
         </Meter>
       ))}
@@ -185,7 +196,8 @@ export function NowView(props: INowViewProps): JSX.Element {
               ['disk_used_bytes'],
               entry.total_bytes,
               warns(entry.used_bytes, entry.total_bytes),
-              formatBytes
+              formatBytes,
+              formatBytesOf(entry.used_bytes, entry.total_bytes)
             )}
         </Meter>
       ))}
@@ -207,7 +219,12 @@ export function NowView(props: INowViewProps): JSX.Element {
             ['network_rx_bytes_per_second', 'network_tx_bytes_per_second'],
             null,
             false,
-            formatRate
+            formatRate,
+            trans.__(
+              '%1 received, %2 sent',
+              formatRate(network?.rx_bytes_per_second),
+              formatRate(network?.tx_bytes_per_second)
+            )
           )}
         </Meter>
       )}

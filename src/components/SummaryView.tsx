@@ -15,6 +15,7 @@ import { ISummary } from '../wire';
 import { BudgetTakes } from './BudgetTakes';
 import { CostBreakdown } from './CostBreakdown';
 import { StateMessage } from './StateMessage';
+import { formatMessage } from '../i18n/messages';
 
 export interface ISummaryViewProps {
   /** null with an `error` when the summary could not be loaded. */
@@ -39,6 +40,10 @@ export function SummaryView(props: ISummaryViewProps): JSX.Element {
   const hours = summary.resource_hours;
   const peaks = summary.peaks;
   const cost = summary.cost;
+  // Coded advice in the user's language; a summary stored before codes has sentences.
+  const advice = summary.advice_items
+    ? summary.advice_items.map(item => formatMessage(item, trans))
+    : summary.advice;
   const idle =
     summary.idle_fraction === null
       ? formatDuration(summary.idle_seconds)
@@ -139,9 +144,9 @@ export function SummaryView(props: ISummaryViewProps): JSX.Element {
         locale={locale}
       />
       <h3 className="jp-Usage-subheading">{trans.__('Advice')}</h3>
-      {summary.advice.length > 0 ? (
+      {advice.length > 0 ? (
         <ul className="jp-Usage-advice">
-          {summary.advice.map((text, i) => (
+          {advice.map((text, i) => (
             <li key={i}>{text}</li>
           ))}
         </ul>

@@ -16,6 +16,11 @@ export class UsageSection extends ReactWidget {
     this.title.label = options.label;
     this.addClass('jp-Usage-section');
     this.node.dataset.section = options.name;
+    // A section scrolls when the panel is short: keyboard users must be able to reach
+    // and scroll it (axe's scrollable-region-focusable).
+    this.node.tabIndex = 0;
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute('aria-label', options.label);
   }
 
   render(): JSX.Element {

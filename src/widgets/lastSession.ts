@@ -1,7 +1,7 @@
 import { Notification } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import { postUsage, requestUsage, UsageApiError } from '../api';
+import { postUsage, requestUsage } from '../api';
 import { formatDuration, formatMoney } from '../format';
 import { ISummary } from '../wire';
 import { showSummaryDialog } from './summaryDialog';
@@ -13,13 +13,17 @@ import { showSummaryDialog } from './summaryDialog';
 export async function notifyLastSession(
   trans: TranslationBundle
 ): Promise<void> {
-  let summary: ISummary;
+  let summary: ISummary | null;
   try {
-    summary = await requestUsage<ISummary>('summary', { last_unseen: 1 });
+    // 204 (no body, so null) when every past session has been shown.
+    summary = await requestUsage<ISummary | null>('summary', {
+      last_unseen: 1
+    });
   } catch (error) {
-    if (!(error instanceof UsageApiError) || error.status !== 404) {
-      console.debug('jupyter-usage: no last session summary', error);
-    }
+    console.debug('jupyter-usage: no last session summary', error);
+    return;
+  }
+  if (!summary) {
     return;
   }
   const cost = summary.cost

@@ -36,16 +36,31 @@ def sample(
     gpus: tuple[GpuUsage, ...] = (),
     disk_used_bytes: int | None = None,
     disk_total_bytes: int | None = None,
+    disk_reserved: bool | None = True,
     idle: bool = False,
+    host_cores: int | None = None,
+    peak_bytes: int | None = None,
 ) -> Sample:
     disk: tuple[DiskUsage, ...] = ()
     if disk_used_bytes is not None or disk_total_bytes is not None:
-        disk = (DiskUsage("/home/jovyan", disk_used_bytes, disk_total_bytes, None),)
+        disk = (
+            DiskUsage(
+                "/home/jovyan", disk_used_bytes, disk_total_bytes, None, reserved=disk_reserved
+            ),
+        )
     return Sample(
         time=time,
-        cpu=CpuUsage(cores=cores, limit_cores=limit_cores, guarantee_cores=guarantee_cores),
+        cpu=CpuUsage(
+            cores=cores,
+            limit_cores=limit_cores,
+            guarantee_cores=guarantee_cores,
+            host_cores=host_cores,
+        ),
         memory=MemoryUsage(
-            used_bytes=memory_bytes, limit_bytes=limit_bytes, guarantee_bytes=guarantee_bytes
+            used_bytes=memory_bytes,
+            limit_bytes=limit_bytes,
+            guarantee_bytes=guarantee_bytes,
+            peak_bytes=peak_bytes,
         ),
         gpus=gpus,
         disk=disk,

@@ -30,8 +30,11 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         stdin: int | None = subprocess.DEVNULL,
         new_session: bool = False,
+        cgroup: Path | None = None,
     ) -> None:
         self.root = root
+        # A cgroup v1 group (its directory) the server runs in, from its first instruction.
+        self.cgroup = cgroup
         # No terminal by default, as under a spawner; a pty's fd makes one.
         self.stdin = stdin
         # A benchmark's Ctrl-C must not reach the server before it has been measured.
@@ -70,6 +73,7 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 env=self.env,
                 start_new_session=self.new_session,
+                preexec_fn=None if self.cgroup is None else self._join_cgroup,
             )
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:
@@ -81,6 +85,10 @@ class ServerProcess:
             except (OSError, urllib.error.URLError):
                 time.sleep(0.2)
         raise TimeoutError(f"the server did not answer within {timeout_seconds} s:\n{self.log()}")
+
+    def _join_cgroup(self) -> None:
+        assert self.cgroup is not None
+        (self.cgroup / "cgroup.procs").write_text(f"{os.getpid()}\n")
 
     def request(self, path: str, method: str = "GET", body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()

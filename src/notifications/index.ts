@@ -1,0 +1,4 @@
+export * from './types';
+export { UsageNotifier } from './notifier';
+export type { INotifierSettings, INotify } from './notifier';
+export { defaultRules } from './rules';
