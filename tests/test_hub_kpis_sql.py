@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from postgres_server import PostgresServer
 from sqlalchemy import delete
 
-from jupyter_usage.hub import rollups
+from jupyter_usage.hub import concurrency, rollups
 from jupyter_usage.hub.kpis import DAY_SECONDS, MAU_SECONDS, compute_kpis
 from jupyter_usage.hub.kpis_sql import database_kpis
 from jupyter_usage.hub.storage import MIGRATIONS, SessionInput, SessionRow, UsageDB
@@ -43,7 +43,8 @@ def db(
 
 def empty(db: UsageDB) -> None:
     with db.engine.begin() as connection:
-        for table in (*rollups.metadata.sorted_tables, SessionRow.__table__):  # type: ignore[misc]
+        derived = (*rollups.metadata.sorted_tables, *concurrency.metadata.sorted_tables)
+        for table in (*derived, SessionRow.__table__):  # type: ignore[misc]
             connection.execute(delete(table))
 
 
@@ -145,8 +146,8 @@ def test_the_migration_backfills_rollups_of_an_existing_database(tmp_path: Path)
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     old = UsageDB(url)
     old.upgrade(MIGRATIONS[:1])
-    # Written before rollups existed: the v1 schema has no rollup tables to refresh.
-    old._refresh_rollups = lambda user, times: None  # type: ignore[method-assign]
+    # Written before rollups existed: the v1 schema has no rollup or peak tables to refresh.
+    old._refresh_rollups = lambda *refreshed: None  # type: ignore[method-assign]
     items = [
         {
             "user": "ann",
