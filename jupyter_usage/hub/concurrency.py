@@ -34,6 +34,8 @@ from sqlalchemy import (
     text,
 )
 
+from .rollups import insert_rows
+
 HOUR_SECONDS = 3600.0
 
 metadata = MetaData()
@@ -167,14 +169,8 @@ def rebuild(connection: Connection, sessions_table: Any) -> None:
 
 
 def write(connection: Connection, peaks: dict[tuple[str, float], tuple[int, float]]) -> None:
-    if not peaks:
-        return
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(
-        "INSERT INTO usage_concurrency_hours (filter_group, hour, peak, peak_at) "
-        f"VALUES ({mark}, {mark}, {mark}, {mark})",
-        [(scope, hour, peak, at) for (scope, hour), (peak, at) in peaks.items()],
-    )
+    rows = [(scope, hour, peak, at) for (scope, hour), (peak, at) in peaks.items()]
+    insert_rows(connection, hour_peaks.name, ("filter_group", "hour", "peak", "peak_at"), rows)
 
 
 def _hours(low: float, high: float) -> Iterable[float]:

@@ -131,13 +131,6 @@ def _placeholder(dialect: Any, column: str) -> str:
     return f"CAST({mark} AS JSON)" if column in _JSON and dialect.name == "postgresql" else mark
 
 
-def _insert_sql(dialect: Any) -> str:
-    quote = dialect.identifier_preparer.quote
-    names = ", ".join(quote(name) for name in _COLUMNS)
-    marks = ", ".join(_placeholder(dialect, name) for name in _COLUMNS)
-    return f"INSERT INTO usage_sessions ({names}) VALUES ({marks})"
-
-
 def _update_sql(dialect: Any) -> str:
     quote = dialect.identifier_preparer.quote
     columns = ("updated_at", *REPORT_COLUMNS)
@@ -250,8 +243,7 @@ def _write(db: UsageDB, lines: list[_Line], result: ImportResult) -> None:
             for row in rows.values()
             if row.pk is not None and row.values is not None
         ]
-        if inserts:
-            connection.exec_driver_sql(_insert_sql(dialect), inserts)
+        rollups.insert_rows(connection, "usage_sessions", _COLUMNS, inserts)
         if updates:
             connection.exec_driver_sql(_update_sql(dialect), updates)
 

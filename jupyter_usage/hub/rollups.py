@@ -198,15 +198,31 @@ def refresh_many(
 def _insert_many(
     connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
-    """One INSERT executed for many rows of plain values, through the driver: the
-    rollups of an import are millions of rows, and compiling each costs more than it."""
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    insert_rows(connection, table.name, columns, rows)
+
+
+def insert_rows(
+    connection: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Plain values into `table`, through the driver: the rollups of an import are
+    millions of rows, and compiling each costs more than writing it. PostgreSQL gets
+    them by COPY (one stream, not a statement per row), in the same transaction."""
+    if not rows:
+        return
     quote = connection.dialect.identifier_preparer.quote
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-        f"VALUES ({', '.join(mark for _ in columns)})"
-    )
-    connection.exec_driver_sql(sql, rows)
+    names = ", ".join(quote(c) for c in columns)
+    if connection.dialect.name == "postgresql":
+        raw: Any = connection.connection.dbapi_connection
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {quote(table)} ({names}) VALUES ({', '.join(mark for _ in columns)})"
+    connection.exec_driver_sql(sql, list(rows))
 
 
 def _lock_users(connection: Connection, users: Sequence[str]) -> None:
