@@ -269,10 +269,11 @@ class _Window:
         lower = math.floor(position)
         upper = math.ceil(position)
         started: Any = c.started
-        if self.connection.dialect.name == "sqlite":
+        if self.connection.dialect.name == "sqlite" and self.group is None:
             # Without statistics SQLite would take the index on `started` and sort the
             # window's sessions; `started + 0` cannot use an index, so it walks the
-            # lengths' index in order instead. PostgreSQL's planner chooses by itself.
+            # lengths' index in order instead. A group's sessions are fewer: sorting
+            # them beats walking everyone's. PostgreSQL's planner chooses by itself.
             started = c.started + 0
         query = self._in_group(
             select(c.duration_seconds)

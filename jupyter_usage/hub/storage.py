@@ -357,12 +357,13 @@ class UsageDB:
     def _refresh_rollups(
         self, user: str, times: Sequence[float], hours: Sequence[tuple[float, float]] = ()
     ) -> None:
-        """The user's rollups of the days of `times`; the hour peaks of `hours` ranges."""
+        """The user's rollups of the days of `times`; the hour peaks of `hours` ranges.
+
+        One transaction (one commit) for both; on PostgreSQL the user's lock is taken
+        before the hour peaks' lock, in every transaction, so none waits on another."""
         with self.engine.begin() as connection:
             rollups.refresh_rollups(connection, SessionRow.__table__, user, min(times), max(times))
-        if hours:
-            with self.engine.begin() as connection:
-                concurrency.refresh_hours(connection, SessionRow.__table__, hours)
+            concurrency.refresh_hours(connection, SessionRow.__table__, hours)
 
     # -- reads -----------------------------------------------------------------------
 
