@@ -28,10 +28,8 @@ import importlib.metadata
 import json
 import os
 import platform
-import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,8 +42,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support
+
 from handler_parts import Parts, handler_parts
 from report_sections import write_section
+from support.server_process import ServerProcess
 
 SECTION = "api-cost"
 
@@ -93,12 +95,6 @@ POLL_HZ = 1.0
 # -- the server --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Client:
     """One keep-alive HTTP/1.1 connection with a token, as a browser tab holds one."""
 
@@ -140,18 +136,24 @@ class Client:
 
 
 class Server:
-    """A `jupyter server` subprocess with jupyter_usage and jupyter_resource_usage enabled."""
+    """A `jupyter server` subprocess, started by the tests' `ServerProcess` in Jupyter
+    directories of its own, with jupyter_usage and (unless told not to)
+    jupyter_resource_usage enabled."""
 
     def __init__(
-        self, workdir: Path, *, jru_prometheus: bool, python_path: Sequence[str] = ()
+        self,
+        workdir: Path,
+        *,
+        jru_prometheus: bool,
+        python_path: Sequence[str] = (),
+        resource_usage: bool = True,
     ) -> None:
         self.workdir = workdir
         self.python_path = list(python_path)
-        self.port = free_port()
-        self.token = secrets.token_hex(16)
         self.jru_prometheus = jru_prometheus
+        self.resource_usage = resource_usage
+        self.launcher: ServerProcess | None = None
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = workdir / "server.log"
         self.cpu_clock = "schedstat"
 
     @property
@@ -159,59 +161,46 @@ class Server:
         assert self.process is not None
         return self.process.pid
 
+    @property
+    def port(self) -> int:
+        assert self.launcher is not None
+        return self.launcher.port
+
+    @property
+    def token(self) -> str:
+        assert self.launcher is not None
+        return self.launcher.token
+
     def start(self, timeout_seconds: float = 90) -> None:
-        config_dir = self.workdir / "config"
-        for name in ("config", "data", "runtime", "ipython", "notebooks"):
+        dirs = {
+            "JUPYTER_CONFIG_DIR": "config",
+            "JUPYTER_DATA_DIR": "data",
+            "JUPYTER_RUNTIME_DIR": "runtime",
+            "IPYTHONDIR": "ipython",
+        }
+        for name in dirs.values():
             (self.workdir / name).mkdir(parents=True, exist_ok=True)
-        config = {
-            "ServerApp": {
-                "jpserver_extensions": {"jupyter_usage": True, "jupyter_resource_usage": True}
-            },
-            # Its 1 Hz Prometheus callback runs on the event loop whether anyone looks or
-            # not; it is off unless asked for, so that only the polled handlers are compared.
-            "ResourceUseDisplay": {"enable_prometheus_metrics": self.jru_prometheus},
-        }
-        (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
-        env = {
-            **os.environ,
-            "JUPYTER_CONFIG_DIR": str(config_dir),
-            "JUPYTER_DATA_DIR": str(self.workdir / "data"),
-            "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime"),
-            "IPYTHONDIR": str(self.workdir / "ipython"),
-        }
+        if self.resource_usage:
+            config = {
+                "ServerApp": {"jpserver_extensions": {"jupyter_resource_usage": True}},
+                # Its 1 Hz Prometheus callback runs on the event loop whether anyone looks
+                # or not; it is off unless asked for, so that only the polled handlers are
+                # compared.
+                "ResourceUseDisplay": {"enable_prometheus_metrics": self.jru_prometheus},
+            }
+            config_file = self.workdir / "config" / "jupyter_server_config.json"
+            config_file.write_text(json.dumps(config))
+        env = {key: str(self.workdir / name) for key, name in dirs.items()}
         if self.python_path:
             env["PYTHONPATH"] = os.pathsep.join(
                 [*self.python_path, *filter(None, [os.environ.get("PYTHONPATH")])]
             )
-        args = [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={self.port}",
-            f"--IdentityProvider.token={self.token}",
-            f"--ServerApp.root_dir={self.workdir / 'notebooks'}",
-            "--ServerApp.allow_root=True",
-        ]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-            )
-        deadline = time.monotonic() + timeout_seconds
-        client: Client | None = None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited early:\n{self.log()}")
-            try:
-                client = client or self.client()
-                if all(client.request(ENDPOINTS[n])[0] == 200 for n in ("snapshot", "metrics")):
-                    client.close()
-                    return
-            except OSError:
-                client = None
-            time.sleep(0.3)
-        raise TimeoutError(f"the server did not answer within {timeout_seconds} s:\n{self.log()}")
+        # jupyter_usage is enabled by its installed config, as in the tests' servers.
+        self.launcher = ServerProcess(self.workdir, env=env, new_session=True)
+        try:
+            self.launcher.start(timeout_seconds)
+        finally:
+            self.process = self.launcher.process
 
     def client(self) -> Client:
         return Client(self.port, self.token)
@@ -254,7 +243,7 @@ class Server:
         psutil.wait_procs(leftovers, timeout=10)
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+        return self.launcher.log()[-5000:] if self.launcher is not None else ""
 
 
 @contextlib.contextmanager

@@ -29,10 +29,10 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
 
-from hub_process import call  # noqa: E402
 from load_figures import MIB, quantile  # noqa: E402
 from load_hub import ADMIN, cpu_seconds, issue_tokens, running_hub  # noqa: E402
-from postgres_server import Unavailable, running_postgres  # noqa: E402
+from support.hub_process import call  # noqa: E402
+from support.postgres_server import Unavailable, running_postgres  # noqa: E402
 
 DAY = 86400.0
 END = 1_793_577_600.0  # 2026-11-02, midnight UTC: the data ends there, the windows too

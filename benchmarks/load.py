@@ -11,7 +11,7 @@
    every 10 s the server process's CPU and RSS, and whether they grew.
 2. Hub service: a real JupyterHub (dummy authenticator, configurable-http-proxy, as in
    tests/integration/test_hub.py) with two managed history services, one on SQLite and
-   one on PostgreSQL (the Debian binaries, as tests/postgres_server.py starts them).
+   one on PostgreSQL (the Debian binaries, as tests/support/postgres_server.py starts them).
    Each of `--users` users delivers three ended sessions with `SessionUploader`, the
    extension's own client, with the user's own hub token; then an admin asks for the KPIs,
    their CSV and the report page. Throughput, latency, errors, and the rows the database
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "integration")]
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' support package
 
 import pytest  # noqa: E402  (hub_process's npm helper reports a missing npm with pytest.skip)
 from api_cost import machine  # noqa: E402

@@ -23,9 +23,10 @@ import psutil
 import sqlalchemy
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "integration")]
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' support package
 
-from hub_process import (  # noqa: E402
+from load_figures import MIB, ms, quantile, table, version  # noqa: E402
+from support.hub_process import (  # noqa: E402
     call,
     configurable_http_proxy,
     free_port,
@@ -34,8 +35,7 @@ from hub_process import (  # noqa: E402
     stop_process,
     wait_for,
 )
-from load_figures import MIB, ms, quantile, table, version  # noqa: E402
-from postgres_server import Unavailable, running_postgres  # noqa: E402
+from support.postgres_server import Unavailable, running_postgres  # noqa: E402
 
 from jupyter_usage.hubclient import HubClient, HubResponse  # noqa: E402
 from jupyter_usage.store import SessionStore  # noqa: E402
@@ -507,7 +507,7 @@ def hub_report(result: HubRun, args: argparse.Namespace) -> list[str]:
         "configurable-http-proxy, as `tests/integration/test_hub.py` runs it) with "
         f"{result.users} users in {GROUPS} groups and the history service twice as a "
         "hub-managed service: on SQLite, and on PostgreSQL (the Debian server binaries on a "
-        "unix socket, with `fsync=off`, as `tests/postgres_server.py` starts them, so disk "
+        "unix socket, with `fsync=off`, as `tests/support/postgres_server.py` starts them, so disk "
         "flushes are not measured). Each user's sessions are delivered by `SessionUploader`, "
         "the extension's own client (a fresh connection per request, as `urllib` makes "
         "them), with the user's own hub API token, straight to the service's address as "

@@ -21,11 +21,10 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "integration")]
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' support package
 
 from api_cost import Client, Server, grow_kernels  # noqa: E402
 from load_figures import MIB, ms, quantile, slope_per_minute, table  # noqa: E402
-from server_process import ServerProcess  # noqa: E402
 
 SNAPSHOT = "snapshot"
 HISTORY = "history"
@@ -45,35 +44,11 @@ RSS_SLOPE_TARGET_MIB_PER_MINUTE = 0.5
 # -- 1. many tabs polling one server -----------------------------------------------------
 
 
-class LoadServer(Server):
-    """api_cost's server, without jupyter-resource-usage: started as the tests start
-    theirs (jupyter_usage enabled by its installed config), in its own Jupyter dirs."""
-
-    def start(self, timeout_seconds: float = 90) -> None:
-        dirs = {
-            "JUPYTER_CONFIG_DIR": "config",
-            "JUPYTER_DATA_DIR": "data",
-            "JUPYTER_RUNTIME_DIR": "runtime",
-            "IPYTHONDIR": "ipython",
-        }
-        for name in dirs.values():
-            (self.workdir / name).mkdir(parents=True, exist_ok=True)
-        launcher = ServerProcess(
-            self.workdir, env={key: str(self.workdir / name) for key, name in dirs.items()}
-        )
-        try:
-            launcher.start(timeout_seconds)
-        finally:
-            self.process = launcher.process
-            self.port = launcher.port
-            self.token = launcher.token
-            self.log_path = launcher.log_path
-
-
 @contextlib.contextmanager
-def load_server() -> Iterator[LoadServer]:
+def load_server() -> Iterator[Server]:
     workdir = Path(tempfile.mkdtemp(prefix="jupyter-usage-load-"))
-    server = LoadServer(workdir, jru_prometheus=False)
+    # api_cost's server without jupyter-resource-usage: only this extension under load.
+    server = Server(workdir, jru_prometheus=False, resource_usage=False)
     try:
         server.start()
         yield server

@@ -6,17 +6,18 @@ import asyncio
 import contextlib
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, List, Unicode, default
 
+from .budget import NO_HUB, NO_SERVICE_NAME, BudgetReader, ServiceAnswer
 from .core import CoreSettings, UsageCore
 from .cost import CostModel
 from .handlers import handlers
-from .hubclient import HubClient, HubInfo
+from .hub_follow import HubFollower, deliver_last
+from .hubclient import HubClient
 from .metrics import UsageCollector
 from .oom import OomWatch
 from .sampling.cgroup import CgroupReader
@@ -24,16 +25,15 @@ from .sampling.disk import DiskReader
 from .sampling.gpu import GpuReader
 from .sampling.network import NetworkReader
 from .sampling.processes import ProcessTree
-from .sampling.sampler import KernelInfo, Sampler, Sources, series_values
+from .sampling.sampler import Sampler, Sources, series_values
 from .series import SeriesStore
+from .server_watch import ServerWatch
 from .session import SessionRecorder
 from .stop_signals import StopSignals
 from .store import SessionStore
+from .summary_event import EVENT_SCHEMA, emit_summary
 from .traits import BoundedFloat, BoundedInt, NamedCaselessStrEnum
 from .uploader import SessionUploader
-
-EVENT_SCHEMA = Path(__file__).parent / "events" / "session-summary.yaml"
-EVENT_SCHEMA_ID = "https://jupyter-usage.org/events/session-summary"
 
 
 class UsageApp(ExtensionApp):
@@ -227,7 +227,13 @@ class UsageApp(ExtensionApp):
         self.sampler.add_listener(
             lambda sample: self.series.add(sample.time, series_values(sample))
         )
-        self._kernel_task: asyncio.Task[None] | None = None
+        self.server_watch = ServerWatch(
+            self._server,
+            self.sampler,
+            interval_seconds=self.sample_interval,
+            idle_culler_timeout_seconds=self.idle_culler_timeout,
+            log=self.log,
+        )
 
         self.cost_model = CostModel(parent=self)
         retention = self.retention_days * 86400 if self.retention_days else float("inf")
@@ -247,17 +253,17 @@ class UsageApp(ExtensionApp):
         )
         self.sampler.add_listener(self.recorder.on_sample)
         self.hub_client = HubClient.from_env(logger=self.log, timeout_seconds=3)
+        self._report_seconds = self._report_interval_seconds()
         self.hub_uploader = (
             SessionUploader(
                 self.hub_client,
                 self.store,
                 self.hub_service_name,
-                current_every_seconds=self._report_interval_seconds(),
+                current_every_seconds=self._report_seconds,
             )
             if self.hub_client is not None and self.hub_service_name
             else None
         )
-        self._hub_task: asyncio.Task[None] | None = None
         self.oom = OomWatch()
         self.sampler.add_listener(self.oom.on_sample)
         self.core = UsageCore(
@@ -275,11 +281,48 @@ class UsageApp(ExtensionApp):
             recorder=self.recorder,
             hub_client=self.hub_client,
             hub_uploader=self.hub_uploader,
-            culler_timeout_seconds=self.culler_timeout_seconds,
-            last_activity=self.last_activity,
+            culler_timeout_seconds=self.server_watch.culler_timeout_seconds,
+            last_activity=self.server_watch.last_activity,
+            budgets=self._budget_reader(),
+            no_budget_reason=NO_HUB if self.hub_client is None else NO_SERVICE_NAME,
         )
         self.collector = UsageCollector(self.core)
+        self.hub_follower = (
+            HubFollower(
+                self.hub_client,
+                self.hub_uploader,
+                store=self.store,
+                recorder=self.recorder,
+                cost_model=self.cost_model,
+                collector=self.collector,
+                interval_seconds=self.checkpoint_interval,
+                log=self.log,
+            )
+            if self.hub_client is not None
+            else None
+        )
+        self._tasks: list[asyncio.Task[None]] = []
         self._server.event_logger.register_event_schema(EVENT_SCHEMA)
+
+    def _budget_reader(self) -> BudgetReader | None:
+        """The user's budgets from the hub service, asked once per report interval: the
+        service's figures are no fresher than the servers' reports."""
+        client, name = self.hub_client, self.hub_service_name
+        if client is None or not name:
+            return None
+
+        def fetch() -> ServiceAnswer | None:
+            answer = client.service_budget(name)
+            if answer is None:
+                return None
+            return ServiceAnswer(answer.status, answer.body, answer.error)
+
+        return BudgetReader(
+            fetch,
+            interval_seconds=self._report_seconds,
+            user=client.user,
+            no_service_reason=f"the hub has no service named {name!r}",
+        )
 
     def _sources(self) -> Sources:
         root_dir = getattr(self.serverapp, "root_dir", None) or os.getcwd()
@@ -299,14 +342,14 @@ class UsageApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await asyncio.to_thread(self._open_store)
-        await self._refresh_kernels()
+        await self.server_watch.refresh()
         if self.sources_disk is not None:
             self.sources_disk.start()
         self.sampler.start()
         self.collector.register()
-        self._kernel_task = asyncio.create_task(self._watch_kernels())
-        if self.hub_client is not None:
-            self._hub_task = asyncio.create_task(self._follow_hub())
+        self._tasks.append(asyncio.create_task(self.server_watch.run()))
+        if self.hub_follower is not None:
+            self._tasks.append(asyncio.create_task(self.hub_follower.run()))
         self._stop_signals = StopSignals(serverapp._signal_stop)
         self._stop_signals.install()
         self._started = True
@@ -345,11 +388,10 @@ class UsageApp(ExtensionApp):
             self.log.info(
                 "jupyter_usage: %s received, closing the session", self._stop_signals.received
             )
-        for task in (self._kernel_task, self._hub_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         self.sampler.stop(timeout_seconds=0.3)
         self.collector.unregister()
         try:
@@ -357,135 +399,19 @@ class UsageApp(ExtensionApp):
         except Exception:
             self.log.exception("jupyter_usage: could not close the session")
         else:
-            self._emit_summary(summary)
-            await self._deliver_last()
+            emit_summary(self._server.event_logger, self.recorder, summary, self.log)
+            await deliver_last(self.hub_uploader, self.log)
         self.store.close()
         if self.sources_disk is not None:
             self.sources_disk.stop(0.1)
         if self.sampler.sources.gpu is not None:
             self.sampler.sources.gpu.close()
 
-    # -- JupyterHub --
-
-    async def _follow_hub(self) -> None:
-        """Learn the hub's view of this server, then keep the history service fed."""
-        assert self.hub_client is not None
-        info: HubInfo = await asyncio.to_thread(self.hub_client.user_model)
-        await asyncio.to_thread(self.apply_hub_info, info)
-        while True:
-            if self.hub_uploader is not None:
-                record = await asyncio.to_thread(self.store.get, self.recorder.id)
-                try:
-                    await asyncio.to_thread(self.hub_uploader.deliver_pending, record)
-                except Exception:
-                    self.log.debug("jupyter_usage: delivery to the hub failed", exc_info=True)
-            await asyncio.sleep(self.checkpoint_interval)
-
-    def apply_hub_info(self, info: HubInfo) -> None:
-        """The hub's start time, groups and profile shape this session and its rates."""
-        if not info.available:
-            return
-        self.collector.set_groups(info.groups)
-        rates = self.cost_model.effective_rates(info.groups, info.profile)
-        self.recorder.set_rates(rates)
-        self.recorder.update_meta(groups=list(info.groups), profile=info.profile)
-        self.recorder.set_started(info.started or self.recorder.started, rewrite=True)
-
-    async def _deliver_last(self) -> None:
-        """One short try to hand the ended session to the hub; it stays stored if not."""
-        if self.hub_uploader is None:
-            return
-        try:
-            await asyncio.wait_for(
-                asyncio.to_thread(
-                    self.hub_uploader.deliver_pending, ignore_backoff=True, timeout_seconds=0.5
-                ),
-                timeout=0.6,
-            )
-        except Exception:
-            self.log.info("jupyter_usage: the hub history service will get this session later")
-
-    def _emit_summary(self, summary: dict[str, Any]) -> None:
-        data = {
-            **{
-                key: summary.get(key)
-                for key in (
-                    "duration_seconds",
-                    "idle_seconds",
-                    "resource_hours",
-                    "peaks",
-                    "cost",
-                    "advice",
-                )
-            },
-            "session_id": self.recorder.id,
-            "user": self.recorder.user,
-            "server_name": self.recorder.server_name,
-            "started": self.recorder.started,
-            "ended": summary.get("ended"),
-            "ended_by": "stop",
-        }
-        try:
-            self._server.event_logger.emit(schema_id=EVENT_SCHEMA_ID, data=data)
-        except Exception:
-            self.log.exception("jupyter_usage: could not emit the session summary event")
-
-    # -- what the event loop tells the sampler --
-
-    async def _watch_kernels(self) -> None:
-        interval = max(self.sample_interval, 1.0)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self._refresh_kernels()
-            except Exception:
-                self.log.debug("jupyter_usage: could not list kernels", exc_info=True)
-
-    async def _refresh_kernels(self) -> None:
-        """Hand the sampler each kernel's name, notebook path, pid and state."""
-        serverapp = self._server
-        kernel_manager = serverapp.kernel_manager
-        paths: dict[str, str] = {}
-        with contextlib.suppress(Exception):
-            for session in await serverapp.session_manager.list_sessions():
-                kernel = session.get("kernel") or {}
-                if kernel.get("id"):
-                    paths[kernel["id"]] = session.get("path")
-        kernels: dict[str, KernelInfo] = {}
-        for kernel_id in list(kernel_manager.list_kernel_ids()):
-            try:
-                kernel = kernel_manager.get_kernel(kernel_id)
-            except KeyError:
-                continue
-            provisioner = getattr(kernel, "provisioner", None)
-            pid = getattr(provisioner, "pid", None)
-            kernels[kernel_id] = KernelInfo(
-                name=getattr(kernel, "kernel_name", None),
-                path=paths.get(kernel_id),
-                pid=pid if isinstance(pid, int) else None,
-                execution_state=getattr(kernel, "execution_state", None),
-            )
-        self.sampler.set_kernels(kernels)
-        web_app = serverapp.web_app
-        with contextlib.suppress(Exception):
-            self.sampler.set_last_activity(web_app.last_activity().timestamp())
-
     @property
     def _server(self) -> Any:
         """The ServerApp (always set once the extension is linked)."""
         assert self.serverapp is not None
         return self.serverapp
-
-    def culler_timeout_seconds(self) -> float | None:
-        timeout = self.idle_culler_timeout or float(
-            getattr(self.serverapp, "shutdown_no_activity_timeout", 0) or 0
-        )
-        return timeout or None
-
-    def last_activity(self) -> float | None:
-        with contextlib.suppress(Exception):
-            return float(self._server.web_app.last_activity().timestamp())
-        return None
 
 
 def _unique(paths: list[str]) -> list[str]:

@@ -15,11 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._version import __version__
+from .budget import (
+    NO_HUB,
+    BudgetReader,
+    SessionRate,
+    SessionTotals,
+    budget_json,
+    takes_json,
+    unavailable,
+)
 from .hubclient import HubClient
 from .oom import OomWatch
+from .records import SEEN_KEY
 from .sampling.sampler import Sampler
 from .series import SeriesStore
-from .session import SEEN_KEY, SessionRecorder, last_unseen_summary
+from .session import SessionRecorder, last_unseen_summary
 from .store import SessionStore
 from .uploader import SessionUploader
 
@@ -56,6 +66,9 @@ class UsageCore:
     """Seconds of inactivity after which the idle culler stops the server, if known."""
     last_activity: Callable[[], float | None] = _unknown
     """When the server was last used (unix seconds), if known."""
+    budgets: BudgetReader | None = None
+    """The user's budgets from the hub service; None without one (see `no_budget_reason`)."""
+    no_budget_reason: str = NO_HUB
 
     @property
     def metrics_per_kernel(self) -> bool:
@@ -117,12 +130,14 @@ class UsageCore:
         if last_unseen:
             return await asyncio.to_thread(last_unseen_summary, self.store, self.recorder.id)
         if not session_id or session_id == self.recorder.id:
-            return self.recorder.summary_json()
+            summary = self.recorder.summary_json()
+            summary["budgets"] = await self.budget_takes()
+            return summary
         record = await asyncio.to_thread(self.store.get, session_id)
         if record is None:
             return None
         if record.get("summary") is not None:
-            return record["summary"]  # type: ignore[no-any-return]
+            return record["summary"]
         return await asyncio.to_thread(self.recorder.summary_of_record, record)
 
     def mark_summary_seen(self, session_id: str) -> None:
@@ -142,6 +157,45 @@ class UsageCore:
             "until_cull_seconds": remaining,
             "total_at_cull": cost["total"] + per_hour * remaining / 3600,
         }
+
+    # -- budgets --
+
+    async def budget(self) -> dict[str, Any]:
+        """The user's budgets as the hub service counts them (at most one report interval
+        old), each with how long it lasts at this session's current rate."""
+        if self.budgets is None:
+            return unavailable(self.no_budget_reason, self.recorder.user)
+        status = await asyncio.to_thread(self.budgets.status)
+        return budget_json(status, self.session_rate(), time.time())
+
+    async def budget_takes(self) -> list[dict[str, Any]]:
+        """What this session has taken from each of the user's budgets."""
+        if self.budgets is None:
+            return []
+        status = await asyncio.to_thread(self.budgets.status)
+        body = self.recorder.session_json()
+        totals = SessionTotals(
+            started=body["started"],
+            now=body["started"] + body["duration_seconds"],
+            cost=body["cost"]["total"],
+            currency=body["cost"]["currency"],
+            cpu_core_seconds=body["cpu_core_seconds"],
+            memory_byte_seconds=body["memory_byte_seconds"],
+            gpu_seconds=body["gpu_seconds"],
+        )
+        return takes_json(status, totals)
+
+    def session_rate(self) -> SessionRate:
+        """How fast this session spends at the latest sample."""
+        per_hour = self.recorder.per_hour()
+        sample = self.sampler.latest
+        return SessionRate(
+            cost_per_second=None if per_hour is None else per_hour / 3600,
+            currency=self.recorder.rates.currency,
+            cpu_cores=None if sample is None else sample.cpu.cores,
+            memory_bytes=None if sample is None else sample.memory.used_bytes,
+            gpus=None if sample is None else float(len(sample.gpus)),
+        )
 
     # -- configuration and the hub --
 

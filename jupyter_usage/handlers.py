@@ -234,6 +234,13 @@ class HubHandler(UsageHandler):
         self.write_json(await self.core.hub())
 
 
+class BudgetHandler(UsageHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json(await self.core.budget())
+
+
 class MetricsHandler(UsageHandler):
     def initialize(self, core: UsageCore, collector: UsageCollector) -> None:  # type: ignore[override]
         super().initialize(core)
@@ -262,6 +269,7 @@ def handlers(
         (rf"{API_PREFIX}/summary", SummaryHandler),
         (rf"{API_PREFIX}/summary/seen", SummarySeenHandler),
         (rf"{API_PREFIX}/hub", HubHandler),
+        (rf"{API_PREFIX}/budget", BudgetHandler),
     ]
     return [
         (route, handler, with_collector if handler is MetricsHandler else core_only)

@@ -25,12 +25,12 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, unquote, urlparse
 
 from ._version import __version__
 from .logonce import LogOnce
-from .records import Record
+from .records import SessionRecord
 
 log = logging.getLogger(__name__)
 
@@ -519,7 +519,7 @@ class HubClient:
         limit: int = 50,
         before: float | None = None,
         timeout_seconds: float = 2.0,
-    ) -> list[Record] | None:
+    ) -> list[SessionRecord] | None:
         """The user's sessions as the history service keeps them (every server of the
         user, newest first), or None when it cannot say: then the local store answers."""
         base = self.service_url(name)
@@ -542,7 +542,30 @@ class HubClient:
             return None
         self._history_backoff.succeeded()
         self.forget_logged(f"history:{name}")
-        return [record for record in sessions if isinstance(record, dict)]
+        # The service checked each record as it came in (hub/validation.py).
+        return [cast(SessionRecord, record) for record in sessions if isinstance(record, dict)]
+
+    def service_budget(
+        self, name: str = "usage", *, timeout_seconds: float = 2.0
+    ) -> HubResponse | None:
+        """The service's answer about the user's budgets (`GET api/v1/budget`), or None
+        while the hub knows no such service. Failures are answers too: the caller says why."""
+        base = self.service_url(name)
+        if base is None:
+            return None
+        answer = self.request("GET", f"{base}api/v1/budget", timeout_seconds=timeout_seconds)
+        if answer.ok:
+            if self.forget_logged(f"budget:{name}"):
+                self.log.info("jupyter_usage: the usage service tells budgets again")
+        else:
+            self.log_once(
+                f"budget:{name}",
+                logging.INFO,
+                "jupyter_usage: the usage service cannot tell the user's budgets (%s); the "
+                "panel shows none",
+                answer.message(),
+            )
+        return answer
 
     def forget_service_url(self, name: str) -> None:
         """Ask the hub again next time (the address answered 404, say)."""

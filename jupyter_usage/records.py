@@ -14,6 +14,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypedDict
 
+RATES_KEY = "rates"
+"""`meta` key: `cost.Rates.to_json()`, the rates the session was priced at."""
+LIMITS_KEY = "limits"
+"""`meta` key: the CPU, memory and GPU limits the session ran under."""
+SEEN_KEY = "summary_seen"
+"""`meta` key: true once the user has seen the session's summary."""
+
 
 class SessionRecord(TypedDict, total=False):
     """A stored session, as the store returns it and the hub service receives it."""
@@ -35,9 +42,6 @@ class SessionRecord(TypedDict, total=False):
     """`rates`, `limits`, `groups`, `profile`, `summary_seen`."""
     summary: dict[str, Any] | None
 
-
-Record = dict[str, Any]
-"""A record as it travels (JSON, SQLite rows): `SessionRecord`'s keys, unchecked."""
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

@@ -17,12 +17,10 @@ from typing import Any
 
 from .cost import Cost, Rates, cost_of, hourly_cost
 from .ledger import Allocation, Ledger, UsageTotals
+from .records import LIMITS_KEY, RATES_KEY, SEEN_KEY, SessionRecord
 from .sampling.sample import Sample
 from .store import SessionStore
 from .summary import build_summary
-
-SEEN_KEY = "summary_seen"
-LIMITS_KEY = "limits"
 
 
 class SessionRecorder:
@@ -59,7 +57,7 @@ class SessionRecorder:
 
     # -- lifecycle --
 
-    def begin(self) -> list[dict[str, Any]]:
+    def begin(self) -> list[SessionRecord]:
         """Record the session as open and close those a crash left open."""
         self.store.start_session(
             self.id,
@@ -209,11 +207,11 @@ class SessionRecorder:
     def _meta(self) -> dict[str, Any]:
         # The limits and rates travel with every checkpoint: a session recovered after a
         # kill, or summarised later, must speak of its own, not of the next server's.
-        return {**self.meta, "rates": self._rates.to_json(), LIMITS_KEY: self._limits()}
+        return {**self.meta, RATES_KEY: self._rates.to_json(), LIMITS_KEY: self._limits()}
 
     def _record(
         self, totals: UsageTotals, *, ended: float | None, ended_by: str | None
-    ) -> dict[str, Any]:
+    ) -> SessionRecord:
         last = self._ledger.last_time or self.started
         return {
             "id": self.id,
@@ -229,11 +227,11 @@ class SessionRecorder:
             "meta": self._meta(),
         }
 
-    def summary_of_record(self, record: dict[str, Any]) -> dict[str, Any]:
+    def summary_of_record(self, record: SessionRecord) -> dict[str, Any]:
         """The summary of a stored session that has none (a crash cut it short)."""
         return self._summary_of_record(record)
 
-    def _summary_of_record(self, record: dict[str, Any]) -> dict[str, Any]:
+    def _summary_of_record(self, record: SessionRecord) -> dict[str, Any]:
         stored = (record.get("meta") or {}).get(LIMITS_KEY)
         current = record.get("id") == self.id
         limits = self._limits() if current or not isinstance(stored, dict) else stored

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from .logonce import LogOnce
-from .records import Record
+from .records import SessionRecord
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def _decode(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _record(row: dict[str, Any]) -> Record:
+def _record(row: dict[str, Any]) -> SessionRecord:
     """A stored row as callers see it: JSON decoded, duration derived."""
     started = row.get("started")
     end = row.get("ended")
@@ -120,7 +120,10 @@ def _record(row: dict[str, Any]) -> Record:
         "ended_by": row.get("ended_by"),
         "last_checkpoint": row.get("last_checkpoint"),
         "duration_seconds": duration_seconds,
-        **{column: _decode(row.get(column)) for column in _JSON_COLUMNS},
+        "totals": _decode(row.get("totals")),
+        "cost": _decode(row.get("cost")),
+        "summary": _decode(row.get("summary")),
+        "meta": _decode(row.get("meta")),
     }
 
 
@@ -322,7 +325,7 @@ class SessionStore:
         started: float,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        """Record a new open session (its last checkpoint is its start)."""
+        """SessionRecord a new open session (its last checkpoint is its start)."""
         self._write(
             session_id,
             {
@@ -400,8 +403,8 @@ class SessionStore:
     def recover_open_sessions(
         self,
         exclude_id: str,
-        build_summary: Callable[[Record], dict[str, Any]] | None = None,
-    ) -> builtins.list[Record]:
+        build_summary: Callable[[SessionRecord], dict[str, Any]] | None = None,
+    ) -> builtins.list[SessionRecord]:
         """Close sessions a crash left open, at their last checkpoint.
 
         When the current session (`exclude_id`) is already stored, only sessions of the
@@ -421,7 +424,7 @@ class SessionStore:
                     == (current.get("user"), current.get("server_name"))
                 )
             ]
-        recovered: builtins.list[Record] = []
+        recovered: builtins.list[SessionRecord] = []
         for row in rows:
             ended = row.get("last_checkpoint")
             if ended is None:
@@ -527,13 +530,13 @@ class SessionStore:
 
     # -- reads -----------------------------------------------------------------------
 
-    def get(self, session_id: str) -> Record | None:
+    def get(self, session_id: str) -> SessionRecord | None:
         """One session, or None when there is no such session."""
         with self._lock:
             row = self._read_one(session_id)
         return None if row is None else _record(row)
 
-    def list(self, limit: int = 50, before: float | None = None) -> builtins.list[Record]:
+    def list(self, limit: int = 50, before: float | None = None) -> builtins.list[SessionRecord]:
         """Up to `limit` sessions, newest first; `before`: only those started earlier."""
         if limit <= 0:
             return []
@@ -556,7 +559,7 @@ class SessionStore:
         rows.sort(key=lambda row: row.get("started") or 0.0, reverse=True)
         return [_record(row) for row in rows[:limit]]
 
-    def undelivered(self, limit: int = 100) -> builtins.list[Record]:
+    def undelivered(self, limit: int = 100) -> builtins.list[SessionRecord]:
         """Ended sessions not yet delivered to the hub history service, oldest first."""
         if limit <= 0:
             return []

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from .hubclient import HubClient, HubResponse, access_scope
-from .records import Record
+from .records import SessionRecord
 
 # -- delivery of sessions to the hub history service -----------------------------------
 
@@ -18,7 +18,7 @@ from .records import Record
 class PendingStore(Protocol):
     """What the uploader needs from `store.SessionStore`."""
 
-    def undelivered(self, limit: int = 100) -> list[Record]: ...
+    def undelivered(self, limit: int = 100) -> list[SessionRecord]: ...
 
     def mark_delivered(self, ids: Iterable[str]) -> None: ...
 
@@ -63,7 +63,7 @@ class SessionUploader:
 
     def deliver_pending(
         self,
-        current: Record | None = None,
+        current: SessionRecord | None = None,
         *,
         ignore_backoff: bool = False,
         timeout_seconds: float | None = None,
@@ -88,7 +88,7 @@ class SessionUploader:
         finally:
             self._lock.release()
 
-    def _deliver(self, current: Record | None, timeout_seconds: float | None) -> int:
+    def _deliver(self, current: SessionRecord | None, timeout_seconds: float | None) -> int:
         records = [
             r for r in self.store.undelivered(self.batch_limit) if r.get("id") not in self._rejected
         ]
@@ -169,6 +169,6 @@ class SessionUploader:
         self.backoff.failed()
 
 
-def _accepted(answer: HubResponse, record: Record) -> bool:
+def _accepted(answer: HubResponse, record: SessionRecord) -> bool:
     """A 2xx that is the service's own answer about this session (not some other page)."""
     return answer.ok and isinstance(answer.body, dict) and answer.body.get("id") == record.get("id")

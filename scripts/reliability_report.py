@@ -31,13 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from reliability_log import ENV, FIGURES  # noqa: E402
+from support.reliability_log import ENV, FIGURES  # noqa: E402
 
 SUITES: dict[str, list[str]] = {
     "python": [
-        "tests/test_faults_sources.py",
-        "tests/test_faults_hub.py",
-        "tests/test_faults_store.py",
+        "tests/faults/test_faults_sources.py",
+        "tests/faults/test_faults_hub.py",
+        "tests/faults/test_faults_store.py",
         "tests/test_access.py",
         "tests/test_fuzz.py",
         "tests/test_config_errors.py",

@@ -29,8 +29,8 @@ run() {
 for suite in "${suites[@]}"; do
   case $suite in
     lint)
-      run "ruff" ruff check jupyter_usage tests benchmarks demo scripts ui-tests/jupyter_server_test_config.py
-      run "ruff format" ruff format --check jupyter_usage tests benchmarks demo scripts ui-tests/jupyter_server_test_config.py
+      run "ruff" ruff check jupyter_usage tests benchmarks demo scripts ui-tests/jupyter_server_test_config.py ui-tests/budget_hub.py
+      run "ruff format" ruff format --check jupyter_usage tests benchmarks demo scripts ui-tests/jupyter_server_test_config.py ui-tests/budget_hub.py
       run "mypy" mypy
       run "prettier" jlpm prettier:check
       run "eslint" jlpm eslint:check
@@ -44,6 +44,7 @@ for suite in "${suites[@]}"; do
       ;;
     ui)
       run "galata" bash -c "cd ui-tests && CI=1 jlpm playwright test"
+      run "hub report" bash -c "cd ui-tests && CI=1 jlpm playwright test -c playwright-hub.config.js"
       ;;
     integration)
       run "integration" python -m pytest -W error tests/integration -q

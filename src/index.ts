@@ -10,6 +10,8 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 
+import { BudgetNotifier } from './budget/notices';
+import { notificationApi } from './budget/notify';
 import { UsageModel } from './model';
 import { IUsageModel } from './tokens';
 import { FALLBACK_SETTINGS, IUsageSettings, readSettings } from './settings';
@@ -100,6 +102,12 @@ const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
       });
     }
     notifyNotices(model);
+    new BudgetNotifier({
+      model,
+      trans,
+      notify: notificationApi(),
+      openUsage: () => labShell.activateById(panel.id)
+    });
     void model.start();
 
     registered?.changed.connect(settings => {

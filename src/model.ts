@@ -5,6 +5,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { requestUsage } from './api';
 import { appendPoint, pointOf } from './history';
 import {
+  IBudgets,
   IConfig,
   IHistory,
   ISession,
@@ -21,7 +22,8 @@ export const ALL_PARTS: readonly UsagePart[] = [
   'snapshot',
   'history',
   'session',
-  'sessions'
+  'sessions',
+  'budget'
 ];
 
 /** How many past sessions the History section lists. */
@@ -34,7 +36,7 @@ const CHART_POINTS = 150;
  * The one owner of polling: every view reads the model and listens to `changed`.
  *
  * One `Poll` fetches the snapshot every tick and, every `slowEvery` ticks, the
- * session (which changes slowly). The history is fetched once and then every
+ * session and the budgets (which change slowly). The history is fetched once and then every
  * `historyRefreshSeconds`: between two fetches each snapshot is appended to it,
  * so the charts move with every tick while the server serves the whole window
  * about once a minute. Past sessions are fetched once, `/config` once. Only the parts
@@ -87,6 +89,11 @@ export class UsageModel implements IUsageModel {
 
   get config(): IConfig | null {
     return this._config;
+  }
+
+  /** The user's budgets; null until loaded. The server asks the hub once a report interval. */
+  get budget(): IBudgets | null {
+    return this._budget;
   }
 
   /** A message fit for people when the last snapshot failed, else null. */
@@ -231,6 +238,13 @@ export class UsageModel implements IUsageModel {
         })
       );
     }
+    if (this._due('budget', this._budget !== null, slow)) {
+      jobs.push(
+        this._load('budget', async () => {
+          this._budget = await this._fetch<IBudgets>('budget');
+        })
+      );
+    }
     const sessionsDue =
       this._wants('sessions') &&
       this._sessions === null &&
@@ -293,6 +307,7 @@ export class UsageModel implements IUsageModel {
     }
   }
 
+  private _budget: IBudgets | null = null;
   private _changed = new Signal<this, void>(this);
   private _config: IConfig | null = null;
   private _configTried = false;
@@ -300,7 +315,8 @@ export class UsageModel implements IUsageModel {
     snapshot: null,
     history: null,
     session: null,
-    sessions: null
+    sessions: null,
+    budget: null
   };
   private _fetch: typeof requestUsage;
   private _history: IHistory | null = null;

@@ -2,10 +2,18 @@ import { Token } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal } from '@lumino/signaling';
 
-import { IConfig, IHistory, ISession, ISessionRecord, ISnapshot } from './wire';
+import {
+  IBudgets,
+  IConfig,
+  IHistory,
+  ISession,
+  ISessionRecord,
+  ISnapshot
+} from './wire';
 
 /** What a view can ask the model to keep fresh. */
-export type UsagePart = 'snapshot' | 'history' | 'session' | 'sessions';
+export type UsagePart =
+  'snapshot' | 'history' | 'session' | 'sessions' | 'budget';
 
 /**
  * What this Jupyter server uses and costs, kept fresh by the Usage panel's one poll.
@@ -19,6 +27,8 @@ export interface IUsageModel extends IDisposable {
   readonly session: ISession | null;
   readonly sessions: ISessionRecord[] | null;
   readonly config: IConfig | null;
+  /** The user's budgets from the hub's usage service (an empty list and a reason without). */
+  readonly budget: IBudgets | null;
   readonly error: string | null;
   errorOf(part: UsagePart): string | null;
   hasSource(source: string): boolean;

@@ -161,6 +161,8 @@ export interface ISummary {
   advice: string[];
   /** Only in `summary?last_unseen=1`: why that session ended. */
   ended_by?: string | null;
+  /** Only for the current session: what it took from each of the user's budgets. */
+  budgets?: IBudgetTake[];
 }
 
 /** One ended session of `/sessions`. */
@@ -185,4 +187,57 @@ export interface ISessionRecord {
 
 export interface ISessions {
   sessions: ISessionRecord[];
+}
+
+/** What a resource budget counts, in SI base units. */
+export type BudgetUnit =
+  'cpu_core_seconds' | 'memory_byte_seconds' | 'gpu_seconds' | 'server_seconds';
+
+/** A calendar period (UTC, or the hub's budget time zone) or a rolling window. */
+export type BudgetPeriod = 'day' | 'week' | 'month' | { rolling_days: number };
+
+/**
+ * One budget, as the hub's usage service counts it: in a `currency`, or in a
+ * resource `unit`. `used`, `limit` and `remaining` are in that currency or unit.
+ */
+export interface IBudget {
+  /** `user:NAME`, `group:NAME` or `default`. */
+  scope: string;
+  period: BudgetPeriod;
+  starts_at: number | null;
+  resets_at: number | null;
+  limit: number;
+  used: number;
+  remaining: number;
+  currency?: string;
+  unit?: BudgetUnit;
+  exhausted: boolean;
+  /** What the hub does once it is spent: nothing, refuse new servers, or stop them. */
+  enforcement: 'none' | 'spawn' | 'stop';
+  /** When the hub will stop this server because the budget is spent. */
+  stop_at: number | null;
+  /** Seconds until it is spent at this session's current rate; null: cannot tell. */
+  projected_exhaustion_seconds: number | null;
+}
+
+/** `/budget`: the user's budgets, or none and why. */
+export interface IBudgets {
+  user: string | null;
+  budgets: IBudget[];
+  /** Why `budgets` is empty. */
+  reason?: string;
+  fetched_at: number | null;
+}
+
+/** What the current session took from one budget (in the summary). */
+export interface IBudgetTake {
+  scope: string;
+  period: BudgetPeriod;
+  currency?: string;
+  unit?: BudgetUnit;
+  limit: number;
+  used: number;
+  remaining: number;
+  taken: number;
+  resets_at: number | null;
 }

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from postgres_server import PostgresServer, Unavailable, running_postgres
+from support.postgres_server import PostgresServer, Unavailable, running_postgres
 
 pytest_plugins = ("pytest_jupyter.jupyter_server", "jupyter_events.pytest_plugin")
 

@@ -26,9 +26,9 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
-from fake_hub import SERVICE, USER, FakeHub
-from reliability_log import record
-from test_api import registered_routes
+from support.fake_hub import SERVICE, USER, FakeHub
+from support.in_process import registered_routes
+from support.reliability_log import record
 from tornado import web
 from tornado.httpclient import HTTPResponse
 

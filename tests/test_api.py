@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from typing import Any
 
 import pytest
-from api_contract import paths, validate
-from reliability_log import record
+from support.api_contract import paths, validate
+from support.in_process import registered_routes, wait_for_sample
+from support.reliability_log import record
 from tornado import web
 from tornado.httpclient import HTTPClientError
 
 from jupyter_usage.handlers import API_PREFIX
-
-
-async def wait_for_sample(usage_get: Any) -> dict[str, Any]:
-    for _ in range(50):
-        try:
-            return await usage_get("snapshot")  # type: ignore[no-any-return]
-        except HTTPClientError as error:
-            if error.code != 503:
-                raise
-        await asyncio.sleep(0.1)
-    raise AssertionError("no sample within 5 s")
 
 
 async def test_snapshot_matches_the_contract(usage_get: Any) -> None:
@@ -107,17 +96,6 @@ async def test_a_token_in_the_url_authenticates_as_in_jupyter_server(
             headers={"Authorization": ""},
         )
     assert caught.value.code == 403
-
-
-def registered_routes(serverapp: Any) -> dict[str, type]:
-    """Every URL pattern under the extension's prefix, with its handler class."""
-    routes: dict[str, type] = {}
-    for outer in serverapp.web_app.default_router.rules:
-        for rule in getattr(outer.target, "rules", [outer]):
-            pattern = getattr(rule.matcher, "regex", re.compile("")).pattern
-            if API_PREFIX in pattern:
-                routes[pattern.rstrip("$").replace("\\", "")] = rule.target
-    return routes
 
 
 async def test_every_route_is_documented_and_refuses_requests_without_credentials(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from reliability_log import record
+from support.reliability_log import record
 from traitlets import Bool, Dict, Float, Int, List, TraitError, TraitType, Unicode
 from traitlets.config import Config, Configurable
 
@@ -96,6 +96,13 @@ def test_every_trait_refuses_a_value_of_the_wrong_type(
         ("UsageService", "hub_poll_interval", -1),
         ("UsageService", "service_url", "hub:10101"),
         ("UsageService", "service_url", "http://hub:port"),
+        ("UsageService", "budgets", [{"group": "students", "period": "year", "gpu_hours": 1}]),
+        ("UsageService", "budgets", [{"group": "students", "period": "day"}]),
+        ("UsageService", "budget_timezone", "Mars/Olympus_Mons"),
+        ("UsageService", "budget_combine", "average"),
+        ("UsageService", "budget_enforcement", "kill"),
+        ("UsageService", "budget_grace_seconds", -5),
+        ("UsageService", "budget_grace_seconds", float("nan")),
     ],
 )
 def test_invalid_value_names_the_trait(section: str, name: str, value: Any) -> None:

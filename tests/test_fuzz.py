@@ -32,14 +32,14 @@ from typing import Any
 
 import jsonschema
 import pytest
-from api_contract import document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
-from reliability_log import record
-from server_process import ServerProcess
+from support.api_contract import document
+from support.reliability_log import record
+from support.server_process import ServerProcess
 
 from jupyter_usage.handlers import API_PREFIX
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pynvml
 import pytest
-from fake_nvml import (
+from support.fake_nvml import (
     NVML_DEVICE_MIG_ENABLE,
     NVML_ERROR_DRIVER_NOT_LOADED,
     NVML_ERROR_FUNCTION_NOT_FOUND,

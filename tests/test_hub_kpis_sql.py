@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from postgres_server import PostgresServer
 from sqlalchemy import delete
+from support.postgres_server import PostgresServer
 
 from jupyter_usage.hub import concurrency, rollups
 from jupyter_usage.hub.importer import import_files

@@ -12,8 +12,8 @@ import threading
 from collections import Counter
 
 import pytest
-from race_reports import REPORTS_PER_SESSION, post_all, process_main, torn
-from reliability_log import record
+from support.race_reports import REPORTS_PER_SESSION, post_all, process_main, torn
+from support.reliability_log import record
 
 from jupyter_usage.hub.kpis import compute_kpis
 from jupyter_usage.hub.kpis_sql import database_kpis

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from server_process import free_port
+from support.server_process import free_port
 
 from jupyter_usage.hub.hub_servers import HubUnavailable, running_servers, servers_of
 from jupyter_usage.hubclient import HubClient

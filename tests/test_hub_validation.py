@@ -12,7 +12,6 @@ import pytest
 
 from jupyter_usage.hub.export import kpis_csv, sessions_csv
 from jupyter_usage.hub.kpis import KpiSession, compute_kpis
-from jupyter_usage.hub.report import render_report
 from jupyter_usage.hub.validation import (
     MAX_BODY_BYTES,
     BadRequest,
@@ -90,12 +89,21 @@ def test_a_body_over_the_limit_is_refused() -> None:
         ({"cost": {"total": "1"}}, "'total' must be a number"),
         ({"cost": {"currency": 3}}, "'currency' must be a string"),
         ({"meta": "x"}, "'meta' must be an object"),
+        ({"meta": {"limits": 8}}, "'limits' must be an object"),
+        ({"meta": {"rates": "cheap"}}, "'rates' must be an object"),
         ({"server_name": 1}, "'server_name' must be a string"),
     ],
 )
 def test_bad_fields_are_named(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(BadRequest, match=message):
         parse_session(body(**changes))
+
+
+def test_the_facts_a_session_ran_under_are_kept() -> None:
+    limits = {"cpu_limit_cores": 2.0, "memory_limit_bytes": 8 * 2**30, "gpu_count": 0}
+    rates = {"currency": "USD", "memory_gib_hour": 1.0}
+    parsed = parse_session(body(meta={"limits": limits, "rates": rates, "source": "hub"}))
+    assert parsed.meta == {"limits": limits, "rates": rates}
 
 
 def test_a_running_session_lasts_until_its_last_checkpoint() -> None:
@@ -184,30 +192,6 @@ def test_sessions_csv() -> None:
     assert values["groups"] == "a;b"
 
 
-# -- the page -----------------------------------------------------------------------------
-
-
-def test_the_report_escapes_names_and_links_its_exports() -> None:
-    page = render_report(
-        report(),
-        base_url="/services/usage/",
-        query={"since": "2026-11-02", "until": "", "group": '"><script>'},
-        groups=["<b>g</b>"],
-        viewer="<admin>",
-    )
-    assert "<script>" not in page
-    assert "&lt;b&gt;g&lt;/b&gt;" in page
-    assert "&lt;admin&gt;" in page
-    assert "<svg" in page
-    # Resubmitting the form must not move the window: "until" shows the last day included.
-    assert 'name="since" value="2026-11-02"' in page
-    assert 'name="until" value="2026-11-02"' in page
-    assert "/services/usage/api/v1/kpis.csv?since=2026-11-02&amp;group=" in page
-    assert "/services/usage/api/v1/sessions.csv?" in page
-    for kpi in ("DAU", "MAU", "Stickiness", "Regular users", "Peak concurrent servers"):
-        assert kpi in page
-
-
 # -- the service's configuration -----------------------------------------------------------
 
 
@@ -242,30 +226,3 @@ def test_service_config_is_checked() -> None:
         UsageService(admin_scope="custom:usage:read-all!group=x")
     assert UsageService(admin_scope="").admin_scope == ""
     assert UsageService(service_prefix="services/x").service_prefix == "/services/x/"
-
-
-def test_the_report_says_when_a_group_has_no_sessions_and_shows_changes() -> None:
-    empty = compute_kpis([], since=T0, until=T0 + 86400, group="nobody")
-    empty["kpis"]["sessions"]["change_percent"] = 12.5
-    page = render_report(
-        empty,
-        base_url="/services/usage/",
-        query={"group": "nobody"},
-        groups=["physics"],
-        viewer="ada",
-        hub_prefix="/hub/",
-    )
-    assert "no sessions of group nobody in this window (no such group has reported)" in page
-    assert "+12.5 % vs the previous 1 days" in page
-    assert "/hub/logout" in page
-    assert "group=nobody" in page  # the presets keep the group
-
-
-def test_non_admins_get_a_page_with_their_own_usage() -> None:
-    from jupyter_usage.hub.report import format_amount, render_not_admin
-
-    page = render_not_admin("<bob>", "Only admins may", hub_prefix="/hub/", base_url="/s/")
-    assert "&lt;bob&gt;" in page
-    assert "/s/api/v1/sessions.csv?user=%3Cbob%3E" in page
-    assert format_amount(0.0123, "core-h") == "0.0123 core-h"
-    assert format_amount(1234.5, "core-h") == "1,234 core-h"

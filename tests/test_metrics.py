@@ -7,7 +7,7 @@ import subprocess
 from typing import Any
 
 import pytest
-from test_api import wait_for_sample
+from support.in_process import wait_for_sample
 
 
 async def test_metrics_endpoint_serves_our_figures_only(jp_fetch: Any, usage_get: Any) -> None:

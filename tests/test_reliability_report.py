@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from reliability_log import ENV, record
+from support.reliability_log import ENV, record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,7 @@ def reliability_report() -> ModuleType:
 
 SAMPLE_TESTS = """
 import pytest
-from reliability_log import record
+from support.reliability_log import record
 
 def test_a_fault():
     record("faults_injected", detail="disk full")

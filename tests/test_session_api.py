@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from api_contract import validate
+from support.api_contract import validate
 from tornado.httpclient import HTTPClientError
 
-from jupyter_usage.app import EVENT_SCHEMA_ID
+from jupyter_usage.summary_event import EVENT_SCHEMA_ID
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-from test_ledger import GIB, sample
+import pytest
+from support.samples import GIB, sample
 
 from jupyter_usage.cost import Rates
 from jupyter_usage.session import SessionRecorder
@@ -22,13 +24,21 @@ def recorder(store: SessionStore, started: float, rates: Rates) -> SessionRecord
     )
 
 
-def test_a_recovered_session_keeps_the_limits_it_ran_under(tmp_path: Path) -> None:
-    store = SessionStore(tmp_path / "sessions.sqlite")
-    store.open()
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SessionStore]:
+    with SessionStore(tmp_path / "sessions.sqlite") as opened:
+        yield opened
+
+
+def run(session: SessionRecorder, seconds: range, memory_bytes: int, limit_bytes: int) -> None:
+    for second in seconds:
+        session.on_sample(sample(float(second), memory_bytes=memory_bytes, limit_bytes=limit_bytes))
+
+
+def test_a_recovered_session_keeps_the_limits_it_ran_under(store: SessionStore) -> None:
     first = recorder(store, 1000.0, Rates(memory_gib_hour=1.0))
     first.begin()
-    for second in range(1000, 1031):
-        first.on_sample(sample(float(second), memory_bytes=7 * GIB, limit_bytes=8 * GIB))
+    run(first, range(1000, 1031), 7 * GIB, 8 * GIB)
     # Killed with SIGKILL: no finish(); the server comes back with 2 GiB and new rates.
     second = recorder(store, 2000.0, Rates(memory_gib_hour=5.0))
     second.on_sample(sample(2000.0, memory_bytes=GIB, limit_bytes=2 * GIB))
@@ -43,4 +53,20 @@ def test_a_recovered_session_keeps_the_limits_it_ran_under(tmp_path: Path) -> No
     rebuilt = second.summary_of_record({**record, "summary": None})
     assert rebuilt["peaks"]["memory_limit_bytes"] == 8 * GIB
     assert record["meta"]["rates"]["memory_gib_hour"] == 1.0
-    store.close()
+
+
+def test_every_checkpoint_stores_the_limits_and_rates(store: SessionStore) -> None:
+    running = recorder(store, 1000.0, Rates(memory_gib_hour=1.0))
+    running.begin()
+    run(running, range(1000, 1011), GIB, 8 * GIB)
+    first = store.get(running.id)
+    assert first is not None
+    assert first["meta"]["limits"]["memory_limit_bytes"] == 8 * GIB
+    # The limit changes mid-session (a resize): the next checkpoint says so.
+    running.set_rates(Rates(memory_gib_hour=3.0))
+    run(running, range(1011, 1022), GIB, 4 * GIB)
+    later = store.get(running.id)
+    assert later is not None
+    assert later["last_checkpoint"] > first["last_checkpoint"]
+    assert later["meta"]["limits"]["memory_limit_bytes"] == 4 * GIB
+    assert later["meta"]["rates"]["memory_gib_hour"] == 3.0

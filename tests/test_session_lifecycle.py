@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from server_process import ServerProcess
+from support.server_process import ServerProcess
 
 
 def server(tmp_path: Path) -> ServerProcess:

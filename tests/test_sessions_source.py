@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fake_hub import SESSIONS, FakeHub
-from fault_injection import HUB_TOKEN
+from support.fake_hub import SESSIONS, FakeHub
+from support.fault_injection import HUB_TOKEN
 
 
 @pytest.fixture

@@ -1,10 +1,17 @@
-"""Server for the Galata UI tests: Galata's defaults, demo cost rates, and a store that
+"""Server for the Galata UI tests: Galata's defaults, demo cost rates, a store that
 holds one earlier session which ended while JupyterLab was closed (the idle culler
-stopped it), as a previous server of this user would have left it."""
+stopped it), as a previous server of this user would have left it, and a real JupyterHub
+with the usage service and a budget (budget_hub.py) whose user this server acts as.
+`JUPYTER_USAGE_UI_HUB=0` leaves the hub out (the budget tests then skip)."""
 
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from pathlib import Path
 
 from jupyterlab.galata import configure_jupyter_server
 
@@ -61,3 +68,39 @@ def _earlier_session(data_dir: str) -> None:
 
 c.UsageApp.data_dir = tempfile.mkdtemp(prefix="jupyter-usage-ui-tests-")
 _earlier_session(c.UsageApp.data_dir)
+
+
+def _budget_hub() -> None:
+    """Start budget_hub.py and take the hub's environment, as a spawner would give it."""
+    info = Path(tempfile.mkdtemp(prefix="jupyter-usage-ui-hub-info-")) / "hub.json"
+    log = info.with_name("budget_hub.log")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("budget_hub.py")),
+                str(os.getpid()),
+                str(info),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 180
+    while not info.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the budget hub did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    hub = json.loads(info.read_text())
+    os.environ.update(
+        {
+            "JUPYTERHUB_API_URL": hub["hub_api"],
+            "JUPYTERHUB_API_TOKEN": hub["token"],
+            "JUPYTERHUB_USER": hub["user"],
+        }
+    )
+
+
+if os.environ.get("JUPYTER_USAGE_UI_HUB", "1") != "0":
+    _budget_hub()
+    c.UsageApp.report_interval = 10

@@ -39,13 +39,23 @@ module.exports = {
       testMatch: 'usage-panel.spec.ts',
       dependencies: ['last-session']
     },
-    { name: 'shutdown', testMatch: 'shutdown.spec.ts', dependencies: ['panel'] }
+    {
+      name: 'budget',
+      testMatch: 'budget.spec.ts',
+      dependencies: ['last-session']
+    },
+    {
+      name: 'shutdown',
+      testMatch: 'shutdown.spec.ts',
+      dependencies: ['panel', 'budget']
+    }
   ],
   reporter: [['list'], ['html', { open: 'never' }]],
   webServer: {
     command: `jlpm start --ServerApp.port=${port}`,
     url: `http://localhost:${port}/lab`,
-    timeout: 120 * 1000,
+    // With a JupyterHub and its usage service to start first (budget_hub.py).
+    timeout: 240 * 1000,
     reuseExistingServer: !process.env.CI
   }
 };

@@ -12,60 +12,76 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
-import json
 import logging
 import os
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jupyterhub.services.auth import (
     HubOAuth,
-    HubOAuthCallbackHandler,
-    HubOAuthenticated,
-    UserNotAllowed,
 )
 from jupyterhub.utils import url_path_join
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Float, Int, TraitError, Unicode, default, validate
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
 from jupyter_usage._version import __version__
 from jupyter_usage.hubclient import HubClient
-from jupyter_usage.traits import BoundedFloat
+from jupyter_usage.traits import BoundedFloat, NamedCaselessStrEnum
 
 from .availability import (
-    RETRY_AFTER_SECONDS,
     UNAVAILABLE,
     DatabaseHealth,
     is_unavailable,
 )
 from .availability import reason as failure_reason
-from .coverage import coverage, running
-from .export import KPI_TABLES, kpis_csv, sessions_csv
+from .budget_enforcer import BudgetEnforcer
+from .budget_rules import (
+    COMBINE_RULES,
+    ENFORCEMENTS,
+    Budget,
+    BudgetConfigError,
+    parse_budgets,
+)
+from .budget_use import budgets_of, everyone_budgets, latest_groups
+from .handlers import (
+    ActivityHandler,
+    BudgetHandler,
+    BudgetRefusalsHandler,
+    KpisCsvHandler,
+    KpisHandler,
+    MetricsHandler,
+    OAuthCallbackHandler,
+    ReportHandler,
+    SessionDetailsHandler,
+    SessionsCsvHandler,
+    SessionsHandler,
+    SessionsPageHandler,
+    SizingHandler,
+    Unavailable,
+    UsersHandler,
+)
 from .hub_sessions import HubSessions
-from .kpis_sql import database_kpis, with_previous_period
-from .report import CONTENT_SECURITY_POLICY, render_message, render_not_admin, render_report
 from .server_poller import HubPoller
-from .sizing import sizing
 from .storage import NewerSchemaError, UsageDB
 from .validation import (
     MAX_BODY_BYTES,
-    BadRequest,
-    claimed_groups,
-    parse_json_object,
-    parse_session,
-    parse_time,
 )
 
 _T = TypeVar("_T")
+
+STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
+"""The report page's scripts and styles (uPlot included), served as files: the page's
+Content-Security-Policy allows no inline script."""
 
 DAY_SECONDS = 86400.0
 
@@ -120,6 +136,15 @@ class UsageService(Application):
         role, and list it in the service's `oauth_client_allowed_scopes` so that the
         report page sees it. Only the unfiltered scope counts. Empty: admins only.
         Default: "custom:usage:read-all".
+        """,
+    )
+
+    hub_name = Unicode(
+        "JupyterHub",
+        config=True,
+        help="""Name of the hub as the report page's title and header show it, e.g.
+        "Physics JupyterHub"; its link leads back to the hub's home page.
+        Default: "JupyterHub".
         """,
     )
 
@@ -193,6 +218,112 @@ class UsageService(Application):
         Must be between 0 and 600. Default: 10.
         """,
     )
+
+    budgets: List[Any] = List(
+        config=True,
+        help="""Budgets: what each user may spend per period. A list of dicts, each with
+
+        - a scope: `{"user": NAME}`, `{"group": NAME}` or `{"default": True}`;
+        - `"period"`: `"day"`, `"week"` (from Monday) or `"month"` (calendar periods in
+          `budget_timezone`), or `{"rolling_days": N}` (the last N days, 1 to 366);
+        - one or more limits: `"limit"` with `"currency"` (an ISO 4217 code; the cost the
+          servers report in that currency), `"cpu_core_hours"`, `"memory_gib_hours"`,
+          `"gpu_hours"`, `"server_hours"`. 0 allows nothing;
+        - for a group, `"shared": True` to make the limit the group's together (default:
+          each member may spend the whole limit).
+
+        Example: `[{"group": "students", "period": "month", "limit": 20, "currency": "EUR"}]`.
+        See `budget_combine` for several matching budgets. Default: none.
+        """,
+    )
+
+    budget_timezone = Unicode(
+        "UTC",
+        config=True,
+        help="""IANA time zone whose midnights start the calendar budget periods
+        ("Europe/Berlin"). Default: "UTC".""",
+    )
+
+    budget_combine = NamedCaselessStrEnum(
+        COMBINE_RULES,
+        default_value="most_specific",
+        config=True,
+        help="""How several matching budgets combine. Limits of different units,
+        currencies or periods always apply side by side; for the same unit and period:
+
+        - "most_specific": the user's own budgets if there are any, else their groups'
+          (the largest limit among the groups), else the default budgets;
+        - "min": every matching budget counts and the smallest limit binds;
+        - "max": every matching budget counts and the largest limit binds.
+
+        Default: "most_specific".
+        """,
+    )
+
+    budget_enforcement = NamedCaselessStrEnum(
+        ENFORCEMENTS,
+        default_value="none",
+        config=True,
+        help="""What a spent budget does:
+
+        - "none": it is shown only;
+        - "spawn": new servers are refused (with `refuse_over_budget` as the hub's
+          `c.Spawner.pre_spawn_hook`, see docs/admins.md);
+        - "stop": also running servers are stopped, `budget_grace_seconds` after the user
+          was warned, through the hub API: the service's role needs the `servers` scope
+          (and `list:users`, `read:users:groups`, as for `hub_poll_interval`).
+
+        Default: "none".
+        """,
+    )
+
+    budget_grace_seconds = BoundedFloat(
+        300.0,
+        min=0,
+        max=86400,
+        config=True,
+        help="""Under "stop" enforcement, seconds between the warning that a budget is
+        spent and the stop of the user's servers: time to save work. Between 0 and 86400.
+        Default: 300.""",
+    )
+
+    budget_fail_open = Bool(
+        True,
+        config=True,
+        help="""Whether `refuse_over_budget` lets a spawn through when the service cannot
+        be asked (it warns in the hub's log). True: an outage of the service never locks
+        everyone out of the hub. False: spawns are refused while it is down. This trait is
+        read by the hook in the hub's process: set it in jupyterhub_config.py as
+        `c.UsageService.budget_fail_open`. Default: True.""",
+    )
+
+    @validate("budgets")
+    def _validate_budgets(self, proposal: Any) -> list[Any]:
+        try:
+            parse_budgets(proposal["value"])
+        except BudgetConfigError as error:
+            raise TraitError(f"UsageService.budgets{error}") from None
+        return list(proposal["value"])
+
+    @validate("budget_timezone")
+    def _validate_timezone(self, proposal: Any) -> str:
+        value = proposal["value"]
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise TraitError(
+                f"UsageService.budget_timezone must be an IANA time zone such as "
+                f"'Europe/Berlin', got {value!r}"
+            ) from None
+        return str(value)
+
+    @property
+    def parsed_budgets(self) -> list[Budget]:
+        return parse_budgets(self.budgets)
+
+    @property
+    def budget_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.budget_timezone)
 
     @validate("db_retry_max_seconds", "shutdown_grace_seconds")
     def _validate_seconds(self, proposal: Any) -> float:
@@ -307,6 +438,7 @@ class UsageService(Application):
         self.health = DatabaseHealth(self.log)
         self.stopping = False
         self.requests_in_flight = 0
+        self._budget_enforcer: BudgetEnforcer | None = None
 
     # -- the web app -----------------------------------------------------------------
 
@@ -326,6 +458,18 @@ class UsageService(Application):
                 (url_path_join(api, "kpis"), KpisHandler, arguments),
                 (url_path_join(api, r"kpis\.csv"), KpisCsvHandler, arguments),
                 (url_path_join(api, "sizing"), SizingHandler, arguments),
+                (url_path_join(api, "budget"), BudgetHandler, arguments),
+                (url_path_join(api, "budget/refusals"), BudgetRefusalsHandler, arguments),
+                (url_path_join(api, "metrics"), MetricsHandler, arguments),
+                (url_path_join(api, "activity"), ActivityHandler, arguments),
+                (url_path_join(api, "users"), UsersHandler, arguments),
+                (url_path_join(api, "session-details"), SessionDetailsHandler, arguments),
+                (url_path_join(prefix, "sessions"), SessionsPageHandler, arguments),
+                (
+                    url_path_join(prefix, "static/(.*)"),
+                    web.StaticFileHandler,
+                    {"path": STATIC_DIR},
+                ),
             ],
             cookie_secret=secrets.token_bytes(32),
             log_function=self._log_request,
@@ -411,6 +555,102 @@ class UsageService(Application):
         self.hub_sessions = HubSessions(db)
         return HubPoller(self.hub_sessions, client, self.hub_poll_interval, self.run_db, self.log)
 
+    # -- budgets ---------------------------------------------------------------------
+
+    def budget_enforcer(self) -> BudgetEnforcer:
+        """The watch over budgets (made once; it also counts refusals and serves metrics)."""
+        if self._budget_enforcer is None:
+            client = HubClient.from_env(timeout_seconds=10, logger=self.log)
+            self._budget_enforcer = BudgetEnforcer(
+                self.evaluate_budgets,
+                client,
+                enforcement=self.budget_enforcement,
+                grace_seconds=self.budget_grace_seconds,
+                interval_seconds=self.hub_poll_interval or 60.0,
+                shared_scopes={b.scope for b in self.parsed_budgets if b.shared},
+                logger=self.log,
+            )
+        return self._budget_enforcer
+
+    async def evaluate_budgets(self, user: str, groups: Sequence[str]) -> list[dict[str, Any]]:
+        budgets = self.parsed_budgets
+        stop_at = self.budget_enforcer().stop_at(user)
+        db = self.db
+        entries = await self.run_db(
+            lambda: budgets_of(
+                db,
+                budgets,
+                combine=self.budget_combine,
+                user=user,
+                groups=groups,
+                now=time.time(),
+                zone=self.budget_zone,
+                enforcement=self.budget_enforcement,
+                stop_at=stop_at,
+            )
+        )
+        self.budget_enforcer().remember(user, groups, entries)
+        return entries
+
+    async def groups_of(self, user: str) -> list[str]:
+        """The user's groups, from the hub (the service's own token, `read:users:groups`),
+        else from their latest stored session."""
+        client = self.budget_enforcer().client
+        if client is not None:
+            url = f"{client.api_url}/users/{quote(user, safe='')}"
+            answer = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: client.request("GET", url)
+            )
+            if answer.ok and isinstance(answer.body, dict):
+                groups = answer.body.get("groups")
+                if isinstance(groups, list):
+                    return [g for g in groups if isinstance(g, str)]
+        db = self.db
+        return list(await self.run_db(lambda: latest_groups(db, user)))
+
+    async def budget_answer(self, user: str, groups: Any = None) -> dict[str, Any]:
+        """The body of `GET api/v1/budget` for `user`; `groups` when the caller's token
+        already said them."""
+        if not self.budgets:
+            return {"user": user, "budgets": [], "reason": "no budgets are configured"}
+        if not isinstance(groups, list):
+            groups = await self.groups_of(user)
+        entries = await self.evaluate_budgets(user, [g for g in groups if isinstance(g, str)])
+        body: dict[str, Any] = {"user": user, "budgets": entries}
+        if not entries:
+            body["reason"] = f"no budget applies to {user}"
+        return body
+
+    async def budget_overview(self) -> dict[str, Any] | None:
+        """Every user's budgets for the report page, and the refused spawns; None without
+        budgets."""
+        budgets = self.parsed_budgets
+        if not budgets:
+            return None
+        enforcer = self.budget_enforcer()
+        db = self.db
+        users = await self.run_db(
+            lambda: everyone_budgets(
+                db,
+                budgets,
+                combine=self.budget_combine,
+                now=time.time(),
+                zone=self.budget_zone,
+                enforcement=self.budget_enforcement,
+                stops=dict(enforcer.stops),
+            )
+        )
+        refusals = enforcer.refusals
+        return {
+            "users": users,
+            "enforcement": self.budget_enforcement,
+            "refused": {
+                "total": refusals.total,
+                "by_scope": dict(refusals.by_scope),
+                "by_user": dict(refusals.by_user),
+            },
+        }
+
     def is_reader_of_all(self, model: dict[str, Any]) -> bool:
         """Admins, and holders of the admin scope, read everyone's sessions."""
         if model.get("admin") is True:
@@ -447,13 +687,17 @@ class UsageService(Application):
             opening = asyncio.create_task(self.open_database(db))
             poller = self.hub_poller(db)
             poll_task = asyncio.create_task(poller.run()) if poller is not None else None
+            budget_task = None
+            if self.budgets:
+                budget_task = asyncio.create_task(self.budget_enforcer().run())
             stop = asyncio.Event()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
             await stop.wait()
             self.log.info("Stopping the jupyter_usage hub service")
-            if poll_task is not None:
-                poll_task.cancel()
+            for task in (poll_task, budget_task):
+                if task is not None:
+                    task.cancel()
             await self.drain(server)
         finally:
             if opening is not None:
@@ -477,331 +721,11 @@ class UsageService(Application):
         await asyncio.wait_for(server.close_all_connections(), 5)
 
 
-class Unavailable(web.HTTPError):
-    """A 503 with `Retry-After`: the database is not there (yet), or the service stops."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(503, message)
-
-
 def _redact(url: str) -> str:
     parsed = urlparse(url)
     if parsed.password:
         return url.replace(f":{parsed.password}@", ":***@")
     return url
-
-
-# -- handlers ------------------------------------------------------------------------
-
-
-class BaseHandler(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
-    """Identifies the caller with the hub, without blocking the event loop."""
-
-    service: UsageService
-
-    def initialize(self, service: UsageService) -> None:
-        self.service = service
-        self.hub_auth = service.hub_auth
-        self.refused: str | None = None
-        self.counted = False
-
-    def get_current_user(self) -> Any:
-        # The user is resolved in prepare(); never a blocking call to the hub here.
-        return None
-
-    async def prepare(self) -> None:
-        self.service.requests_in_flight += 1
-        self.counted = True
-        if self.service.stopping:
-            raise Unavailable("the usage service is stopping; retry in a moment")
-        model = await self.hub_auth.get_user(self, sync=False)
-        if not model:
-            return
-        try:
-            self.current_user = self.check_hub_user(model)
-        except UserNotAllowed:
-            scopes = ", ".join(sorted(self.hub_scopes or ()))
-            self.refused = (
-                f"{model.get('kind', 'user')} {model.get('name')} may not use this service: "
-                f"the token or login lacks the scope {scopes}"
-            )
-
-    @property
-    def user_model(self) -> dict[str, Any]:
-        return self.current_user  # type: ignore[no-any-return]
-
-    @property
-    def token_authenticated(self) -> bool:
-        # Set by HubAuth when the token (not a cookie) identified the caller.
-        return bool(getattr(self, "_token_authenticated", False))
-
-    refusal: str | None = None
-    unavailable = False
-
-    def on_finish(self) -> None:
-        self._uncount()
-
-    def on_connection_close(self) -> None:
-        self._uncount()
-
-    def _uncount(self) -> None:
-        if self.counted:
-            self.counted = False
-            self.service.requests_in_flight -= 1
-
-    def say_when_to_retry(self, exc_info: Any) -> None:
-        """`Retry-After` on a 503 (set here: send_error clears the headers before)."""
-        if exc_info is not None and isinstance(exc_info[1], Unavailable):
-            self.unavailable = True
-            self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, web.HTTPError):
-            # The access log line says it, once; tornado would log it a second time.
-            self.refusal = value.log_message
-            return
-        super().log_exception(typ, value, tb)
-
-    def set_default_headers(self) -> None:
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-
-
-class ApiHandler(BaseHandler):
-    """JSON in and out; unauthenticated requests get a 403, never a login redirect."""
-
-    def write_json(self, body: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body, allow_nan=False))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = self._reason
-        exc_info = kwargs.get("exc_info")
-        self.say_when_to_retry(exc_info)
-        if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
-            message = exc_info[1].log_message or message
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"message": message}))
-
-    def require_user(self) -> dict[str, Any]:
-        if self.current_user is None:
-            raise web.HTTPError(
-                403, self.refused or "Authentication required: send 'Authorization: token …'"
-            )
-        return self.user_model
-
-    def require_reader_of_all(self) -> dict[str, Any]:
-        model = self.require_user()
-        if not self.service.is_reader_of_all(model):
-            raise web.HTTPError(403, self._only_admins())
-        return model
-
-    def _only_admins(self) -> str:
-        scope = self.service.admin_scope
-        holders = f" and holders of the scope {scope}" if scope else ""
-        return f"Only admins{holders} may read everyone's usage"
-
-    def time_window(self) -> tuple[float, float, str | None]:
-        """`since`, `until` and `group` of a KPI request, checked."""
-        now = time.time()
-        try:
-            until = parse_time("until", self.get_query_argument("until", None), end_of_day=True)
-            since = parse_time("since", self.get_query_argument("since", None))
-        except BadRequest as error:
-            raise web.HTTPError(400, str(error)) from None
-        until = now if until is None else until
-        since = until - self.service.default_window_days * DAY_SECONDS if since is None else since
-        if not since < until:
-            raise web.HTTPError(400, "'since' must be before 'until'")
-        if until - since > self.service.max_window_days * DAY_SECONDS:
-            raise web.HTTPError(
-                400, f"the window may span at most {self.service.max_window_days} days"
-            )
-        group = self.get_query_argument("group", None) or None
-        return since, until, group
-
-    async def kpi_report(self) -> dict[str, Any]:
-        since, until, group = self.time_window()
-        service = self.service
-
-        def compute() -> dict[str, Any]:
-            report = with_previous_period(
-                lambda a, b, tables: database_kpis(
-                    service.db,
-                    since=a,
-                    until=b,
-                    group=group,
-                    regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
-                    tables=tables,
-                ),
-                since,
-                until,
-            )
-            report["coverage"] = coverage(service.db, since, until, group)
-            report["running"] = running(service.db, time.time(), group)
-            return report
-
-        return await service.run_db(compute)
-
-    async def sessions_query(self) -> list[dict[str, Any]]:
-        """Sessions the caller asked for and may read."""
-        model = self.require_user()
-        wanted = self.get_query_argument("user", None) or None
-        if not self.service.is_reader_of_all(model):
-            if model.get("kind", "user") != "user":
-                raise web.HTTPError(403, self._only_admins())
-            if wanted is not None and wanted != model["name"]:
-                raise web.HTTPError(
-                    403, f"You may read only your own sessions. {self._only_admins()}"
-                )
-            wanted = model["name"]
-        try:
-            since = parse_time("since", self.get_query_argument("since", None))
-            until = parse_time("until", self.get_query_argument("until", None), end_of_day=True)
-            limit = int(self.get_query_argument("limit", "500"))
-        except BadRequest as error:
-            raise web.HTTPError(400, str(error)) from None
-        except ValueError:
-            raise web.HTTPError(400, "'limit' must be a whole number") from None
-        if not 1 <= limit <= 10000:
-            raise web.HTTPError(400, "'limit' must be between 1 and 10000")
-        db = self.service.db
-        return await self.service.run_db(
-            lambda: db.list_sessions(user=wanted, since=since, until=until, limit=limit)
-        )
-
-
-class SessionsHandler(ApiHandler):
-    async def get(self) -> None:
-        sessions = await self.sessions_query()
-        self.write_json({"sessions": sessions})
-
-    async def post(self) -> None:
-        model = self.require_user()
-        if not self.token_authenticated:
-            # No cookie-authenticated writes: nothing to forge from another site.
-            raise web.HTTPError(403, "Session reports must be sent with an API token")
-        if model.get("kind", "user") != "user":
-            raise web.HTTPError(403, "Only users' servers report sessions")
-        try:
-            body = parse_json_object(self.request.body)
-            session = parse_session(body)
-        except BadRequest as error:
-            raise web.HTTPError(400, str(error)) from None
-        user = model["name"]
-        claimed = body.get("user")
-        if claimed is not None and claimed != user:
-            raise web.HTTPError(
-                403, f"The session's user is {claimed!r}, but the token belongs to {user!r}"
-            )
-        # The hub's word on groups beats the server's, which a user could edit.
-        groups = model["groups"] if isinstance(model.get("groups"), list) else claimed_groups(body)
-        db = self.service.db
-
-        def store() -> str:
-            outcome = db.upsert_session(user, session, groups, time.time())
-            if outcome == "created":
-                # The hub's poll or its events may have known this session first.
-                HubSessions(db).absorb_twins(user, session)
-            return outcome
-
-        outcome = await self.service.run_db(store)
-        self.write_json(
-            {"id": session.session_id, "user": user, "status": outcome},
-            201 if outcome == "created" else 200,
-        )
-
-
-class SessionsCsvHandler(ApiHandler):
-    async def get(self) -> None:
-        sessions = await self.sessions_query()
-        self.set_header("Content-Type", "text/csv; charset=utf-8")
-        self.set_header("Content-Disposition", 'attachment; filename="sessions.csv"')
-        self.finish(sessions_csv(sessions))
-
-
-class KpisHandler(ApiHandler):
-    async def get(self) -> None:
-        self.require_reader_of_all()
-        self.write_json(await self.kpi_report())
-
-
-class SizingHandler(ApiHandler):
-    """How often and when servers run out of memory and CPU (see sizing.py)."""
-
-    async def get(self) -> None:
-        self.require_reader_of_all()
-        since, until, group = self.time_window()
-        db = self.service.db
-        body = await self.service.run_db(lambda: sizing(db, since, until, group))
-        self.write_json({"since": since, "until": until, "group": group, "sizing": body})
-
-
-class KpisCsvHandler(ApiHandler):
-    async def get(self) -> None:
-        self.require_reader_of_all()
-        table = self.get_query_argument("table", "summary")
-        if table not in KPI_TABLES:
-            raise web.HTTPError(400, f"'table' must be one of {', '.join(KPI_TABLES)}")
-        report = await self.kpi_report()
-        self.set_header("Content-Type", "text/csv; charset=utf-8")
-        self.set_header("Content-Disposition", f'attachment; filename="usage-{table}.csv"')
-        self.finish(kpis_csv(report, table))
-
-
-class ReportHandler(ApiHandler):
-    """The admin report page; browsers log in through the hub."""
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = self._reason
-        exc_info = kwargs.get("exc_info")
-        self.say_when_to_retry(exc_info)
-        if exc_info is not None and isinstance(exc_info[1], web.HTTPError):
-            message = exc_info[1].log_message or message
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        if status_code == 403 and self.current_user is not None:
-            # Someone who found the service in the hub's menu: show where their own usage is.
-            self.finish(
-                render_not_admin(
-                    str(self.user_model.get("name")),
-                    message,
-                    hub_prefix=self.hub_auth.hub_prefix,
-                    base_url=self.service.service_prefix,
-                )
-            )
-            return
-        self.finish(render_message(f"{status_code} {self._reason}", message))
-
-    async def get(self) -> None:
-        if self.current_user is None and self.refused is None:
-            self.redirect(self.get_login_url())
-            return
-        model = self.require_reader_of_all()
-        report = await self.kpi_report()
-        db = self.service.db
-        groups = await self.service.run_db(lambda: db.groups(since=report["since"]))
-        report["sizing"] = await self.service.run_db(
-            lambda: sizing(db, report["since"], report["until"], report.get("group"))
-        )
-        query = {name: self.get_query_argument(name, "") for name in ("since", "until", "group")}
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(
-            render_report(
-                report,
-                base_url=self.service.service_prefix,
-                query=query,
-                groups=groups,
-                viewer=str(model.get("name")),
-                hub_prefix=self.hub_auth.hub_prefix,
-            )
-        )
-
-
-class OAuthCallbackHandler(HubOAuthCallbackHandler):  # type: ignore[misc]
-    def initialize(self, service: UsageService) -> None:
-        self.hub_auth = service.hub_auth
 
 
 def main(argv: list[str] | None = None) -> None:

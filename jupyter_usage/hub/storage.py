@@ -374,11 +374,18 @@ class UsageDB:
         since: float | None = None,
         until: float | None = None,
         limit: int = 200,
+        group: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Sessions active in `[since, until)` (of one user, or everyone's), newest first."""
+        """Sessions active in `[since, until)` (of one user, or everyone's; of one group,
+        or all), newest first."""
         query = select(SessionRow)
         if user is not None:
             query = query.where(SessionRow.user == user)
+        if group is not None:
+            link = rollups.session_groups.c
+            query = query.where(
+                SessionRow.pk.in_(select(link.session_pk).where(link.group_name == group))
+            )
         if since is not None:
             query = query.where(SessionRow.last_seen >= since)
         if until is not None:

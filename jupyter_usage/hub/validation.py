@@ -7,6 +7,8 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
+from jupyter_usage.records import LIMITS_KEY, RATES_KEY, SessionRecord
+
 from .storage import MAX_ID_LENGTH, MAX_NAME_LENGTH, SessionInput
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -90,34 +92,58 @@ def _object(body: dict[str, Any], name: str) -> dict[str, Any] | None:
     return value
 
 
-def parse_session(body: dict[str, Any]) -> SessionInput:
-    """A session record as the single-user store returns it, checked."""
+def session_record(body: dict[str, Any]) -> SessionRecord:
+    """A session report checked against the one record shape (`records.SessionRecord`),
+    the shape the single-user store keeps and the uploader sends."""
     session_id = _text(body, "id", MAX_ID_LENGTH)
     if not session_id:
         raise BadRequest("'id' is required and must be a non-empty string")
     started = _number(body, "started", required=True)
-    assert started is not None
     ended = _number(body, "ended", required=False)
-    if ended is not None and ended < started:
+    if started is not None and ended is not None and ended < started:
         raise BadRequest("'ended' must not be before 'started'")
     cost = _object(body, "cost")
     if cost is not None:
         _number(cost, "total", required=False)
         _text(cost, "currency", 16)
     meta = _object(body, "meta") or {}
-    # Only the service marks a session as known from the hub alone (see hub_sessions).
-    meta.pop("source", None)
-    profile = meta.get("profile")
-    return SessionInput(
-        session_id=session_id,
-        server_name=_text(body, "server_name", MAX_NAME_LENGTH) or "",
+    for fact in (RATES_KEY, LIMITS_KEY):
+        # The facts a past session is summarised with: objects, or absent.
+        _object(meta, fact)
+    record = SessionRecord(
+        id=session_id,
+        server_name=_text(body, "server_name", MAX_NAME_LENGTH),
         started=started,
         ended=ended,
-        last_checkpoint=_number(body, "last_checkpoint", required=False),
         ended_by=_text(body, "ended_by", 64),
+        last_checkpoint=_number(body, "last_checkpoint", required=False),
         totals=_object(body, "totals") or {},
-        cost=cost,
+        meta=meta,
         summary=_object(body, "summary"),
+    )
+    if cost is not None:
+        record["cost"] = cost
+    return record
+
+
+def parse_session(body: dict[str, Any]) -> SessionInput:
+    """A session report as the single-user store returns it, checked and ready to store."""
+    record = session_record(body)
+    started = record["started"]
+    assert started is not None  # required by session_record
+    # Only the service marks a session as known from the hub alone (see hub_sessions).
+    meta = {key: value for key, value in record["meta"].items() if key != "source"}
+    profile = meta.get("profile")
+    return SessionInput(
+        session_id=record["id"],
+        server_name=record["server_name"] or "",
+        started=started,
+        ended=record["ended"],
+        last_checkpoint=record["last_checkpoint"],
+        ended_by=record["ended_by"],
+        totals=record["totals"],
+        cost=record.get("cost"),
+        summary=record["summary"],
         meta=meta,
         profile=profile[:MAX_NAME_LENGTH] if isinstance(profile, str) and profile else None,
     )

@@ -1,4 +1,5 @@
 import {
+  IBudget,
   IHistory,
   ISession,
   ISessionRecord,
@@ -133,4 +134,37 @@ export function sessionRecord(
           },
     summary: null
   };
+}
+
+/** A currency budget at 12.40 of 20.00 EUR this month, lasting 6 h at this rate. */
+export function budget(overrides: Partial<IBudget> = {}): IBudget {
+  return {
+    scope: 'group:students',
+    period: 'month',
+    starts_at: 1_790_000_000,
+    resets_at: 1_790_000_000 + 30 * 86400,
+    limit: 20,
+    used: 12.4,
+    remaining: 7.6,
+    currency: 'EUR',
+    exhausted: false,
+    enforcement: 'spawn',
+    stop_at: null,
+    projected_exhaustion_seconds: 6 * 3600,
+    ...overrides
+  };
+}
+
+/** A GPU-hour budget at 3.5 of 10 h this week. */
+export function gpuBudget(overrides: Partial<IBudget> = {}): IBudget {
+  const resource = budget({
+    period: 'week',
+    limit: 10 * 3600,
+    used: 3.5 * 3600,
+    remaining: 6.5 * 3600,
+    unit: 'gpu_seconds',
+    projected_exhaustion_seconds: null
+  });
+  delete resource.currency;
+  return { ...resource, ...overrides };
 }

@@ -1,6 +1,6 @@
 import { UsageApiError } from '../api';
 import { UsageModel } from '../model';
-import { history, session, sessionRecord, snapshot } from './fixtures';
+import { budget, history, session, sessionRecord, snapshot } from './fixtures';
 
 jest.mock('../api', () => {
   class UsageApiError extends Error {
@@ -138,6 +138,29 @@ describe('UsageModel', () => {
     m.reloadSessions();
     await m.refresh();
     expect(calls('sessions')).toBe(2);
+    m.dispose();
+  });
+
+  it('fetches the budgets on slow ticks only while they are watched', async () => {
+    const { fetch, calls } = server({
+      budget: () => ({ user: 'ada', budgets: [budget()], fetched_at: 1 })
+    });
+    const m = model(fetch, 3, () => 0);
+    const snapshotOnly = m.watch(['snapshot']);
+    await m.start();
+    await m.refresh();
+    expect(calls('budget')).toBe(0);
+    const notifier = m.watch(['budget']);
+    for (let i = 0; i < 6; i++) {
+      await m.refresh();
+    }
+    expect(m.budget?.budgets[0].scope).toBe('group:students');
+    expect(calls('budget')).toBeLessThanOrEqual(
+      Math.ceil(calls('snapshot') / 3) + 1
+    );
+    expect(calls('budget')).toBeGreaterThanOrEqual(2);
+    notifier.dispose();
+    snapshotOnly.dispose();
     m.dispose();
   });
 

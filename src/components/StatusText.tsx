@@ -1,8 +1,10 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
+import { budgetFraction, budgetLine, mostPressing } from '../budget/format';
 import { formatBytesOf, formatCores, formatMoney, fraction } from '../format';
-import { ISession, ISnapshot } from '../wire';
+import { IBudgets, ISession, ISnapshot } from '../wire';
+import { budgetClass } from './BudgetBars';
 
 export interface IStatusTextProps {
   snapshot: ISnapshot | null;
@@ -12,6 +14,10 @@ export interface IStatusTextProps {
   trans: TranslationBundle;
   onClick: () => void;
   locale?: string;
+  /** The user's budgets; the one nearest its limit is shown. */
+  budgets?: IBudgets | null;
+  /** Unix seconds (the stop countdown); injected in tests. */
+  now?: number;
 }
 
 /** `CPU 0.40/2.0 · Mem 1.2/4.0 GiB · $0.31`: a button that opens the panel. */
@@ -54,8 +60,12 @@ export function StatusText(props: IStatusTextProps): JSX.Element {
       warn: false
     });
   }
+  const budget = mostPressing(props.budgets?.budgets ?? []);
+  const budgetTitle = budget
+    ? budgetLine(budget, trans, props.locale, props.now)
+    : null;
   const label =
-    parts.length === 0
+    parts.length === 0 && !budget
       ? props.error
         ? trans.__('Usage unavailable')
         : trans.__('Usage…')
@@ -83,6 +93,22 @@ export function StatusText(props: IStatusTextProps): JSX.Element {
             </span>
           </React.Fragment>
         ))}
+      {label === null && budget && (
+        <>
+          {parts.length > 0 && <span aria-hidden="true"> · </span>}
+          <span data-key="budget" className={budgetClass(budget)}>
+            <span className="jp-Usage-miniBar" aria-hidden="true">
+              <span
+                className="jp-Usage-miniBarFill"
+                style={{
+                  width: `${(budgetFraction(budget) * 100).toFixed(0)}%`
+                }}
+              />
+            </span>
+            {budgetTitle}
+          </span>
+        </>
+      )}
     </button>
   );
 }

@@ -12,6 +12,7 @@ import {
   formatPercent
 } from '../format';
 import { ISummary } from '../wire';
+import { BudgetTakes } from './BudgetTakes';
 import { CostBreakdown } from './CostBreakdown';
 import { StateMessage } from './StateMessage';
 
@@ -132,6 +133,11 @@ export function SummaryView(props: ISummaryViewProps): JSX.Element {
           <CostBreakdown cost={cost} trans={trans} locale={locale} />
         </>
       )}
+      <BudgetTakes
+        takes={summary.budgets ?? []}
+        trans={trans}
+        locale={locale}
+      />
       <h3 className="jp-Usage-subheading">{trans.__('Advice')}</h3>
       {summary.advice.length > 0 ? (
         <ul className="jp-Usage-advice">

@@ -1,4 +1,4 @@
-import { ReactWidget } from '@jupyterlab/apputils';
+import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
 import { ITranslator } from '@jupyterlab/translation';
 import { SidePanel } from '@jupyterlab/ui-components';
 import { IDisposable } from '@lumino/disposable';
@@ -7,6 +7,7 @@ import { AccordionPanel } from '@lumino/widgets';
 import * as React from 'react';
 
 import { usageUrl } from '../api';
+import { BudgetBars } from '../components/BudgetBars';
 import { HistoryView } from '../components/HistoryView';
 import { KernelTable } from '../components/KernelTable';
 import { NowView } from '../components/NowView';
@@ -51,6 +52,15 @@ export class UsagePanel extends SidePanel {
         <h2 className="jp-Usage-title">{trans.__('Usage')}</h2>
       )
     );
+    // Above the sections, so a budget stays in sight whichever are open.
+    const model = this._model;
+    const budgets = ReactWidget.create(
+      <UseSignal signal={model.changed}>
+        {() => <BudgetBars budgets={model.budget} trans={trans} />}
+      </UseSignal>
+    );
+    budgets.addClass('jp-Usage-budgetHeader');
+    this.header.addWidget(budgets);
     const csvUrl = usageUrl('sessions.csv');
     const views: {
       [name in SectionName]: [string, (m: UsageModel) => JSX.Element];
@@ -187,7 +197,7 @@ export class UsagePanel extends SidePanel {
   }
 
   private _rewatch(): void {
-    const parts = new Set<UsagePart>();
+    const parts = new Set<UsagePart>(['budget']);
     for (const name of SECTION_NAMES) {
       if (this._settings.sections[name]) {
         PARTS[name].forEach(part => parts.add(part));

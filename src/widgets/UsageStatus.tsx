@@ -8,8 +8,9 @@ import { StatusText } from '../components/StatusText';
 import { UsageModel } from '../model';
 
 /**
- * The status bar item: CPU, memory and the cost so far. It keeps the model's
- * snapshot and session fresh while it is on screen.
+ * The status bar item: CPU, memory, the cost so far and the budget nearest its
+ * limit. It keeps the model's snapshot, session and budgets fresh while it is on
+ * screen.
  */
 export class UsageStatus extends ReactWidget {
   constructor(options: UsageStatus.IOptions) {
@@ -32,6 +33,7 @@ export class UsageStatus extends ReactWidget {
             snapshot={this._model.snapshot}
             session={this._model.session}
             error={this._model.error}
+            budgets={this._model.budget}
             warnAt={this.warnAt}
             trans={this._trans}
             onClick={this._onClick}
@@ -70,7 +72,7 @@ export class UsageStatus extends ReactWidget {
 
   private _setWatching(watching: boolean): void {
     if (watching && !this._watch) {
-      this._watch = this._model.watch(['snapshot', 'session']);
+      this._watch = this._model.watch(['snapshot', 'session', 'budget']);
     } else if (!watching && this._watch) {
       this._watch.dispose();
       this._watch = null;

@@ -1,4 +1,4 @@
-"""Access to the hub history service, inside a real JupyterHub (tests/hub_process.py).
+"""Access to the hub history service, inside a real JupyterHub (tests/support/hub_process.py).
 
 - Every route the service's web application registers (enumerated from
   `UsageService.make_app`, not listed here) refuses requests without credentials, with a
@@ -19,17 +19,18 @@ import uuid
 from typing import Any, cast
 
 import pytest
-from hub_process import HTML_NAME, SERVICE_PREFIX, Answer, Hub, call, shared_hub
-from reliability_log import record
+from support.hub_process import HTML_NAME, SERVICE_PREFIX, Answer, Hub, call, shared_hub
+from support.reliability_log import record
 from tornado import web
 
-from jupyter_usage.hub.service import (
+from jupyter_usage.hub.handlers import (
     BaseHandler,
-    ReportHandler,
+    BudgetHandler,
+    PageHandler,
     SessionsCsvHandler,
     SessionsHandler,
-    UsageService,
 )
+from jupyter_usage.hub.service import UsageService
 
 DAY = 86400.0
 METHODS = web.RequestHandler.SUPPORTED_METHODS
@@ -90,11 +91,11 @@ def url_of(hub: Hub, path: str, **query: str) -> str:
 
 
 def is_refusal(handler: type[web.RequestHandler], answer: Answer) -> bool:
-    """Refused: a 403 (the API), a 400 (the OAuth callback without an OAuth code), or the
-    report page sending a browser to log in at the hub."""
+    """Refused: a 403 (the API), a 400 (the OAuth callback without an OAuth code), or a
+    page (the report, a user's sessions) sending a browser to log in at the hub."""
     if answer.status == 302:
         location = answer.headers.get("Location", "")
-        return handler is ReportHandler and "/hub/api/oauth2/authorize" in location
+        return issubclass(handler, PageHandler) and "/hub/api/oauth2/authorize" in location
     return answer.status in (400, 403)
 
 
@@ -121,7 +122,10 @@ def test_every_route_refuses_requests_without_valid_credentials(
                 answer = call(method, url_of(hub, path), raw=body, headers=headers)
                 where = f"{method} {path} with {what}: {answer.status}"
                 assert not [i for i in secret_ids if i in answer.body], where
-                if not implements(handler, method):
+                if handler is web.StaticFileHandler:
+                    # The report page's scripts and styles: files of the package, no data.
+                    assert answer.status in (404, 405), where
+                elif not implements(handler, method):
                     assert answer.status == 405, where
                 elif handler is web.RedirectHandler:
                     # The prefix without its slash: sent on to the report page, checked too.
@@ -133,6 +137,10 @@ def test_every_route_refuses_requests_without_valid_credentials(
                 record("routes_checked", detail=f"hub service {method} {path}")
                 checked += 1
     assert checked >= len(routes)
+    # Anyone may fetch the page's scripts and styles: they hold no data.
+    script = call("GET", url_of(hub, f"{SERVICE_PREFIX}static/report.js"))
+    assert script.status == 200
+    assert script.headers["Content-Type"].startswith(("application/javascript", "text/javascript"))
 
 
 def per_user_routes() -> list[tuple[str, type[web.RequestHandler]]]:
@@ -155,19 +163,23 @@ def test_a_user_reads_only_their_own_sessions_through_every_route(
     ]
     routes = per_user_routes()
     answered = set()
-    for path, _ in routes:
+    for path, handler in routes:
         for query in ({}, *({"user": user} for user in others)):
             answer = call("GET", url_of(hub, path, **query), hub.tokens[reader])
             where = f"GET {path} {query} as {reader!r}: {answer.status}"
             shown = answer.body.decode(errors="replace")
             assert not [text for text in forbidden if text in shown], where
             if answer.status == 200:
-                assert posted[reader] in shown, where
+                if handler is BudgetHandler:  # the reader's own budgets, named by the token
+                    assert answer.json()["user"] == reader, where
+                else:
+                    assert posted[reader] in shown, where
                 answered.add(path)
             else:
                 assert answer.status == 403, where
     # The user's own sessions come back, in JSON and CSV; everything else is refused.
-    own = {path for path, handler in routes if handler in (SessionsHandler, SessionsCsvHandler)}
+    mine = (SessionsHandler, SessionsCsvHandler, BudgetHandler)
+    own = {path for path, handler in routes if handler in mine}
     assert answered == own
 
 

@@ -15,14 +15,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import urllib.parse
 import uuid
 from typing import Any
 
 import pytest
-from hub_process import SERVICE_PREFIX, Hub, shared_hub
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_log import record
+from support.hub_process import SERVICE_PREFIX, Hub, shared_hub
+from support.reliability_log import record
 
 from jupyter_usage.hub.storage import MAX_ID_LENGTH, MAX_NAME_LENGTH
 from jupyter_usage.hub.validation import MAX_BODY_BYTES
@@ -306,3 +307,47 @@ def test_regressions_found_by_fuzzing(hub: Hub, raw: bytes, message: str) -> Non
     assert message in json.loads(body)["message"]
     record("bodies_rejected")
     assert hub.stored_rows() == before
+
+
+# -- budget queries ------------------------------------------------------------------------
+
+BUDGET_USERS = st.one_of(
+    st.text(max_size=40),
+    text_with(CONTROL),
+    too_long(MAX_NAME_LENGTH),
+    st.sampled_from(["", "alice", "bob", "nobody-at-all", "%00", "a/b", "ada?x=1"]),
+)
+
+
+def test_budget_queries_answer_json_and_never_fail(hub: Hub) -> None:
+    """`GET api/v1/budget?user=…` with any name: 200 for readers of all (400 for a name no
+    user can have), 403 for another user's name, never a 5xx; the answer is JSON."""
+    seen = {"queries": 0}
+
+    @settings(
+        max_examples=max(100, EXAMPLES // 2),
+        deadline=None,
+        database=None,
+        print_blob=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(name=BUDGET_USERS, reader=st.sampled_from(["ada", "dana", USER]))
+    def answered(name: str, reader: str) -> None:
+        query = urllib.parse.urlencode({"user": name}, errors="surrogatepass")
+        answer = hub.api("GET", f"budget?{query}", reader)
+        seen["queries"] += 1
+        record("requests")
+        if answer.status >= 500:
+            record("responses_5xx", detail=f"{answer.status} for budget user {name!r}"[:300])
+        assert answer.status in (200, 400, 403), (answer.status, name, answer.body[:300])
+        body = json.loads(answer.body)
+        if answer.status == 200:
+            assert body["user"] == name
+            assert isinstance(body["budgets"], list)
+            assert reader != USER or name == USER
+        else:
+            assert isinstance(body["message"], str)
+            assert body["message"]
+
+    answered()
+    assert seen["queries"] >= 80

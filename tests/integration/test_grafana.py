@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hub_process import (
+from support.hub_process import (
     call,
     configurable_http_proxy,
     free_port,
@@ -332,7 +332,7 @@ def file_sd_from_hub(hub_api: str, proxy: str, token: str) -> list[dict[str, Any
 
 GPU_SHIM = """
 import sys
-from fake_nvml import FakeDevice, FakeNvml
+from support.fake_nvml import FakeDevice, FakeNvml
 
 sys.modules[__name__] = FakeNvml(
     [FakeDevice(utilization_percent=40, memory_used_bytes=3 * 2**30, name="Tesla T4")]

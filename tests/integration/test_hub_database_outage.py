@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_process import Hub, start_hub, wait_for
-from postgres_server import PostgresServer, Unavailable, running_postgres
-from reliability_log import record
+from support.hub_process import Hub, start_hub, wait_for
+from support.postgres_server import PostgresServer, Unavailable, running_postgres
+from support.reliability_log import record
 
 from jupyter_usage.hub.availability import NOT_READY, UNAVAILABLE
 from jupyter_usage.hub.storage import UsageDB

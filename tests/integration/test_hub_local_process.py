@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_process import (
+from support.hub_process import (
     VENV_BIN,
     call,
     configurable_http_proxy,

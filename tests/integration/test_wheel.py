@@ -37,7 +37,17 @@ def test_wheel_install_enables_server_and_lab_extensions(tmp_path: Path) -> None
     assert len(wheels) == 1, wheels
     with zipfile.ZipFile(wheels[0]) as wheel:
         names = set(wheel.namelist())
-    for shipped in ("grafana/jupyter-usage.json", "prometheus/rules.yml"):
+    for shipped in (
+        "grafana/jupyter-usage.json",
+        "prometheus/rules.yml",
+        # The hub's report page: its templates, scripts and uPlot with its licence.
+        "hub/templates/report.html",
+        "hub/templates/sections/cards.html",
+        "hub/static/report.js",
+        "hub/static/report.css",
+        "hub/static/uplot/uPlot.iife.min.js",
+        "hub/static/uplot/LICENSE",
+    ):
         assert f"jupyter_usage/{shipped}" in names, shipped
 
     venv = tmp_path / "venv"

@@ -10,6 +10,7 @@ test.use({ serverFiles: 'on' });
 test('File ▸ Shut Down shows the session summary, then stops the server', async ({
   page
 }) => {
+  const budget = await (await page.request.get('/api/usage/v1/budget')).json();
   await page.menu.open('File');
   const shutDown = page.locator('.lm-Menu-itemLabel', {
     hasText: /^Shut Down$/
@@ -33,6 +34,12 @@ test('File ▸ Shut Down shows the session summary, then stops the server', asyn
   await expect(summary).toContainText('Peaks');
   await expect(summary).toContainText('Advice');
   await expect(summary.locator('[data-key="summary-cost"]')).toContainText('$');
+  if (budget.budgets.length > 0) {
+    // With the hub of jupyter_server_test_config.py: what this session took.
+    await expect(summary.locator('[data-key="summary-budgets"]')).toContainText(
+      'This session took'
+    );
+  }
   await page.screenshot({ path: 'test-results/session-summary.png' });
 
   // Chromium may close a tab that only ever showed JupyterLab (window.close()).

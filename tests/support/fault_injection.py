@@ -24,10 +24,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fake_hub import FakeHub
-from reliability_log import record
-from server_process import ServerProcess
 from tornado.httpclient import HTTPClientError
+
+from .fake_hub import FakeHub
+from .reliability_log import record
+from .server_process import ServerProcess
 
 _T = TypeVar("_T")
 

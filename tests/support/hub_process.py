@@ -48,6 +48,12 @@ GROUPS = {
     HTML_NAME: [HTML_NAME],
 }
 
+BUDGETS = [
+    {"group": "physics", "period": "month", "server_hours": 1000},
+    {"default": True, "period": {"rolling_days": 7}, "limit": 100, "currency": "USD"},
+]
+"""Budgets the service shows (never spent: nothing is enforced in this hub)."""
+
 
 def configurable_http_proxy() -> Path:
     """configurable-http-proxy from npm, installed once per machine into a cache."""
@@ -205,11 +211,14 @@ def _write_config(
     root: Path, chp: Path, ports: dict[str, int], admin_token: str, db_url: str | None
 ) -> Path:
     url = db_url or f"sqlite:///{root / 'usage.sqlite'}"
+    service_config = root / "usage_service_config.py"
+    service_config.write_text(f"c.UsageService.budgets = {BUDGETS!r}\n")
     service_command = [
         sys.executable,
         "-m",
         "jupyter_usage.hub",
         f"--UsageService.db_url={url}",
+        f"--UsageService.config_file={service_config}",
         "--log-level=DEBUG",
     ]
     config = (

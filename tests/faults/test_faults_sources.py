@@ -1,6 +1,7 @@
 """Faults in what the sampler reads, injected into a running server: NVML raising and
 recovering, cgroup files vanishing or unreadable, processes exiting while sampled, the
-wall clock stepped back and forward. See fault_injection.py for what they share."""
+wall clock stepped back and forward. See support/fault_injection.py and conftest.py for
+what they share."""
 
 from __future__ import annotations
 
@@ -17,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_nvml import NVML_ERROR_GPU_IS_LOST, FakeDevice, FakeNvml, FakeProcess
-from fault_injection import (
+from support.fake_nvml import NVML_ERROR_GPU_IS_LOST, FakeDevice, FakeNvml, FakeProcess
+from support.fault_injection import (
     CHECKPOINT_SECONDS,
-    FAULT_CONFIG,
     GIB,
     Api,
     CostWatch,
@@ -32,21 +32,10 @@ from fault_injection import (
     stored_rows,
     until,
 )
-from reliability_log import record
+from support.reliability_log import record
 
 from jupyter_usage import app as app_module
 from jupyter_usage.sampling.cgroup import CgroupReader
-
-
-@pytest.fixture
-def usage_config() -> dict[str, Any]:
-    return FAULT_CONFIG
-
-
-@pytest.fixture
-def api(jp_fetch: Any, usage_app: Any) -> Api:
-    return Api(jp_fetch, usage_app)
-
 
 # -- NVML raising mid-run and recovering -----------------------------------------------
 

@@ -1,7 +1,7 @@
 """Faults in the session store of a running server: its disk full (a small tmpfs), its
 files read-only (`chattr +i`) mid-run or from the start, garbage in its file. The tmpfs
-and `chattr` ones need root and are skipped without it. See fault_injection.py for what
-they share."""
+and `chattr` ones need root and are skipped without it. See support/fault_injection.py
+and conftest.py for what they share."""
 
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_injection import (
+from support.fault_injection import (
     CHECKPOINT_SECONDS,
-    FAULT_CONFIG,
     Api,
     CostWatch,
     as_awaitable,
@@ -31,20 +30,9 @@ from fault_injection import (
     until,
     wait_for,
 )
-from reliability_log import record
+from support.reliability_log import record
 
 from jupyter_usage.store import SessionStore
-
-
-@pytest.fixture
-def usage_config() -> dict[str, Any]:
-    return FAULT_CONFIG
-
-
-@pytest.fixture
-def api(jp_fetch: Any, usage_app: Any) -> Api:
-    return Api(jp_fetch, usage_app)
-
 
 # -- the store's disk full or read-only -------------------------------------------------
 

@@ -1,8 +1,8 @@
 """The hub failing a running server: its API answering 500, hanging or refusing the
 token, the history service down then back (its backlog delivered once), and SIGKILL while
-it is down. The hub is a loopback double (tests/fake_hub.py) that fails on cue, which a
+it is down. The hub is a loopback double (tests/support/fake_hub.py) that fails on cue, which a
 real JupyterHub cannot; tests/integration/test_hub.py takes the real one down and up.
-See fault_injection.py for what the tests share."""
+See support/fault_injection.py and conftest.py for what the tests share."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_hub import SERVICE, SESSIONS, USER, FakeHub
-from fault_injection import (
+from support.fake_hub import SERVICE, SESSIONS, USER, FakeHub
+from support.fault_injection import (
     CHECKPOINT_SECONDS,
-    FAULT_CONFIG,
     HUB_TOKEN,
     Api,
     CostWatch,
@@ -31,20 +30,9 @@ from fault_injection import (
     until,
     wait_for,
 )
-from reliability_log import record
+from support.reliability_log import record
 
 from jupyter_usage.store import SessionStore
-
-
-@pytest.fixture
-def usage_config() -> dict[str, Any]:
-    return FAULT_CONFIG
-
-
-@pytest.fixture
-def api(jp_fetch: Any, usage_app: Any) -> Api:
-    return Api(jp_fetch, usage_app)
-
 
 # -- the hub API failing, hanging or refusing the token ---------------------------------
 

@@ -29,10 +29,13 @@ class ServerProcess:
         *extra_args: str,
         env: dict[str, str] | None = None,
         stdin: int | None = subprocess.DEVNULL,
+        new_session: bool = False,
     ) -> None:
         self.root = root
         # No terminal by default, as under a spawner; a pty's fd makes one.
         self.stdin = stdin
+        # A benchmark's Ctrl-C must not reach the server before it has been measured.
+        self.new_session = new_session
         self.port = free_port()
         self.token = secrets.token_hex(8)
         self.extra_args = extra_args
@@ -61,7 +64,12 @@ class ServerProcess:
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                args, stdin=self.stdin, stdout=log, stderr=subprocess.STDOUT, env=self.env
+                args,
+                stdin=self.stdin,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=self.new_session,
             )
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:

@@ -1,0 +1,278 @@
+"""When the hub is busy: servers running over time, by hour of the week, and use and cost
+per day; and the sessions of the drill-down, with their peaks and idle share.
+
+Concurrency is one SQL sweep over the starts and stops of the window's sessions (a running
+sum, as the peak KPI computes it), grouped by UTC hour in the database: what leaves it is
+one row per hour with events, never a row per session. Its cost grows with the sessions of
+the window inside the database, not in the service. Use and cost per day read the rollups
+for whole days and the raw sessions only for the partial days at the window's edges.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Connection, Integer, case, cast, func, literal, select, union_all
+
+from jupyter_usage.records import LIMITS_KEY
+
+from . import rollups
+from .hub_sessions import HUB_SOURCE, SOURCE_KEY
+from .kpis import DAY_SECONDS, Tally, day_starts, in_group, utc_day
+from .rollups import TOTAL, session_groups, user_day_costs, user_days
+from .session_query import active_in, kpi_columns
+
+HOUR = 3600.0
+WEEK_HOURS = 168
+EPOCH_HOUR_OF_WEEK = 72
+"""1970-01-01 was a Thursday: its first hour is hour 72 of a week starting on Monday."""
+MAX_SESSIONS_LISTED = 2000
+
+
+def _in_group(query: Any, sessions: Any, group: str | None) -> Any:
+    if group is None:
+        return query
+    link = session_groups.c
+    return query.where(sessions.c.pk.in_(select(link.session_pk).where(link.group_name == group)))
+
+
+def _hour_of(connection: Connection, at: Any) -> Any:
+    """The UTC hour (hours since the epoch) of a time column, computed by the database."""
+    if connection.dialect.name == "postgresql":
+        return func.floor(at / HOUR)
+    # SQLite's CAST truncates toward zero: the floor of a non-negative time.
+    return cast(at / HOUR, Integer)
+
+
+def hourly_concurrency(
+    connection: Connection, sessions: Any, since: float, until: float, group: str | None
+) -> list[dict[str, Any]]:
+    """Per UTC hour touching `[since, until)`: the most servers running at once in it.
+
+    Sessions are clipped to the window; an end and a start at the same instant do not
+    overlap (as in `kpis.peak_concurrency`).
+    """
+    c = sessions.c
+    start = case((c.started > since, c.started), else_=literal(since))
+    end = case((c.last_seen < until, c.last_seen), else_=literal(until))
+    clipped = _in_group(
+        select(start.label("start"), end.label("end")).where(
+            c.started < until, c.last_seen > since
+        ),
+        sessions,
+        group,
+    ).subquery()
+    parts = select(clipped).where(clipped.c.start < clipped.c.end).subquery()
+    events = union_all(
+        select(parts.c.start.label("at"), literal(1).label("change")),
+        select(parts.c.end.label("at"), literal(-1).label("change")),
+    ).subquery()
+    # The default frame (RANGE … CURRENT ROW) takes in every event of the same instant: each
+    # row has what runs from that instant on, whatever order its ends and starts take.
+    running = select(
+        events.c.at,
+        events.c.change.label("net"),
+        func.sum(events.c.change).over(order_by=events.c.at).label("running"),
+    ).subquery()
+    hour = _hour_of(connection, running.c.at).label("hour")
+    query = select(
+        hour, func.max(running.c.running), func.sum(running.c.net), func.min(running.c.at)
+    ).group_by(hour)
+    changes = {
+        int(h): (int(peak), int(net), float(first))
+        for h, peak, net, first in connection.execute(query)
+    }
+    rows = []
+    level = 0
+    for index in range(math.floor(since / HOUR), math.ceil(until / HOUR)):
+        peak = level
+        if index in changes:
+            most, net, first = changes[index]
+            # What ran before the hour still runs at its start, unless something happens
+            # at that very instant (then `most` has the level from it on).
+            peak = most if first <= index * HOUR else max(level, most)
+            level += net
+        rows.append({"time": index * HOUR, "servers": peak})
+    return rows
+
+
+def concurrency_series(hourly: list[dict[str, Any]], until: float) -> dict[str, Any]:
+    """The hourly peaks, merged into longer steps for long windows (≤ ~750 points)."""
+    hours = len(hourly)
+    step_hours = 1 if hours <= 31 * 24 else 6 if hours <= 93 * 24 else 24
+    times: list[float] = []
+    servers: list[int] = []
+    for index in range(0, hours, step_hours):
+        chunk = hourly[index : index + step_hours]
+        times.append(chunk[0]["time"])
+        servers.append(max(row["servers"] for row in chunk))
+    return {"step_seconds": step_hours * HOUR, "time": times, "servers": servers}
+
+
+def hour_of_week(hourly: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per hour of the week (0 = Monday 00:00 UTC): the mean and the highest of the hourly
+    peaks of the window's weeks."""
+    seen: dict[int, list[int]] = defaultdict(list)
+    for row in hourly:
+        index = (int(row["time"] // HOUR) + EPOCH_HOUR_OF_WEEK) % WEEK_HOURS
+        seen[index].append(row["servers"])
+    return [
+        {
+            "hour_of_week": index,
+            "mean_servers": (sum(seen[index]) / len(seen[index])) if seen[index] else None,
+            "max_servers": max(seen[index]) if seen[index] else None,
+        }
+        for index in range(WEEK_HOURS)
+    ]
+
+
+def daily_use(
+    connection: Connection, sessions: Any, since: float, until: float, group: str | None
+) -> list[dict[str, Any]]:
+    """Server time and cost (by currency) per UTC day of the window; a day at an edge of
+    the window counts only the part inside it."""
+    low = math.ceil(since / DAY_SECONDS) * DAY_SECONDS
+    high = math.floor(until / DAY_SECONDS) * DAY_SECONDS
+    days: dict[float, dict[str, Any]] = {
+        day: {"server_seconds": 0.0, "cost": {}} for day in day_starts(since, until)
+    }
+    if low < high:
+        scope = [user_days.c.filter_group == (group or ""), user_days.c.grouping == TOTAL]
+        c = user_days.c
+        query = (
+            select(c.day, func.sum(c.server_seconds))
+            .where(*scope, c.group_name == "", c.day >= low, c.day < high)
+            .group_by(c.day)
+        )
+        for day, seconds in connection.execute(query):
+            days[float(day)]["server_seconds"] = float(seconds or 0.0)
+        k = user_day_costs.c
+        costs = (
+            select(k.day, k.currency, func.sum(k.amount))
+            .where(
+                k.filter_group == (group or ""),
+                k.grouping == TOTAL,
+                k.group_name == "",
+                k.day >= low,
+                k.day < high,
+            )
+            .group_by(k.day, k.currency)
+        )
+        for day, currency, amount in connection.execute(costs):
+            days[float(day)]["cost"][currency] = float(amount or 0.0)
+    edges = [(since, until)] if low > high else [(since, low), (high, until)]
+    for a, b in edges:
+        if not a < b:
+            continue
+        c = sessions.c
+        # `last_seen >= a` follows from active_in; said, it lets the index pick the few.
+        query = select(*kpi_columns(c)).where(active_in(c, a, b), c.last_seen >= a)
+        query = _in_group(query, sessions, group)
+        found = [rollups.kpi_session(row) for row in connection.execute(query)]
+        tally = Tally()
+        for session in in_group(found, group):
+            tally.add(session, a, b)
+        row = tally.row()
+        days[rollups.day_of(a)] = {"server_seconds": row["server_seconds"], "cost": row["cost"]}
+    return [{"day": utc_day(day), "time": day, **figures} for day, figures in sorted(days.items())]
+
+
+def activity(
+    connection: Connection, sessions: Any, since: float, until: float, group: str | None
+) -> dict[str, Any]:
+    """Everything of the report's activity sections, for one window and group."""
+    hourly = hourly_concurrency(connection, sessions, since, until, group)
+    return {
+        "since": since,
+        "until": until,
+        "group": group,
+        "concurrency": {
+            **concurrency_series(hourly, until),
+            "explanation": (
+                "Most servers running at the same moment in each step (an hour, or 6 hours "
+                "or a day for long windows), UTC."
+            ),
+        },
+        "hour_of_week": {
+            "hours": hour_of_week(hourly),
+            "explanation": (
+                "For each hour of the week (UTC), the servers running at its busiest "
+                "moment: the mean over the window's weeks and the highest."
+            ),
+        },
+        "daily": {
+            "days": daily_use(connection, sessions, since, until, group),
+            "explanation": (
+                "Server time and cost per UTC day; the first and last day count only the "
+                "part inside the window."
+            ),
+        },
+    }
+
+
+def database_activity(db: Any, since: float, until: float, group: str | None) -> dict[str, Any]:
+    """`activity` over a `UsageDB`, in one read transaction."""
+    from .storage import SessionRow
+
+    with db.engine.connect() as connection:
+        return activity(connection, SessionRow.__table__, since, until, group)
+
+
+# -- a user's sessions ----------------------------------------------------------------
+
+
+def session_details(record: dict[str, Any]) -> dict[str, Any]:
+    """One stored session as the drill-down shows it: profile, length, peaks, idle share
+    and what the idle time cost (the session's cost times its idle share)."""
+    totals = record.get("totals") or {}
+    cost = record.get("cost") or {}
+    meta = record.get("meta") or {}
+    accounted = _number(totals.get("duration_seconds")) or _number(record.get("duration_seconds"))
+    idle = _number(totals.get("idle_seconds"))
+    idle_share = None
+    if idle is not None and accounted:
+        idle_share = min(1.0, max(0.0, idle / accounted))
+    total = _number(cost.get("total"))
+    return {
+        "id": record.get("id"),
+        "user": record.get("user"),
+        "server_name": record.get("server_name") or "",
+        "profile": meta.get("profile"),
+        "groups": list(meta.get("groups") or ()),
+        "started": record.get("started"),
+        "ended": record.get("ended"),
+        "duration_seconds": _number(record.get("duration_seconds")),
+        "peak_cpu_cores": _number(totals.get("peak_cpu_cores")),
+        "peak_memory_bytes": _number(totals.get("peak_memory_bytes")),
+        "memory_limit_bytes": _number((meta.get(LIMITS_KEY) or {}).get("memory_limit_bytes")),
+        "idle_seconds": idle,
+        "idle_share": idle_share,
+        "cost": total,
+        "idle_cost": None if total is None or idle_share is None else total * idle_share,
+        "currency": cost.get("currency"),
+        "source": "hub" if meta.get(SOURCE_KEY) == HUB_SOURCE else "extension",
+    }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def known_groups(connection: Connection, since: float | None = None) -> list[str]:
+    """Groups with sessions on or after the UTC day of `since` (every group ever: None),
+    read from the rollups (rows: days by users), never from the raw sessions."""
+    c = user_days.c
+    query = select(c.group_name).where(c.filter_group == "", c.grouping == rollups.BY_GROUP)
+    if since is not None:
+        query = query.where(c.day >= rollups.day_of(since))
+    return sorted(connection.execute(query.distinct()).scalars())
+
+
+def group_exists(connection: Connection, group: str) -> bool:
+    """Whether any session of `group` was ever stored (a look-up in the rollups' key)."""
+    query = select(user_days.c.day).where(user_days.c.filter_group == group)
+    return connection.execute(query.limit(1)).first() is not None

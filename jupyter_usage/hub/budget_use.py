@@ -1,0 +1,130 @@
+"""Budget use from the database: one query for a user's sessions of the widest period,
+one more per shared group budget. A user's sessions of a month are a few hundred rows at
+most, so this stays cheap enough to answer each panel and each spawn."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import tzinfo
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .budget_rules import Budget, applicable, evaluate, window_start
+from .kpis import KpiSession
+from .rollups import session_groups
+from .session_query import active_in
+
+if TYPE_CHECKING:
+    from .storage import UsageDB
+
+
+def user_sessions(db: UsageDB, user: str, since: float, until: float) -> list[KpiSession]:
+    from .storage import SessionRow
+
+    query = select(SessionRow).where(SessionRow.user == user, active_in(SessionRow, since, until))
+    with Session(db.engine) as session:
+        return [row.kpi_session() for row in session.scalars(query)]
+
+
+def group_sessions(db: UsageDB, group: str, since: float, until: float) -> list[KpiSession]:
+    from .storage import SessionRow
+
+    members = select(session_groups.c.session_pk).where(session_groups.c.group_name == group)
+    query = select(SessionRow).where(
+        SessionRow.pk.in_(members), active_in(SessionRow, since, until)
+    )
+    with Session(db.engine) as session:
+        return [row.kpi_session() for row in session.scalars(query)]
+
+
+def latest_groups(db: UsageDB, user: str) -> tuple[str, ...]:
+    """The groups of the user's latest stored session: a fallback when the hub cannot say."""
+    from .storage import SessionRow
+
+    query = (
+        select(SessionRow.groups)
+        .where(SessionRow.user == user)
+        .order_by(SessionRow.last_seen.desc())
+        .limit(1)
+    )
+    with Session(db.engine) as session:
+        groups = session.scalars(query).first()
+    return tuple(g for g in groups or () if isinstance(g, str))
+
+
+def everyone_budgets(
+    db: UsageDB,
+    budgets: Sequence[Budget],
+    *,
+    combine: str,
+    now: float,
+    zone: tzinfo,
+    enforcement: str,
+    stops: Mapping[str, float],
+) -> dict[str, list[dict[str, Any]]]:
+    """Every user's budgets who has a session in the longest period: one query for all of
+    them (the report page's Budgets section). A user's groups are those of their latest
+    session; shared group budgets add up the sessions of the group."""
+    from .storage import SessionRow
+
+    if not budgets:
+        return {}
+    earliest = min(window_start(budget.period, now, zone) for budget in budgets)
+    query = select(SessionRow).where(active_in(SessionRow, earliest, now))
+    with Session(db.engine) as session:
+        rows = [(row.kpi_session(), row.last_seen) for row in session.scalars(query)]
+    by_user: dict[str, list[KpiSession]] = {}
+    by_group: dict[str, list[KpiSession]] = {}
+    latest: dict[str, tuple[float, tuple[str, ...]]] = {}
+    for kpi_session, last_seen in rows:
+        by_user.setdefault(kpi_session.user, []).append(kpi_session)
+        for group in kpi_session.groups:
+            by_group.setdefault(group, []).append(kpi_session)
+        if last_seen >= latest.get(kpi_session.user, (float("-inf"), ()))[0]:
+            latest[kpi_session.user] = (last_seen, kpi_session.groups)
+    found = {}
+    for user, sessions in sorted(by_user.items()):
+        chosen = applicable(budgets, user, latest[user][1], combine)
+        if not chosen:
+            continue
+
+        def sessions_for(
+            budget: Budget, _since: float, _until: float, mine: list[KpiSession] = sessions
+        ) -> list[KpiSession]:
+            return by_group.get(str(budget.name), []) if budget.shared else mine
+
+        found[user] = evaluate(chosen, sessions_for, now, zone, enforcement, stops.get(user))
+    return found
+
+
+def budgets_of(
+    db: UsageDB,
+    budgets: Sequence[Budget],
+    *,
+    combine: str,
+    user: str,
+    groups: Sequence[str],
+    now: float,
+    zone: tzinfo,
+    enforcement: str,
+    stop_at: float | None = None,
+) -> list[dict[str, Any]]:
+    """The wire form of the user's budgets (see budget_rules.evaluate)."""
+    chosen = applicable(budgets, user, groups, combine)
+    if not chosen:
+        return []
+    earliest = min(window_start(item.budget.period, now, zone) for item in chosen)
+    cache: dict[str | None, list[KpiSession]] = {}
+
+    def sessions_for(budget: Budget, since: float, until: float) -> list[KpiSession]:
+        key = budget.name if budget.shared else None
+        if key not in cache:
+            if key is None:
+                cache[key] = user_sessions(db, user, earliest, until)
+            else:
+                cache[key] = group_sessions(db, key, earliest, until)
+        return cache[key]
+
+    return evaluate(chosen, sessions_for, now, zone, enforcement, stop_at)

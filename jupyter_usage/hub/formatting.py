@@ -1,0 +1,106 @@
+"""Numbers for humans, as the report page shows them (the API keeps SI base units).
+
+Precision follows the value: three significant digits at least, so that two different
+small amounts never both read "0.0".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+GIB = 1024**3
+NONE = "\N{EN DASH}"
+"""Shown where a figure is unknown."""
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """`value` with at least `digits` significant digits, thousands separated."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else NONE
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{min(decimals, 6)}f}"
+
+
+def format_amount(value: float | None, unit: str) -> str:
+    if value is None:
+        return NONE
+    return f"{significant(value)} {unit}".strip()
+
+
+def format_hours(seconds: float | None) -> str:
+    """Server time: hours, or minutes below a tenth of an hour."""
+    if seconds is None:
+        return NONE
+    if seconds == 0:
+        return "0 h"
+    if seconds < 360:
+        return f"{significant(seconds / 60)} min"
+    return f"{significant(seconds / 3600)} h"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return NONE
+    minutes = round(seconds / 60)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def format_money_amount(amount: float | None, currency: str | None) -> str:
+    if amount is None:
+        return NONE
+    shown = f"{amount:,.2f}" if abs(amount) >= 1 or amount == 0 else significant(amount)
+    return f"{shown} {currency or ''}".strip()
+
+
+def format_money(amounts: Mapping[str, float] | None) -> str:
+    if not amounts:
+        return NONE
+    return ", ".join(format_money_amount(amount, currency) for currency, amount in amounts.items())
+
+
+def format_bytes(value: float | None) -> str:
+    if value is None:
+        return NONE
+    for unit, size in (("GiB", GIB), ("MiB", 1024**2), ("KiB", 1024)):
+        if abs(value) >= size:
+            return f"{significant(value / size)} {unit}"
+    return f"{value:.0f} B"
+
+
+def format_percent(share: float | None) -> str:
+    """A share (0 … 1) as a percentage."""
+    if share is None:
+        return NONE
+    percent = 100 * share
+    return f"{significant(percent, 2) if 0 < percent < 1 else f'{percent:.0f}'} %"
+
+
+def format_change(change_percent: float | None, days: float) -> str:
+    """'+12 % vs the previous 30 days'."""
+    if change_percent is None:
+        return ""
+    period = "day" if days == 1 else f"{days:g} days"
+    return f"{change_percent:+g} % vs the previous {period}"
+
+
+def format_utc(time: float | None, *, seconds: bool = False) -> str:
+    """`2026-11-30 14:05 UTC`."""
+    if time is None:
+        return NONE
+    shape = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return datetime.fromtimestamp(time, timezone.utc).strftime(shape) + " UTC"
+
+
+def utc_date(time: float) -> str:
+    return datetime.fromtimestamp(time, timezone.utc).strftime("%Y-%m-%d")
+
+
+def day_start(day: str) -> float:
+    """Unix seconds of a UTC day's midnight, from `2026-11-30`."""
+    return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()

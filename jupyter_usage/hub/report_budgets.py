@@ -1,0 +1,62 @@
+"""The report page's Budgets section (templates/sections/budgets.html): who is near or
+over a budget, fullest first, and the spawns the hub refused."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jupyter_usage.records import iso_utc
+
+from .budget_enforcer import fill
+from .budget_rules import describe_amount, describe_period
+
+NEAR_SHARE = 0.8
+"""From this share of its limit on, a budget is listed as near."""
+
+
+def budgets_view(budgets: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What the section shows, from `UsageService.budget_overview()`: `{"users": {user:
+    [budget entries]}, "refused": {"total", "by_scope", "by_user"}, "enforcement"}`;
+    None (no section) when no budget is configured."""
+    if not budgets:
+        return None
+    users: Mapping[str, list[Mapping[str, Any]]] = budgets["users"]
+    listed = sorted(
+        (
+            (user, entry)
+            for user, entries in users.items()
+            for entry in entries
+            if entry["exhausted"] or fill(entry) >= NEAR_SHARE
+        ),
+        key=lambda item: (-fill(item[1]), item[0]),
+    )
+    over = {user for user, entry in listed if entry["exhausted"]}
+    refused = budgets["refused"]
+    return {
+        "enforcement": budgets["enforcement"],
+        "near_percent": round(100 * NEAR_SHARE),
+        "users": len(users),
+        "near": len({user for user, _ in listed} - over),
+        "over": len(over),
+        "refused_total": refused["total"],
+        "refused_by_scope": sorted(refused["by_scope"].items()),
+        "rows": [_row(user, entry, refused["by_user"].get(user, 0)) for user, entry in listed],
+    }
+
+
+def _row(user: str, entry: Mapping[str, Any], refused: int) -> dict[str, Any]:
+    state = f"over, frees up {iso_utc(entry['resets_at'])}" if entry["exhausted"] else "near"
+    if entry.get("stop_at"):
+        state += f", servers stop {iso_utc(entry['stop_at'])}"
+    return {
+        "user": user,
+        "scope": entry["scope"],
+        "period": describe_period(entry["period"]),
+        "used": describe_amount(float(entry["used"]), entry),
+        "percent": f"{100 * fill(entry):.0f} %",
+        "limit": describe_amount(float(entry["limit"]), entry),
+        "state": state,
+        "over": bool(entry["exhausted"]),
+        "refused": refused,
+    }

@@ -1,0 +1,191 @@
+/**
+ * The hub's report page, read as an admin and as a user, against a real JupyterHub whose
+ * usage service holds 90 days of imported sessions (see hub_report_server.py). Saves the
+ * screenshots of docs/hub.md: light, dark and phone width.
+ */
+import { expect, Page, test } from '@playwright/test';
+
+const REPORT = '/services/usage/';
+const IMAGES = '../docs/images';
+
+async function logIn(page: Page, user: string): Promise<void> {
+  await page.goto('/hub/login');
+  await page.getByLabel('Username').fill(user);
+  await page.getByLabel('Password').fill('any password');
+  await page.getByRole('button', { name: /sign in/i }).click();
+  await page.waitForURL(/\/hub\/(home|spawn|user)/);
+}
+
+/** Opens the report, with every chart drawn and no script or policy error. */
+async function openReport(page: Page, query = ''): Promise<string[]> {
+  const problems: string[] = [];
+  page.on('pageerror', error => problems.push(error.message));
+  page.on('console', message => {
+    if (message.type() === 'error') {
+      problems.push(message.text());
+    }
+  });
+  await page.goto(REPORT + query);
+  await expect(page.locator('html')).toHaveAttribute('data-charts', /[1-9]/);
+  return problems;
+}
+
+test.describe('as an admin', () => {
+  test.beforeEach(async ({ page }) => {
+    await logIn(page, 'ada');
+  });
+
+  test('every section, in light', async ({ page }) => {
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    const problems = await openReport(page);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText(
+      'Physics Hub usage'
+    );
+    await expect(page.locator('header.top .brand')).toHaveAttribute(
+      'href',
+      '/hub/home'
+    );
+    await expect(page.getByRole('link', { name: 'log out' })).toHaveAttribute(
+      'href',
+      '/hub/logout'
+    );
+    await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
+    // The cards: precision that fits, the comparison, stickiness defined.
+    const cpu = page.locator('[data-kpi="cpu_core_seconds"] .value');
+    await expect(cpu).toHaveText(/^[\d,.]+ core-h$/);
+    await expect(cpu).not.toHaveText('0.0 core-h');
+    await expect(page.locator('[data-kpi="sessions"] .change')).toHaveText(
+      /^[+-][\d.]+ % vs the previous 30 days$/
+    );
+    await expect(
+      page.locator('[data-kpi="stickiness_percent"] .help')
+    ).toContainText('the 30 days up to');
+    await expect(page.locator('body')).not.toContainText('byte-seconds');
+    await expect(page.locator('body')).not.toContainText('unix seconds');
+    // Charts with axes, the heatmap, running servers, groups and users.
+    for (const id of [
+      'chart-active-users',
+      'chart-concurrency',
+      'chart-daily-cost',
+      'chart-daily-hours'
+    ]) {
+      await expect(page.locator(`#${id} .uplot canvas`)).toHaveCount(1);
+      await expect(page.locator(`#${id} .u-axis`)).toHaveCount(2);
+    }
+    await expect(page.locator('#chart-daily-cost .u-legend')).toContainText(
+      'EUR'
+    );
+    await expect(page.locator('table.heat tbody tr')).toHaveCount(7);
+    await expect(page.locator('#running tbody tr')).toHaveCount(3);
+    await expect(page.locator('#groups')).toContainText('physics');
+    expect(await page.locator('#users tbody tr').count()).toBeGreaterThan(10);
+    await expect(page.getByRole('link', { name: '90 days' })).toBeVisible();
+    expect(problems).toEqual([]);
+    await page.screenshot({
+      path: `${IMAGES}/hub-report-light.png`,
+      fullPage: true
+    });
+  });
+
+  test('dark, from the system and from the toggle', async ({ page }) => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    const problems = await openReport(page);
+    await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+    const background = await page.evaluate(
+      () => getComputedStyle(document.body).backgroundColor
+    );
+    expect(background).toBe('rgb(15, 17, 21)');
+    expect(problems).toEqual([]);
+    await page.screenshot({
+      path: `${IMAGES}/hub-report-dark.png`,
+      fullPage: true
+    });
+    await page.getByRole('button', { name: 'Light' }).click();
+    await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
+    await page.reload();
+    await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
+    await page.getByRole('button', { name: 'Dark' }).click();
+    await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  });
+
+  test('phone width, without sideways scrolling', async ({ page }) => {
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.setViewportSize({ width: 390, height: 844 });
+    const problems = await openReport(page);
+    const width = await page.evaluate(
+      () => document.documentElement.scrollWidth
+    );
+    expect(width).toBeLessThanOrEqual(390);
+    const chart = await page.locator('#chart-concurrency .uplot').boundingBox();
+    expect(chart?.width ?? 999).toBeLessThanOrEqual(390);
+    expect(problems).toEqual([]);
+    await page.screenshot({
+      path: `${IMAGES}/hub-report-phone.png`,
+      fullPage: true
+    });
+  });
+
+  test("the 7-day preset and the drill-down: group, its users, a user's sessions", async ({
+    page
+  }) => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await openReport(page);
+    await page.getByRole('link', { name: '7 days', exact: true }).click();
+    await expect(
+      page.getByRole('link', { name: '7 days', exact: true })
+    ).toHaveAttribute('aria-current', 'true');
+    await expect(page.locator('.presets')).toContainText('changes are against');
+    await page
+      .locator('#groups')
+      .getByRole('link', { name: 'biology' })
+      .click();
+    await expect(
+      page.getByRole('heading', { name: 'Users of group biology' })
+    ).toBeVisible();
+    const users = page.locator('#users tbody tr');
+    expect(await users.count()).toBeGreaterThan(0);
+    for (const row of await users.all()) {
+      await expect(row).toContainText('biology');
+    }
+    // The exports keep the window and the group.
+    const sessionsCsv = page.getByRole('link', {
+      name: 'Sessions',
+      exact: true
+    });
+    await expect(sessionsCsv).toHaveAttribute('href', /group=biology/);
+    await page.locator('#users').getByRole('link', { name: 'heidi' }).click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText(
+      'Sessions of heidi'
+    );
+    await expect(page.locator('.crumbs')).toContainText('group biology');
+    await expect(page.locator('table.sessions tbody tr').first()).toContainText(
+      'running'
+    );
+    await expect(page.locator('table.sessions thead')).toContainText(
+      'idle cost'
+    );
+    await page.screenshot({ path: `${IMAGES}/hub-report-sessions.png` });
+  });
+
+  test('an unknown group is an empty report that says so', async ({ page }) => {
+    await openReport(page, '?group=no-such-group');
+    await expect(page.getByRole('status')).toContainText(
+      'No sessions of group no-such-group in this window (no such group has reported)'
+    );
+  });
+});
+
+test('a user who is not an admin gets a page that leads to their own usage', async ({
+  page
+}) => {
+  await logIn(page, 'bob');
+  const answer = await page.goto(REPORT);
+  expect(answer?.status()).toBe(403);
+  await expect(page.locator('main')).toContainText("is for the hub's admins");
+  await expect(
+    page.getByRole('link', { name: 'Your sessions as CSV' })
+  ).toHaveAttribute('href', /sessions\.csv\?user=bob/);
+  await expect(page.getByRole('link', { name: 'log out' })).toBeVisible();
+});
