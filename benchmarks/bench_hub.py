@@ -37,6 +37,8 @@ from support.postgres_server import Unavailable, running_postgres  # noqa: E402
 DAY = 86400.0
 END = 1_793_577_600.0  # 2026-11-02, midnight UTC: the data ends there, the windows too
 GROUPS = 20
+TIMEOUT = 600.0
+"""Seconds a query may take before it counts as failed; a loaded machine is slow."""
 
 
 def queries(until: float) -> dict[str, str]:
@@ -127,13 +129,13 @@ def measure(hub: Any, service: str, repeat: int) -> list[list[str]]:
     token = hub.tokens[ADMIN]
     rows = []
     for name, path in queries(END).items():
-        call("GET", base + path, token)  # warm: connections, caches
+        call("GET", base + path, token, timeout=TIMEOUT)  # warm: connections, caches
         latencies, statuses = [], set()
         cpu = cpu_seconds(process)
         with PeakRss(process) as rss:
             for _ in range(repeat):
                 started = time.perf_counter()
-                answer = call("GET", base + path, token)
+                answer = call("GET", base + path, token, timeout=TIMEOUT)
                 latencies.append(time.perf_counter() - started)
                 statuses.add(answer.status)
         cpu = (cpu_seconds(process) - cpu) / repeat

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,8 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 from support.postgres_server import PostgresServer
 
-from jupyter_usage.hub import rollups
+from jupyter_usage.hub import concurrency, rollups
+from jupyter_usage.hub.importer import import_files
 from jupyter_usage.hub.kpis import DAY_SECONDS, MAU_SECONDS, compute_kpis
 from jupyter_usage.hub.kpis_sql import database_kpis
 from jupyter_usage.hub.storage import MIGRATIONS, SessionInput, SessionRow, UsageDB
@@ -43,7 +46,9 @@ def db(
 
 def empty(db: UsageDB) -> None:
     with db.engine.begin() as connection:
-        for table in (*rollups.metadata.sorted_tables, SessionRow.__table__):  # type: ignore[misc]
+        tables = [*rollups.metadata.sorted_tables, *concurrency.metadata.sorted_tables]
+        tables.append(SessionRow.__table__)  # type: ignore[arg-type]
+        for table in tables:
             connection.execute(delete(table))
 
 
@@ -65,22 +70,9 @@ stored = st.fixed_dictionaries(
 def store(db: UsageDB, sessions: list[dict[str, Any]]) -> None:
     for number, item in enumerate(sessions):
         end = item["start"] + item["hours"] * 3600
-        body = SessionInput(
-            session_id=f"s{number}",
-            server_name="",
-            started=item["start"],
-            ended=end if item["ended"] else None,
-            last_checkpoint=None if item["ended"] else end,
-            ended_by=None,
-            totals={"cpu_core_seconds": item["cpu"], "memory_byte_seconds": item["hours"]},
-            cost=None
-            if item["cost"] is None
-            else {"total": item["cost"], "currency": item["currency"]},
-            summary=None,
-            meta={},
-            profile=None,
+        db.upsert_session(
+            item["user"], _body(number, item, end, item["ended"]), item["groups"], now=T0
         )
-        db.upsert_session(item["user"], body, item["groups"], now=T0)
 
 
 def close(a: Any, b: Any, where: str = "") -> None:
@@ -145,8 +137,8 @@ def test_the_migration_backfills_rollups_of_an_existing_database(tmp_path: Path)
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     old = UsageDB(url)
     old.upgrade(MIGRATIONS[:1])
-    # Written before rollups existed: the v1 schema has no rollup tables to refresh.
-    old._refresh_rollups = lambda user, times: None  # type: ignore[method-assign]
+    # Written before rollups existed: the v1 schema has no rollup or peak tables to refresh.
+    old._refresh_rollups = lambda *refreshed: None  # type: ignore[method-assign]
     items = [
         {
             "user": "ann",
@@ -178,3 +170,107 @@ def test_the_migration_backfills_rollups_of_an_existing_database(tmp_path: Path)
     close(reference(db, **window), report)
     assert report["kpis"]["active_users"]["value"] == 2
     db.close()
+
+
+def _body(number: int, item: dict[str, Any], end: float, ended: bool) -> SessionInput:
+    return SessionInput(
+        session_id=f"s{number}",
+        server_name="",
+        started=item["start"],
+        ended=end if ended else None,
+        last_checkpoint=None if ended else end,
+        ended_by=None,
+        totals={"cpu_core_seconds": item["cpu"], "memory_byte_seconds": item["hours"]},
+        cost=None
+        if item["cost"] is None
+        else {"total": item["cost"], "currency": item["currency"]},
+        summary=None,
+        meta={},
+        profile=None,
+    )
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sessions=st.lists(
+        st.tuples(
+            stored,
+            st.floats(0, 1),
+            st.lists(st.sampled_from(["chem", "phys"]), max_size=2, unique=True),
+        ),
+        max_size=10,
+    ),
+    since=times,
+    length=st.floats(3600, 4 * DAY_SECONDS),
+    group=st.sampled_from([None, "chem", "phys"]),
+)
+def test_reports_of_running_sessions_then_their_end_give_the_reference_kpis(
+    db: UsageDB,
+    sessions: list[tuple[dict[str, Any], float, list[str]]],
+    since: float,
+    length: float,
+    group: str | None,
+) -> None:
+    """Each session is first reported running (a checkpoint part-way, possibly in other
+    groups), then as it is now: the rollups and hour peaks of the days and hours the
+    second report moves are recomputed, and nothing else is left behind."""
+    empty(db)
+    for number, (item, part, earlier_groups) in enumerate(sessions):
+        end = item["start"] + item["hours"] * 3600
+        checkpoint = item["start"] + (end - item["start"]) * part
+        db.upsert_session(
+            item["user"], _body(number, item, checkpoint, False), earlier_groups, now=T0
+        )
+        db.upsert_session(
+            item["user"], _body(number, item, end, item["ended"]), item["groups"], now=T0
+        )
+    window = {"since": since, "until": since + length, "group": group}
+    close(reference(db, **window), database_kpis(db, **window))
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sessions=st.lists(stored, max_size=12),
+    since=times,
+    length=st.floats(3600, 4 * DAY_SECONDS),
+    group=st.sampled_from([None, "chem", "nobody"]),
+)
+def test_imported_sessions_give_the_reference_kpis(
+    db: UsageDB,
+    tmp_path_factory: pytest.TempPathFactory,
+    sessions: list[dict[str, Any]],
+    since: float,
+    length: float,
+    group: str | None,
+) -> None:
+    """The import's own writes (many rows per statement, COPY on PostgreSQL) and its
+    recomputation at the end give what the POSTs give."""
+    empty(db)
+    path = tmp_path_factory.mktemp("import") / "sessions.jsonl"
+    with path.open("w") as out:
+        for number, item in enumerate(sessions):
+            end = item["start"] + item["hours"] * 3600
+            body = _body(number, item, end, item["ended"])
+            record = {
+                "id": body.session_id,
+                "user": item["user"],
+                "started": body.started,
+                "ended": body.ended,
+                "last_checkpoint": body.last_checkpoint,
+                "totals": body.totals,
+                "cost": body.cost,
+                "meta": {"groups": item["groups"]},
+            }
+            out.write(json.dumps(record) + "\n")
+    result = import_files(db, [path], progress=io.StringIO(), batch=5)
+    assert result.created == len(sessions)
+    window = {"since": since, "until": since + length, "group": group}
+    close(reference(db, **window), database_kpis(db, **window))

@@ -43,7 +43,9 @@ def sessions() -> list[KpiSession]:
 
 def report(group: str | None = None) -> dict[str, Any]:
     return with_previous_period(
-        lambda a, b: compute_kpis(sessions(), since=a, until=b, group=group), T0, T0 + 86400
+        lambda a, b, _tables: compute_kpis(sessions(), since=a, until=b, group=group),
+        T0,
+        T0 + 86400,
     )
 
 
@@ -161,7 +163,9 @@ def test_every_export_keeps_every_filter() -> None:
 
 def test_an_unknown_group_is_an_empty_report_that_says_so() -> None:
     empty = with_previous_period(
-        lambda a, b: compute_kpis([], since=a, until=b, group="nobody"), T0, T0 + 86400
+        lambda a, b, _tables: compute_kpis([], since=a, until=b, group="nobody"),
+        T0,
+        T0 + 86400,
     )
     text = page(report=empty, group_known=False)
     assert "No sessions of group nobody in this window (no such group has reported)." in text

@@ -189,12 +189,13 @@ class ApiHandler(BaseHandler):
 
         def compute() -> dict[str, Any]:
             report = with_previous_period(
-                lambda a, b: database_kpis(
+                lambda a, b, tables: database_kpis(
                     service.db,
                     since=a,
                     until=b,
                     group=group,
                     regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
+                    tables=tables,
                 ),
                 since,
                 until,

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import event, select, tuple_
 from sqlalchemy.orm import Session
 
-from . import rollups
+from . import concurrency, rollups
 from .storage import (
     MAX_NAME_LENGTH,
+    REPORT_COLUMNS,
     SessionInput,
     SessionRow,
     UsageDB,
@@ -30,7 +31,10 @@ from .storage import (
 )
 from .validation import BadRequest, claimed_groups, parse_json_object, parse_session
 
-BATCH = 2000
+BATCH = 20_000
+"""Lines per transaction."""
+LOOKUP = 2000
+"""Keys per lookup of stored sessions (each key is two bound parameters)."""
 
 
 @dataclass
@@ -78,6 +82,9 @@ def import_files(
     db: UsageDB, paths: Iterable[Path], *, progress: TextIO = sys.stderr, batch: int = BATCH
 ) -> ImportResult:
     """Import JSON-lines files into `db` (migrated first); bad lines are reported and skipped."""
+    if db.engine.dialect.name == "sqlite":
+        event.listen(db.engine, "connect", _import_pragmas)
+        db.engine.dispose()  # connections opened before get them too
     db.upgrade()
     result = ImportResult()
     began = time.monotonic()
@@ -94,6 +101,11 @@ def import_files(
     print(f"Recomputing the rollups of {len(result.ranges)} users", file=progress)
     with db.engine.begin() as connection:
         rollups.refresh_ranges(connection, SessionRow.__table__, result.ranges)
+    print("Recomputing the peak concurrency of their hours", file=progress)
+    with db.engine.begin() as connection:
+        concurrency.refresh_hours(
+            connection, SessionRow.__table__, _merged(list(result.ranges.values()))
+        )
     elapsed = time.monotonic() - began
     print(
         f"Done in {elapsed:.1f} s: {result.created} created, {result.updated} updated, "
@@ -103,14 +115,91 @@ def import_files(
     return result
 
 
+_COLUMNS = (
+    "user_name",
+    "session_id",
+    "received_at",
+    "updated_at",
+    *REPORT_COLUMNS,
+)
+_JSON = frozenset(("groups", "totals", "cost", "summary", "meta"))
+
+
+def _placeholder(dialect: Any, column: str) -> str:
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    # psycopg sends text as 'unknown', but a cast says what the JSON columns take.
+    return f"CAST({mark} AS JSON)" if column in _JSON and dialect.name == "postgresql" else mark
+
+
+def _update_sql(dialect: Any) -> str:
+    quote = dialect.identifier_preparer.quote
+    columns = ("updated_at", *REPORT_COLUMNS)
+    sets = ", ".join(f"{quote(name)} = {_placeholder(dialect, name)}" for name in columns)
+    return f"UPDATE usage_sessions SET {sets} WHERE pk = {_placeholder(dialect, 'pk')}"
+
+
+def _params(values: dict[str, Any], columns: Iterable[str]) -> tuple[Any, ...]:
+    # The JSON columns as the ORM writes them (json.dumps; None as JSON null).
+    return tuple(json.dumps(values[c]) if c in _JSON else values[c] for c in columns)
+
+
+@dataclass
+class _Stored:
+    """What the import compares a line with: the stored row, or a line of this batch."""
+
+    pk: int | None
+    started: float
+    last_seen: float
+    ended: float | None
+    report_digest: str | None
+    values: dict[str, Any] | None = None
+
+
+def _existing(connection: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], _Stored]:
+    c = SessionRow.__table__.c
+    found: dict[tuple[str, str], _Stored] = {}
+    for start in range(0, len(keys), LOOKUP):
+        query = select(
+            c.pk, c.user_name, c.session_id, c.started, c.last_seen, c.ended, c.report_digest
+        ).where(tuple_(c.user_name, c.session_id).in_(keys[start : start + LOOKUP]))
+        for row in connection.execute(query):
+            found[(row.user_name, row.session_id)] = _Stored(
+                row.pk, row.started, row.last_seen, row.ended, row.report_digest
+            )
+    return found
+
+
+def _merged(ranges: list[list[float]]) -> list[tuple[float, float]]:
+    """Overlapping (low, high) ranges joined."""
+    merged: list[tuple[float, float]] = []
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def _import_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """For this process only: a lost import is run again, so commits need not wait for
+    the disk (WAL with synchronous=NORMAL stays consistent), and a large page cache keeps
+    the index of (user, session id) in memory."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA cache_size=-262144")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+    finally:
+        cursor.close()
+
+
 def _write(db: UsageDB, lines: list[_Line], result: ImportResult) -> None:
+    """One transaction: look the batch's keys up, then one INSERT and one UPDATE
+    statement executed for many rows (the rollups are recomputed at the end)."""
     now = time.time()
-    keys = {(line.user, line.body.session_id) for line in lines}
-    with Session(db.engine) as session, session.begin():
-        found = session.scalars(
-            select(SessionRow).where(tuple_(SessionRow.user, SessionRow.session_id).in_(list(keys)))
-        )
-        rows: dict[tuple[str, str], SessionRow] = {(r.user, r.session_id): r for r in found}
+    keys = list(dict.fromkeys((line.user, line.body.session_id) for line in lines))
+    with db.engine.begin() as connection:
+        rows = _existing(connection, keys)
         for line in lines:
             key = (line.user, line.body.session_id)
             row = rows.get(key)
@@ -119,15 +208,14 @@ def _write(db: UsageDB, lines: list[_Line], result: ImportResult) -> None:
             known[1] = max(known[1], line.body.last_seen)
             values = report_values(line.body, line.groups)
             if row is None:
-                row = SessionRow(
-                    user=line.user,
-                    session_id=line.body.session_id,
-                    received_at=now,
-                    updated_at=now,
-                    **values,
+                rows[key] = _Stored(
+                    None,
+                    line.body.started,
+                    line.body.last_seen,
+                    line.body.ended,
+                    values["report_digest"],
+                    {"user_name": line.user, "session_id": key[1], **values},
                 )
-                session.add(row)
-                rows[key] = row
                 result.created += 1
                 continue
             # The stored extent's days need their rollups recomputed too.
@@ -136,10 +224,28 @@ def _write(db: UsageDB, lines: list[_Line], result: ImportResult) -> None:
             if stored_is_newer(row, line.body) or row.report_digest == values["report_digest"]:
                 result.unchanged += 1
                 continue
-            for name, value in values.items():
-                setattr(row, name, value)
-            row.updated_at = now
+            if row.values is not None and row.pk is None:
+                # A newer line of a session first seen in this batch: inserted instead.
+                row.values = {"user_name": line.user, "session_id": key[1], **values}
+            else:
+                row.values = {"pk": row.pk, **values}
             result.updated += 1
+            row.started, row.last_seen = line.body.started, line.body.last_seen
+            row.ended, row.report_digest = line.body.ended, values["report_digest"]
+        dialect = connection.dialect
+        inserts = [
+            _params({**row.values, "received_at": now, "updated_at": now}, _COLUMNS)
+            for row in rows.values()
+            if row.pk is None and row.values is not None
+        ]
+        updates = [
+            _params({**row.values, "updated_at": now}, ("updated_at", *REPORT_COLUMNS, "pk"))
+            for row in rows.values()
+            if row.pk is not None and row.values is not None
+        ]
+        rollups.insert_rows(connection, "usage_sessions", _COLUMNS, inserts)
+        if updates:
+            connection.exec_driver_sql(_update_sql(dialect), updates)
 
 
 def export_sessions(db: UsageDB, out: TextIO) -> int:

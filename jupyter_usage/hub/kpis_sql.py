@@ -13,9 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, distinct, func, literal, select, union_all
+from sqlalchemy import Connection, and_, func, select
 
-from . import rollups
+from . import concurrency, rollups
 from .kpis import (
     DAY_SECONDS,
     MAU_SECONDS,
@@ -43,6 +43,7 @@ class _Window:
         self.sessions = sessions
         self.group = group
         self._edges: dict[tuple[float, float], list[KpiSession]] = {}
+        self._user_sums: dict[tuple[float, float], dict[str, Tally]] = {}
 
     # -- splitting a window into whole days and edges ---------------------------------
 
@@ -85,7 +86,9 @@ class _Window:
     def users(self, since: float, until: float) -> set[str]:
         days, edges = self.split(since, until)
         found: set[str] = set()
-        if days is not None:
+        if days is not None and days in self._user_sums:
+            found.update(self._user_sums[days])
+        elif days is not None:
             query = select(user_days.c.user_name).where(self.rows(user_days, days)).distinct()
             found.update(self.connection.execute(query).scalars())
         for edge in edges:
@@ -98,9 +101,8 @@ class _Window:
         if days is not None:
             c = user_days.c
             query = (
-                select(c.day, func.count(distinct(c.user_name)))
-                .where(self.rows(user_days, days))
-                .group_by(c.day)
+                # One total row per user and day: a count of rows is a count of users.
+                select(c.day, func.count()).where(self.rows(user_days, days)).group_by(c.day)
             )
             counts.update({float(day): int(n) for day, n in self.connection.execute(query)})
         for edge in edges:
@@ -133,8 +135,11 @@ class _Window:
         """Tallies per user ('user'), per group ('group') or for the scope ('total')."""
         tallies: dict[Any, Tally] = defaultdict(Tally)
         days, edges = self.split(since, until)
-        if days is not None:
-            self._rolled_up(tallies, days, by)
+        if days is not None and by == "group":
+            self._group_sums(tallies, days)
+        elif days is not None:
+            for user, part in self.user_sums(days).items():
+                _merge(tallies[user if by == "user" else None], part)
         for edge in edges:
             for session in self.edge_sessions(*edge):
                 if by == "user":
@@ -147,64 +152,73 @@ class _Window:
                     tallies[key].add(session, *edge)
         return tallies
 
-    def _rolled_up(self, tallies: dict[Any, Tally], days: tuple[float, float], by: str) -> None:
+    def user_sums(self, days: tuple[float, float]) -> dict[str, Tally]:
+        """Each user's whole days in the scope: one pass over the rollups, shared by the
+        active users, the totals, the per-user table and the regular users."""
+        if days in self._user_sums:
+            return self._user_sums[days]
         c, k = user_days.c, user_day_costs.c
-        grouping = BY_GROUP if by == "group" else TOTAL
-        key_of: Any
-        if by == "group":
-            keys: list[Any] = [c.grouping, c.group_name]
-            cost_keys: list[Any] = [k.grouping, k.group_name]
+        sums = [func.sum(c.sessions), func.sum(c.server_seconds)] + [
+            func.sum(c[name]) for name in RESOURCE_TOTALS
+        ]
+        query = select(c.user_name, *sums).where(self.rows(user_days, days)).group_by(c.user_name)
+        found: dict[str, Tally] = {}
+        for row in self.connection.execute(query):
+            tally = found[row[0]] = Tally()
+            tally.users.add(row[0])
+            tally.sessions = int(row[1] or 0)
+            tally.server_seconds = float(row[2] or 0.0)
+            for index, name in enumerate(RESOURCE_TOTALS):
+                tally.resources[name] = float(row[3 + index] or 0.0)
+        costs = (
+            select(k.user_name, k.currency, func.sum(k.amount))
+            .where(self.rows(user_day_costs, days))
+            .group_by(k.user_name, k.currency)
+        )
+        for user, currency, amount in self.connection.execute(costs):
+            cost = found.setdefault(user, Tally()).cost
+            cost[currency] = cost.get(currency, 0.0) + float(amount)
+        self._user_sums[days] = found
+        return found
 
-            def key_of(row: Any) -> Any:
-                return row[1] if row[0] == BY_GROUP else None
-        elif by == "user":
-            keys, cost_keys = [c.user_name], [k.user_name]
+    def _group_sums(self, tallies: dict[Any, Tally], days: tuple[float, float]) -> None:
+        c, k = user_days.c, user_day_costs.c
 
-            def key_of(row: Any) -> Any:
-                return row[0]
-        else:
-            keys, cost_keys = [], []
-
-            def key_of(row: Any) -> Any:
-                return None
+        def key_of(grouping: int, name: str) -> str | None:
+            return name if grouping == BY_GROUP else None
 
         sums = [func.sum(c.sessions), func.sum(c.server_seconds)] + [
             func.sum(c[name]) for name in RESOURCE_TOTALS
         ]
-        query = select(*keys, *sums).where(self.rows(user_days, days, grouping))
-        if keys:
-            query = query.group_by(*keys)
-        width = len(keys)
-        for row in self.connection.execute(query):
-            tally = tallies[key_of(row)]
-            tally.sessions += int(row[width] or 0)
-            tally.server_seconds += float(row[width + 1] or 0.0)
-            for index, name in enumerate(RESOURCE_TOTALS):
-                tally.resources[name] += float(row[width + 2 + index] or 0.0)
-        costs = select(*cost_keys, k.currency, func.sum(k.amount)).where(
-            self.rows(user_day_costs, days, grouping)
+        # Per group and user: the sums add up per group, the users count once each.
+        query = (
+            select(c.grouping, c.group_name, c.user_name, *sums)
+            .where(self.rows(user_days, days, BY_GROUP))
+            .group_by(c.grouping, c.group_name, c.user_name)
         )
-        for row in self.connection.execute(costs.group_by(*cost_keys, k.currency)):
-            tally = tallies[key_of(row)]
-            tally.cost[row[width]] = tally.cost.get(row[width], 0.0) + float(row[width + 1])
-        # Distinct users per key: a user active on several days counts once.
-        users = select(*keys, c.user_name).where(self.rows(user_days, days, grouping)).distinct()
-        for row in self.connection.execute(users):
-            tallies[key_of(row)].users.add(row[width])
+        for row in self.connection.execute(query):
+            tally = tallies[key_of(row[0], row[1])]
+            tally.users.add(row[2])
+            tally.sessions += int(row[3] or 0)
+            tally.server_seconds += float(row[4] or 0.0)
+            for index, name in enumerate(RESOURCE_TOTALS):
+                tally.resources[name] += float(row[5 + index] or 0.0)
+        costs = (
+            select(k.grouping, k.group_name, k.currency, func.sum(k.amount))
+            .where(self.rows(user_day_costs, days, BY_GROUP))
+            .group_by(k.grouping, k.group_name, k.currency)
+        )
+        for grouping, name, currency, amount in self.connection.execute(costs):
+            cost = tallies[key_of(grouping, name)].cost
+            cost[currency] = cost.get(currency, 0.0) + float(amount)
 
     def seconds_by_user(self, since: float, until: float) -> dict[str, float]:
         """Exact server seconds per user (sums of lengths, as the reference adds them)."""
         seconds: dict[str, float] = defaultdict(float)
         days, edges = self.split(since, until)
         if days is not None:
-            c = user_days.c
-            query = (
-                select(c.user_name, func.sum(c.server_seconds))
-                .where(self.rows(user_days, days))
-                .group_by(c.user_name)
-            )
-            for user, total in self.connection.execute(query):
-                seconds[user] += float(total)
+            for user, tally in self.user_sums(days).items():
+                seconds[user] += tally.server_seconds
         for edge in edges:
             for user, total in server_seconds_by_user(self.edge_sessions(*edge), *edge).items():
                 seconds[user] += total
@@ -228,28 +242,43 @@ class _Window:
         return groups
 
     def percentiles(self, since: float, until: float) -> tuple[float | None, float | None]:
+        """Median and p90 of the lengths, as `kpis.percentile` interpolates them: a count,
+        then the values at the two positions, read in the order of the index on
+        (length, start, ended) without a sort; only four values leave the database."""
         c = self.sessions.c
-        where = self._in_group(
-            select(c.duration_seconds).where(
-                c.started >= since, c.started < until, c.ended.is_not(None)
-            )
-        )
-        lengths = where.subquery()
         count = int(
-            self.connection.execute(select(func.count()).select_from(lengths)).scalar() or 0
+            self.connection.execute(
+                self._in_group(
+                    select(func.count())
+                    .select_from(self.sessions)
+                    .where(c.started >= since, c.started < until, c.ended.is_not(None))
+                )
+            ).scalar()
+            or 0
         )
         if count == 0:
             return None, None
-        return self._percentile(lengths, count, 0.5), self._percentile(lengths, count, 0.9)
+        return (
+            self._percentile(since, until, count, 0.5),
+            self._percentile(since, until, count, 0.9),
+        )
 
-    def _percentile(self, lengths: Any, count: int, fraction: float) -> float:
-        # Only the two values around the position leave the database.
+    def _percentile(self, since: float, until: float, count: int, fraction: float) -> float:
+        c = self.sessions.c
         position = (count - 1) * fraction
         lower = math.floor(position)
         upper = math.ceil(position)
-        query = (
-            select(lengths.c.duration_seconds)
-            .order_by(lengths.c.duration_seconds)
+        started: Any = c.started
+        if self.connection.dialect.name == "sqlite" and self.group is None:
+            # Without statistics SQLite would take the index on `started` and sort the
+            # window's sessions; `started + 0` cannot use an index, so it walks the
+            # lengths' index in order instead. A group's sessions are fewer: sorting
+            # them beats walking everyone's. PostgreSQL's planner chooses by itself.
+            started = c.started + 0
+        query = self._in_group(
+            select(c.duration_seconds)
+            .where(started >= since, started < until, c.ended.is_not(None))
+            .order_by(c.duration_seconds)
             .offset(lower)
             .limit(upper - lower + 1)
         )
@@ -258,35 +287,17 @@ class _Window:
         return float(low + (high - low) * (position - lower))
 
     def peak(self, since: float, until: float) -> tuple[int, float | None]:
-        c = self.sessions.c
-        start = case((c.started > since, c.started), else_=literal(since))
-        end = case((c.last_seen < until, c.last_seen), else_=literal(until))
-        active = self._in_group(
-            select(start.label("start"), end.label("end")).where(
-                c.started < until, c.last_seen > since
-            )
-        ).subquery()
-        parts = select(active).where(active.c.start < active.c.end).subquery()
-        events = union_all(
-            select(parts.c.start.label("at"), literal(1).label("change")),
-            select(parts.c.end.label("at"), literal(-1).label("change")),
-        ).subquery()
-        # Ends sort before starts at the same instant, as in the reference sweep.
-        running = (
-            select(
-                events.c.at,
-                func.sum(events.c.change)
-                .over(order_by=(events.c.at, events.c.change), rows=(None, 0))
-                .label("running"),
-            )
-        ).subquery()
-        peak = self.connection.execute(select(func.max(running.c.running))).scalar()
-        if not peak or peak <= 0:
-            return 0, None
-        at = self.connection.execute(
-            select(func.min(running.c.at)).where(running.c.running == peak)
-        ).scalar()
-        return int(peak), None if at is None else float(at)
+        return concurrency.window_peak(self.connection, self.sessions, self.group, since, until)
+
+
+def _merge(into: Tally, part: Tally) -> None:
+    into.users.update(part.users)
+    into.sessions += part.sessions
+    into.server_seconds += part.server_seconds
+    for name, amount in part.resources.items():
+        into.resources[name] += amount
+    for currency, amount in part.cost.items():
+        into.cost[currency] = into.cost.get(currency, 0.0) + amount
 
 
 def compute_kpis_db(
@@ -297,8 +308,13 @@ def compute_kpis_db(
     until: float,
     group: str | None = None,
     regular_seconds_per_week: float = 8 * 3600,
+    tables: bool = True,
 ) -> dict[str, Any]:
-    """`kpis.compute_kpis` over the stored sessions, computed by the database."""
+    """`kpis.compute_kpis` over the stored sessions, computed by the database.
+
+    `tables=False` leaves the per-user, per-group and monthly lists empty: a previous
+    period needs only the numbers.
+    """
     if not until > since:
         raise ValueError(f"until ({until}) must be later than since ({since})")
     window = _Window(connection, sessions, group)
@@ -309,35 +325,40 @@ def compute_kpis_db(
         if seconds / weeks >= regular_seconds_per_week
     )
     totals = window.tallies(since, until, "total").get(None, Tally()).row()
-    groups_of = window.user_groups(min(since, until - MAU_SECONDS), until)
-    by_user = [
-        {"user": user, "groups": sorted(groups_of[user]), **tally.row()}
-        for user, tally in window.tallies(since, until, "user").items()
-        if tally.users
-    ]
+    by_user: list[dict[str, Any]] = []
+    by_group: list[dict[str, Any]] = []
+    if tables:
+        groups_of = window.user_groups(min(since, until - MAU_SECONDS), until)
+        by_user = [
+            {"user": user, "groups": sorted(groups_of[user]), **tally.row()}
+            for user, tally in window.tallies(since, until, "user").items()
+            if tally.users
+        ]
+        by_group = [
+            {"group": name, **tally.row()}
+            for name, tally in window.tallies(since, until, "group").items()
+            if tally.users
+        ]
     by_user.sort(key=lambda row: (-sum(row["cost"].values()), -row["server_seconds"], row["user"]))
     for row in by_user:
         del row["users"]
-    by_group = [
-        {"group": name, **tally.row()}
-        for name, tally in window.tallies(since, until, "group").items()
-        if tally.users
-    ]
     by_group.sort(
         key=lambda row: (-sum(row["cost"].values()), -row["server_seconds"], row["group"] or "")
     )
     median, p90 = window.percentiles(since, until)
+    daily = window.daily(since, until)
+    month_start = until - MAU_SECONDS
     return kpi_report(
         since=since,
         until=until,
         group=group,
         regular_seconds_per_week=regular_seconds_per_week,
         active_users=len(window.users(since, until)),
-        daily=window.daily(since, until),
+        daily=daily,
         wau=len(window.users(until - WAU_SECONDS, until)),
-        mau=len(window.users(until - MAU_SECONDS, until)),
-        last_30_days=window.daily(until - MAU_SECONDS, until),
-        monthly=window.monthly(since, until),
+        mau=len(window.users(month_start, until)),
+        last_30_days=daily if since == month_start else window.daily(month_start, until),
+        monthly=window.monthly(since, until) if tables else [],
         regular=regular,
         sessions=totals["sessions"],
         median_seconds=median,
@@ -358,16 +379,17 @@ def database_kpis(db: Any, **window: Any) -> dict[str, Any]:
 
 
 def with_previous_period(
-    compute: Callable[[float, float], dict[str, Any]], since: float, until: float
+    compute: Callable[[float, float, bool], dict[str, Any]], since: float, until: float
 ) -> dict[str, Any]:
     """The report of `[since, until)`, each number KPI with the same-length period before.
 
     Each gets `previous` (its value then) and `change_percent` (None when the previous
-    value is 0 or missing), as "+12 % vs the previous 30 days".
+    value is 0 or missing), as "+12 % vs the previous 30 days". `compute(since, until,
+    tables)` is asked for the lists (per user, per group, by month) of the window only.
     """
-    report = compute(since, until)
+    report = compute(since, until, True)
     length = until - since
-    before = compute(since - length, since)
+    before = compute(since - length, since, False)
     report["previous_period"] = {"since": since - length, "until": since}
     for name, item in report["kpis"].items():
         old = before["kpis"][name]["value"]

@@ -28,7 +28,6 @@ from sqlalchemy import (
     String,
     Table,
     delete,
-    insert,
     select,
     text,
 )
@@ -164,10 +163,10 @@ def refresh_many(
     rows = connection.execute(_session_query(sessions_table, chosen, first_day, last_day)).all()
     days: dict[tuple[Any, ...], list[float]] = {}
     costs: dict[tuple[Any, ...], float] = defaultdict(float)
-    links: list[dict[str, Any]] = []
+    links: list[tuple[int, str]] = []
     for row in rows:
         session = kpi_session(row)
-        links.extend({"session_pk": row.pk, "group_name": g} for g in session.groups)
+        links.extend((row.pk, g) for g in session.groups)
         rows_of_session = scopes(session.groups)
         for day in session_days(session):
             if not first_day <= day <= last_day:
@@ -179,28 +178,51 @@ def refresh_many(
             delete(session_groups).where(session_groups.c.session_pk.in_(pks[chunk : chunk + 500]))
         )
     if links:
-        connection.execute(insert(session_groups), links)
+        _insert_many(connection, session_groups, ("session_pk", "group_name"), links)
     if days:
-        connection.execute(
-            insert(user_days),
-            [
-                {
-                    **dict(zip(_KEY, key, strict=True)),
-                    "sessions": int(values[0]),
-                    "server_seconds": values[1],
-                    **dict(zip(RESOURCE_TOTALS, values[2:], strict=True)),
-                }
-                for key, values in days.items()
-            ],
+        _insert_many(
+            connection,
+            user_days,
+            (*_KEY, "sessions", "server_seconds", *RESOURCE_TOTALS),
+            [(*key, int(values[0]), *values[1:]) for key, values in days.items()],
         )
     if costs:
-        connection.execute(
-            insert(user_day_costs),
-            [
-                {**dict(zip(_KEY, key[:-1], strict=True)), "currency": key[-1], "amount": amount}
-                for key, amount in costs.items()
-            ],
+        _insert_many(
+            connection,
+            user_day_costs,
+            (*_KEY, "currency", "amount"),
+            [(*key, amount) for key, amount in costs.items()],
         )
+
+
+def _insert_many(
+    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    insert_rows(connection, table.name, columns, rows)
+
+
+def insert_rows(
+    connection: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Plain values into `table`, through the driver: the rollups of an import are
+    millions of rows, and compiling each costs more than writing it. PostgreSQL gets
+    them by COPY (one stream, not a statement per row), in the same transaction."""
+    if not rows:
+        return
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    if connection.dialect.name == "postgresql":
+        raw: Any = connection.connection.dbapi_connection
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {quote(table)} ({names}) VALUES ({', '.join(mark for _ in columns)})"
+    connection.exec_driver_sql(sql, list(rows))
 
 
 def _lock_users(connection: Connection, users: Sequence[str]) -> None:

@@ -4,8 +4,9 @@ users really use against what they are given.
 Built from what each server reports with its session (`totals.oom_kills`,
 `memory_near_limit_seconds`, `cpu_throttled_seconds`, `peak_memory_bytes` and the limits
 in `meta.limits`), for the sessions with figures only (servers known from the hub alone
-have none). The database selects those few fields; the spreading over hours of the week
-and the percentiles are done here, so the cost grows with the sessions of the window.
+have none). The database selects those few fields, read in batches; the spreading over
+hours of the week and the percentiles are done here, so the time grows with the sessions
+of the window (the memory only with those that have a memory limit).
 """
 
 from __future__ import annotations
@@ -50,27 +51,59 @@ def sizing(db: UsageDB, since: float, until: float, group: str | None = None) ->
     )
     if group is not None:
         query = query.where(in_group(group))
-    with Session(db.engine) as session:
-        rows = session.execute(query).all()
-
-    hit_limit = oom_sessions = 0
+    hit_limit = oom_sessions = with_figures = 0
     kills_by_week: dict[str, float] = defaultdict(float)
     throttled = [0.0] * WEEK_HOURS
     server = [0.0] * WEEK_HOURS
     ratios: dict[str, list[float]] = defaultdict(list)
-    for started, end, profile, kills, near, throttle, peak, limit in rows:
-        if (kills or 0) > 0 or (near or 0) > 0:
-            hit_limit += 1
-        if (kills or 0) > 0:
-            oom_sessions += 1
-            kills_by_week[_iso_week(started)] += kills
-        if throttle is not None:
-            _spread(throttled, server, started, end, throttle, since, until)
-        if peak is not None and limit:
-            ratios[profile or UNKNOWN_PROFILE].append(peak / limit)
+    with Session(db.engine) as session:
+        # In batches: a year of a large hub is a million rows, never all in memory.
+        rows = session.execute(query.execution_options(yield_per=5000))
+        for row in rows:
+            with_figures += 1
+            hit, oom = _add_session(row, since, until, kills_by_week, throttled, server, ratios)
+            hit_limit += hit
+            oom_sessions += oom
+    return _sizing_body(
+        with_figures, hit_limit, oom_sessions, kills_by_week, throttled, server, ratios
+    )
 
+
+def _add_session(
+    row: Any,
+    since: float,
+    until: float,
+    kills_by_week: dict[str, float],
+    throttled: list[float],
+    server: list[float],
+    ratios: dict[str, list[float]],
+) -> tuple[int, int]:
+    """One session's part; returns whether it hit the memory limit and was OOM-killed."""
+    started, end, profile, kills, near, throttle, peak, limit = row
+    hit = oom = 0
+    if (kills or 0) > 0 or (near or 0) > 0:
+        hit = 1
+    if (kills or 0) > 0:
+        oom = 1
+        kills_by_week[_iso_week(started)] += kills
+    if throttle is not None:
+        _spread(throttled, server, started, end, throttle, since, until)
+    if peak is not None and limit:
+        ratios[profile or UNKNOWN_PROFILE].append(peak / limit)
+    return hit, oom
+
+
+def _sizing_body(
+    with_figures: int,
+    hit_limit: int,
+    oom_sessions: int,
+    kills_by_week: dict[str, float],
+    throttled: list[float],
+    server: list[float],
+    ratios: dict[str, list[float]],
+) -> dict[str, Any]:
     return {
-        "sessions_with_figures": len(rows),
+        "sessions_with_figures": with_figures,
         "sessions_at_memory_limit": hit_limit,
         "sessions_with_oom_kills": oom_sessions,
         "oom_kills_by_week": [

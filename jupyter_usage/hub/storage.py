@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -42,7 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from . import rollups
+from . import concurrency, rollups
 from .kpis import KpiSession
 from .session_query import active_in
 from .sqlite_lock import SingleProcessLock, sqlite_path
@@ -69,6 +69,10 @@ class SessionRow(Base):
         UniqueConstraint("user_name", "session_id", name="usage_sessions_user_session"),
         Index("usage_sessions_started", "started"),
         Index("usage_sessions_last_seen", "last_seen"),
+        # Session lengths in order, for the percentiles, without reading the rows.
+        Index("usage_sessions_lengths", "duration_seconds", "started", "ended"),
+        # The running sessions (`ended` NULL) without a scan of every session.
+        Index("usage_sessions_ended", "ended"),
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -156,7 +160,17 @@ def _migrate_v3(connection: Connection) -> None:
         connection.execute(text("ALTER TABLE usage_sessions ADD COLUMN report_digest VARCHAR(64)"))
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2, _migrate_v3)
+def _migrate_v4(connection: Connection) -> None:
+    # Peak concurrency per hour, so that a window's peak reads hours, not sessions; the
+    # lengths in order, so that percentiles need no sort; the running sessions indexed.
+    for index in Base.metadata.tables[SessionRow.__tablename__].indexes:
+        if index.name in ("usage_sessions_lengths", "usage_sessions_ended"):
+            index.create(connection, checkfirst=True)
+    concurrency.create_tables(connection)
+    concurrency.rebuild(connection, SessionRow.__table__)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4)
 
 
 class NewerSchemaError(RuntimeError):
@@ -252,7 +266,15 @@ class UsageDB:
         before = self._extent(user, body.session_id)
         outcome = self._store(user, body, groups, now)
         if outcome in ("created", "updated"):
-            self._refresh_rollups(user, (*before, body.started, body.last_seen))
+            times = (body.started, body.last_seen)
+            changed = [times]
+            if before is not None:
+                changed = [before[:2], times]
+                if before[0] == body.started and before[2] == sorted(set(groups)):
+                    # Only the end moved (a checkpoint): only the hours it crossed change.
+                    ends = sorted((before[1], body.last_seen))
+                    changed = [(ends[0], ends[1])]
+            self._refresh_rollups(user, (*(before or ())[:2], *times), changed)
         return outcome
 
     def _store(self, user: str, body: SessionInput, groups: Sequence[str], now: float) -> Upsert:
@@ -299,14 +321,15 @@ class UsageDB:
             return postgresql.insert(SessionRow)
         return sqlite.insert(SessionRow)
 
-    def _extent(self, user: str, session_id: str) -> tuple[float, ...]:
-        """Start and end of the stored session, so that the days it leaves are refreshed."""
-        query = select(SessionRow.started, SessionRow.last_seen).where(
+    def _extent(self, user: str, session_id: str) -> tuple[float, float, list[str]] | None:
+        """Start, end and groups of the stored session, so that the days and hours it
+        leaves are refreshed."""
+        query = select(SessionRow.started, SessionRow.last_seen, SessionRow.groups).where(
             SessionRow.user == user, SessionRow.session_id == session_id
         )
         with self.engine.connect() as connection:
             row = connection.execute(query).one_or_none()
-        return () if row is None else (row.started, row.last_seen)
+        return None if row is None else (row.started, row.last_seen, list(row.groups or ()))
 
     def delete_sessions(self, user: str, session_ids: Sequence[str]) -> int:
         """Remove sessions of `user` (a merge of two views of one session), rollups
@@ -328,12 +351,19 @@ class UsageDB:
                 )
                 connection.execute(delete(SessionRow).where(*where))
             times = [t for row in found for t in (row.started, row.last_seen)]
-            self._refresh_rollups(user, times)
+            self._refresh_rollups(user, times, [(row.started, row.last_seen) for row in found])
         return len(found)
 
-    def _refresh_rollups(self, user: str, times: Sequence[float]) -> None:
+    def _refresh_rollups(
+        self, user: str, times: Sequence[float], hours: Sequence[tuple[float, float]] = ()
+    ) -> None:
+        """The user's rollups of the days of `times`; the hour peaks of `hours` ranges.
+
+        One transaction (one commit) for both; on PostgreSQL the user's lock is taken
+        before the hour peaks' lock, in every transaction, so none waits on another."""
         with self.engine.begin() as connection:
             rollups.refresh_rollups(connection, SessionRow.__table__, user, min(times), max(times))
+            concurrency.refresh_hours(connection, SessionRow.__table__, hours)
 
     # -- reads -----------------------------------------------------------------------
 
@@ -403,11 +433,37 @@ def _not_newer_than(body: SessionInput) -> Any:
     return and_(SessionRow.ended.is_(None), SessionRow.last_seen <= body.last_seen)
 
 
-def stored_is_newer(row: SessionRow, body: SessionInput) -> bool:
+class StoredExtent(Protocol):
+    ended: float | None
+    last_seen: float
+
+
+def stored_is_newer(row: StoredExtent, body: SessionInput) -> bool:
     """`_not_newer_than` in Python, for a row already read (the batched import)."""
     if row.ended is not None and body.ended is None:
         return True
     return body.last_seen < row.last_seen
+
+
+REPORT_COLUMNS = (
+    "server_name",
+    "started",
+    "ended",
+    "last_checkpoint",
+    "last_seen",
+    "ended_by",
+    "duration_seconds",
+    "groups",
+    "profile",
+    "totals",
+    "cost",
+    "summary",
+    "meta",
+    "cost_total",
+    "currency",
+    "report_digest",
+)
+"""The columns `report_values` sets, in its order."""
 
 
 def report_values(body: SessionInput, groups: Sequence[str]) -> dict[str, Any]:

@@ -110,6 +110,7 @@ def call(
     *,
     raw: bytes | None = None,
     headers: dict[str, str] | None = None,
+    timeout: float = 30,
 ) -> Answer:
     """One request; HTTP errors are answers too."""
     sent = {"Accept": "application/json", **(headers or {})}
@@ -120,7 +121,7 @@ def call(
         sent.setdefault("Content-Type", "application/json")
     request = urllib.request.Request(url, data=data, method=method, headers=sent)
     try:
-        with _opener.open(request, timeout=30) as response:
+        with _opener.open(request, timeout=timeout) as response:
             return Answer(response.status, response.headers, response.read())
     except urllib.error.HTTPError as error:
         with error:
