@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from support.postgres_server import PostgresServer, Unavailable, running_postgres
 
+from jupyter_usage.hub.storage import UsageDB
+
 pytest_plugins = ("pytest_jupyter.jupyter_server", "jupyter_events.pytest_plugin")
 
 
@@ -79,3 +81,22 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     server: PostgresServer = request.getfixturevalue("postgres")
     with server.database() as url:
         yield url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def hub_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[UsageDB]:
+    """A hub database at the newest schema, one per test module and database."""
+    if request.param == "sqlite":
+        database = UsageDB(f"sqlite:///{tmp_path_factory.mktemp('hub') / 'usage.sqlite'}")
+        database.upgrade()
+        yield database
+        database.close()
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    with server.database() as url:
+        database = UsageDB(url)
+        database.upgrade()
+        yield database
+        database.close()

@@ -4,16 +4,13 @@ equal a plain Python reference on random sessions, on SQLite and on PostgreSQL."
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
-from support.postgres_server import PostgresServer
+from support.hub_db import empty
 
-from jupyter_usage.hub import rollups
 from jupyter_usage.hub.activity import (
     concurrency_series,
     database_activity,
@@ -23,7 +20,7 @@ from jupyter_usage.hub.activity import (
     session_details,
 )
 from jupyter_usage.hub.kpis import DAY_SECONDS, KpiSession, Tally, in_group
-from jupyter_usage.hub.storage import SessionInput, SessionRow, UsageDB
+from jupyter_usage.hub.storage import SessionInput, UsageDB
 
 # Monday 2 November 2026, midnight UTC.
 T0 = 1_793_577_600.0
@@ -31,28 +28,9 @@ HOUR = 3600.0
 SPAN = 4 * DAY_SECONDS
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[UsageDB]:
-    if request.param == "sqlite":
-        database = UsageDB(f"sqlite:///{tmp_path_factory.mktemp('activity') / 'usage.sqlite'}")
-        database.upgrade()
-        yield database
-        database.close()
-        return
-    server: PostgresServer = request.getfixturevalue("postgres")
-    with server.database() as url:
-        database = UsageDB(url)
-        database.upgrade()
-        yield database
-        database.close()
-
-
-def empty(db: UsageDB) -> None:
-    with db.engine.begin() as connection:
-        for table in (*rollups.metadata.sorted_tables, SessionRow.__table__):  # type: ignore[misc]
-            connection.execute(delete(table))
+@pytest.fixture(scope="module")
+def db(hub_db: UsageDB) -> UsageDB:
+    return hub_db
 
 
 stored = st.fixed_dictionaries(

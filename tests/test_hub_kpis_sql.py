@@ -5,51 +5,27 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
-from support.postgres_server import PostgresServer
+from support.hub_db import empty
 
-from jupyter_usage.hub import concurrency, rollups
 from jupyter_usage.hub.importer import import_files
 from jupyter_usage.hub.kpis import DAY_SECONDS, MAU_SECONDS, compute_kpis
 from jupyter_usage.hub.kpis_sql import database_kpis
-from jupyter_usage.hub.storage import MIGRATIONS, SessionInput, SessionRow, UsageDB
+from jupyter_usage.hub.storage import MIGRATIONS, SessionInput, UsageDB
 
 # Monday 2 November 2026, midnight UTC.
 T0 = 1_793_577_600.0
 SPAN = 12 * DAY_SECONDS
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[UsageDB]:
-    if request.param == "sqlite":
-        database = UsageDB(f"sqlite:///{tmp_path_factory.mktemp('kpis') / 'usage.sqlite'}")
-        database.upgrade()
-        yield database
-        database.close()
-        return
-    server: PostgresServer = request.getfixturevalue("postgres")
-    with server.database() as url:
-        database = UsageDB(url)
-        database.upgrade()
-        yield database
-        database.close()
-
-
-def empty(db: UsageDB) -> None:
-    with db.engine.begin() as connection:
-        tables = [*rollups.metadata.sorted_tables, *concurrency.metadata.sorted_tables]
-        tables.append(SessionRow.__table__)  # type: ignore[arg-type]
-        for table in tables:
-            connection.execute(delete(table))
+@pytest.fixture(scope="module")
+def db(hub_db: UsageDB) -> UsageDB:
+    return hub_db
 
 
 times = st.floats(0, SPAN, allow_nan=False).map(lambda offset: T0 + offset)
