@@ -505,6 +505,13 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
             root / "prometheus.log",
         )
 
+        # Until its TSDB is open Prometheus answers queries with a plain-text 503.
+        wait_for(
+            "Prometheus to be ready",
+            lambda: call("GET", f"http://127.0.0.1:{ports['prometheus']}/-/ready").status == 200,
+            60,
+        )
+
         def both_up() -> bool:
             up = query(ports["prometheus"], 'up{job="jupyter-usage"} == 1')
             groups = query(ports["prometheus"], "jupyter_usage_user_group_info")
