@@ -47,9 +47,9 @@ def test_upgrade_creates_a_versioned_schema_once(db_url: str) -> None:
     database = UsageDB(db_url)
     try:
         assert database.schema_version() == 0
-        assert database.upgrade() == len(MIGRATIONS) == 4
-        assert database.upgrade() == 4  # again: nothing to do
-        assert database.schema_version() == 4
+        assert database.upgrade() == len(MIGRATIONS) == 5
+        assert database.upgrade() == 5  # again: nothing to do
+        assert database.schema_version() == 5
     finally:
         database.close()
 

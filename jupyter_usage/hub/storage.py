@@ -170,7 +170,20 @@ def _migrate_v4(connection: Connection) -> None:
     concurrency.rebuild(connection, SessionRow.__table__)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4)
+def _migrate_v5(connection: Connection) -> None:
+    # Spawns refused over a budget, so that their count survives a restart of the service.
+    from . import budget_refusals
+
+    budget_refusals.create_tables(connection)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _migrate_v1,
+    _migrate_v2,
+    _migrate_v3,
+    _migrate_v4,
+    _migrate_v5,
+)
 
 
 class NewerSchemaError(RuntimeError):
