@@ -54,8 +54,6 @@ from .validation import (
 
 _T = TypeVar("_T")
 
-DAY_SECONDS = 86400.0
-
 
 class UsageService(Application, BudgetConfig):
     """Keeps the session history of every user of a JupyterHub and reports KPIs."""
