@@ -243,12 +243,20 @@ def _fill_derived(connection: Connection) -> None:
         last = rows[-1][0]
 
 
+def _migrate_v6(connection: Connection) -> None:
+    # Spawns refused over a budget, so that their count survives a restart of the service.
+    from . import budget_refusals
+
+    budget_refusals.create_tables(connection)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
     _migrate_v3,
     _migrate_v4,
     _migrate_v5,
+    _migrate_v6,
 )
 
 
