@@ -37,6 +37,7 @@ from support.postgres_server import Unavailable, running_postgres  # noqa: E402
 DAY = 86400.0
 END = 1_793_577_600.0  # 2026-11-02, midnight UTC: the data ends there, the windows too
 GROUPS = 20
+PROFILES = (("small", 2 * 2**30), ("medium", 8 * 2**30), ("large", 32 * 2**30))
 TIMEOUT = 600.0
 """Seconds a query may take before it counts as failed; a loaded machine is slow."""
 
@@ -53,17 +54,18 @@ def queries(until: float) -> dict[str, str]:
     }
 
 
-def write_sessions(path: Path, count: int, seed: int = 13) -> None:
-    """`count` sessions over the year before END, of min(10,000, count/10) users."""
+def write_sessions(path: Path, count: int, seed: int = 13, days: int = 365) -> None:
+    """`count` sessions over the `days` before END, of min(10,000, count/10) users."""
     rng = random.Random(seed)
     users = max(1, min(10_000, count // 10))
     with path.open("w") as out:
         for number in range(count):
             user = rng.randrange(users)
-            started = END - 365 * DAY + rng.random() * 365 * DAY
+            started = END - days * DAY + rng.random() * days * DAY
             hours = rng.expovariate(1 / 2.5)
             ended = min(started + hours * 3600, END)
             running = ended >= END
+            profile, limit = rng.choice(PROFILES)
             record: dict[str, Any] = {
                 "id": f"b{number}",
                 "user": f"u{user:05d}",
@@ -75,9 +77,18 @@ def write_sessions(path: Path, count: int, seed: int = 13) -> None:
                     "cpu_core_seconds": round((ended - started) * rng.random(), 1),
                     "memory_byte_seconds": (ended - started) * 2e9,
                     "gpu_seconds": 0,
+                    # Sizing's figures, as a server in a cgroup reports them.
+                    "peak_memory_bytes": round(rng.uniform(0.1, 1.0) * limit),
+                    "cpu_throttled_seconds": round((ended - started) * rng.random() * 0.1, 1),
+                    "memory_near_limit_seconds": 60.0 if rng.random() < 0.05 else 0.0,
+                    "oom_kills": 1 if rng.random() < 0.01 else 0,
                 },
                 "cost": {"currency": "EUR", "total": round((ended - started) / 3600 * 0.05, 4)},
-                "meta": {"groups": [f"g{user % GROUPS:02d}"], "profile": "small"},
+                "meta": {
+                    "groups": [f"g{user % GROUPS:02d}"],
+                    "profile": profile,
+                    "limits": {"memory_limit_bytes": limit},
+                },
             }
             out.write(json.dumps(record, separators=(",", ":")) + "\n")
 
@@ -123,12 +134,14 @@ def service_process(hub: Any, name: str) -> psutil.Process:
     raise RuntimeError(f"no process for the service {name}")
 
 
-def measure(hub: Any, service: str, repeat: int) -> list[list[str]]:
+def measure(hub: Any, service: str, repeat: int, month_only: bool = False) -> list[list[str]]:
     base, db_url = hub.services[service]
     process = service_process(hub, db_url)
     token = hub.tokens[ADMIN]
     rows = []
     for name, path in queries(END).items():
+        if month_only and "30 days" not in name:
+            continue
         call("GET", base + path, token, timeout=TIMEOUT)  # warm: connections, caches
         latencies, statuses = [], set()
         cpu = cpu_seconds(process)
@@ -183,25 +196,28 @@ def run(args: argparse.Namespace) -> list[str]:
             postgres = stack.enter_context(running_postgres())
         except Unavailable as why:
             print(f"PostgreSQL skipped: {why}", file=sys.stderr)
-        for size in args.sizes:
-            data = root / f"sessions-{size}.jsonl"
-            write_sessions(data, size)
-            with databases(root, size, postgres) as urls:
+        datasets = [(size, 365) for size in args.sizes]
+        if args.dense_month:
+            datasets.append((args.dense_month, 30))
+        for size, days in datasets:
+            label = f"{size:,}" if days == 365 else f"{size:,} in 30 days"
+            data = root / f"sessions-{size}-{days}.jsonl"
+            write_sessions(data, size, days=days)
+            with databases(root, size * 1000 + days, postgres) as urls:
                 for service, url in urls.items():
                     seconds, summary = load(data, url)
                     engine = "SQLite" if service.startswith("sqlite") else "PostgreSQL"
-                    load_rows.append(
-                        [engine, f"{size:,}", f"{seconds:.1f}", f"{size / seconds:,.0f}"]
-                    )
+                    load_rows.append([engine, label, f"{seconds:.1f}", f"{size / seconds:,.0f}"])
                     print(
-                        f"{engine} {size}: loaded in {seconds:.1f} s ({summary})", file=sys.stderr
+                        f"{engine} {label}: loaded in {seconds:.1f} s ({summary})",
+                        file=sys.stderr,
                     )
                 with running_hub([ADMIN], urls) as hub:
                     issue_tokens(hub, [ADMIN])
                     for service in urls:
                         engine = "SQLite" if service.startswith("sqlite") else "PostgreSQL"
-                        for row in measure(hub, service, args.repeat):
-                            query_rows.append([engine, f"{size:,}", *row])
+                        for row in measure(hub, service, args.repeat, month_only=days == 30):
+                            query_rows.append([engine, label, *row])
                             print(" | ".join(query_rows[-1]), file=sys.stderr)
     lines += [
         "| database | sessions | import s | sessions/s |",
@@ -213,10 +229,76 @@ def run(args: argparse.Namespace) -> list[str]:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *(f"| {' | '.join(row)} |" for row in query_rows),
         "",
+        *targets(load_rows, query_rows, args),
+        "",
         args.note,
         "<!-- end bench-hub -->",
     ]
     return lines
+
+
+def targets(
+    load_rows: list[list[str]], query_rows: list[list[str]], args: argparse.Namespace
+) -> list[str]:
+    """The issue's targets against this run's figures (wall-clock p50s)."""
+    number = lambda text: float(text.replace(",", ""))  # noqa: E731
+    p50 = {(row[0], row[1], row[2]): number(row[3]) for row in query_rows}
+    largest = f"{max(args.sizes):,}"
+    smallest = f"{min(args.sizes):,}"
+    out = ["Against the targets (wall-clock p50 of this run):", ""]
+    out += ["| target | measured | result |", "| --- | --- | --- |"]
+
+    def row(target: str, measured: list[float], limit: float, unit: str, text: str) -> None:
+        if not measured:
+            out.append(f"| {target} | not run | — |")
+            return
+        worst = max(measured)
+        verdict = "met" if worst <= limit else f"**missed** ({worst / limit:.1f}x the target)"
+        out.append(f"| {target} | {text.format(worst=worst, unit=unit)} | {verdict} |")
+
+    imports = [number(r[3]) for r in load_rows if r[0] == "SQLite" and r[1] == largest]
+    if imports:
+        rate = min(imports)
+        verdict = "met" if rate >= 5000 else f"**missed** ({5000 / rate:.1f}x too slow)"
+        out.append(
+            f"| import ≥ 5,000 sessions/s into SQLite | {rate:,.0f}/s at {largest} | {verdict} |"
+        )
+    dense = f"{args.dense_month:,} in 30 days"
+    row(
+        f"30-day KPIs ≤ 1 s p50 with {dense} (both databases)",
+        [v for (e, s, q), v in p50.items() if s == dense and q == "kpis, 30 days"],
+        1000,
+        "ms",
+        "{worst:.0f} {unit} (slower database)",
+    )
+    for query in ("kpis, 365 days", "report page, 365 days"):
+        row(
+            f"{query} ≤ 3 s over {largest} sessions (both databases)",
+            [v for (e, s, q), v in p50.items() if s == largest and q == query],
+            3000,
+            "ms",
+            "{worst:.0f} {unit} (slower database)",
+        )
+    growth = [
+        v / p50[(e, smallest, q)]
+        for (e, s, q), v in p50.items()
+        if s == largest and (e, smallest, q) in p50 and p50[(e, smallest, q)] > 0
+    ]
+    row(
+        f"time from {smallest} to {largest} sessions grows ≤ 3x",
+        growth,
+        3,
+        "x",
+        "{worst:.1f}{unit} (worst query)",
+    )
+    row(
+        "service RSS ≤ 250 MiB during the queries",
+        [number(r[6]) for r in query_rows],
+        250,
+        "MiB",
+        "{worst:.0f} {unit} at most",
+    )
+    return out
 
 
 def write_section(path: Path, lines: list[str]) -> None:
@@ -231,6 +313,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument(
+        "--dense-month",
+        type=int,
+        default=300_000,
+        help="sessions of a data set over 30 days only, for the 30-day target (0: none)",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--note", default="", help="a paragraph to add under the tables")
     args = parser.parse_args()
