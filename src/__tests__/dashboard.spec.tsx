@@ -178,7 +178,7 @@ describe('the dashboard', () => {
     // The y axis says its unit and formats its ticks with it.
     expect(cpu.options.axes[1].label).toBe('cores');
     expect(chartOf('memory').options.axes[1].values(null, [GIB])).toEqual([
-      '1.0 GiB'
+      '1 GiB'
     ]);
   });
 
@@ -241,6 +241,28 @@ describe('the dashboard', () => {
     expect(onRange).toHaveBeenLastCalledWith(RANGES[2]);
     fireEvent.click(radios[0]);
     expect(onRange).toHaveBeenLastCalledWith(RANGES[0]);
+  });
+
+  it('puts byte axes on binary-round ticks, and no other', () => {
+    view();
+    const ticks = (id: string) => {
+      const axis = chartOf(id).options.axes[1];
+      const splits = axis.splits?.(null, 1, 0, 4.2 * GIB, 1e9) ?? null;
+      return splits && axis.values(null, splits);
+    };
+    expect(ticks('memory')).toEqual([
+      '0 B',
+      '1 GiB',
+      '2 GiB',
+      '3 GiB',
+      '4 GiB'
+    ]);
+    expect(ticks('kernel-memory')).toEqual(ticks('memory'));
+    expect(
+      chartOf('network').options.axes[1].values(null, [0, 512 * 1024])
+    ).toEqual(['0 B/s', '512 KiB/s']);
+    expect(ticks('cpu')).toBeNull();
+    expect(ticks('cost')).toBeNull();
   });
 
   it('says so while loading and when the history fails', () => {
