@@ -471,6 +471,41 @@ describe('the dashboard model', () => {
     );
   });
 
+  it('draws a kernel that started since the fetch from the next snapshot on', () => {
+    const next = appendSnapshot(
+      dashboardHistory(),
+      snapshot({
+        time: 112,
+        kernels: [
+          {
+            id: 'k9',
+            name: 'python3',
+            path: 'fresh.ipynb',
+            pid: 9,
+            cpu_cores: 0.75,
+            memory_bytes: GIB,
+            gpu_memory_bytes: null,
+            execution_state: 'busy'
+          }
+        ]
+      }),
+      0.4,
+      900
+    );
+    const k9 = next.kernels!.find(k => k.id === 'k9')!;
+    expect(k9.path).toBe('fresh.ipynb');
+    expect(k9.running).toBe(true);
+    expect(k9.columns.memory_bytes).toEqual([null, null, null, GIB]);
+    expect(k9.columns.cpu_cores_max).toEqual([null, null, null, 0.75]);
+    expect(k9.peak_memory_bytes).toBe(GIB);
+    // Each kernel's columns stay as long as the times.
+    for (const kernel of next.kernels!) {
+      for (const values of Object.values(kernel.columns)) {
+        expect(values).toHaveLength(4);
+      }
+    }
+  });
+
   it('appends a snapshot to every kernel, a gap for ended ones', () => {
     const next = appendSnapshot(
       dashboardHistory(),

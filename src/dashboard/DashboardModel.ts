@@ -162,9 +162,13 @@ export class DashboardModel implements IDisposable {
   private _watch: IDisposable | null = null;
 }
 
+/** What the dashboard draws per kernel, named as in the snapshot's kernel records. */
+const KERNEL_FIGURES = ['cpu_cores', 'memory_bytes'] as const;
+
 /**
  * `history` with one more point from `snapshot` (when it is newer), kernels included:
- * a running kernel gets its figures, an ended one a gap.
+ * a running kernel gets its figures, an ended one a gap, and one that started since
+ * the history was fetched joins with this point (the next fetch brings its own buckets).
  */
 export function appendSnapshot(
   history: IHistory,
@@ -177,19 +181,42 @@ export function appendSnapshot(
   if (next === history || !history.kernels) {
     return next;
   }
-  const dropped =
-    (history.columns.time?.length ?? 0) + 1 - (next.columns.time?.length ?? 0);
+  const length = next.columns.time?.length ?? 0;
+  const dropped = (history.columns.time?.length ?? 0) + 1 - length;
   const byId = new Map(snapshot.kernels.map(kernel => [kernel.id, kernel]));
-  const kernels = history.kernels.map(kernel => {
+  const known = new Set(history.kernels.map(kernel => kernel.id));
+  const started: IKernelHistory[] = snapshot.kernels
+    .filter(kernel => !known.has(kernel.id))
+    .map(kernel => ({
+      id: kernel.id,
+      name: kernel.name,
+      path: kernel.path,
+      first_seen: snapshot.time,
+      last_seen: snapshot.time,
+      running: true,
+      columns: {},
+      peak_cpu_cores: kernel.cpu_cores,
+      mean_cpu_cores: kernel.cpu_cores,
+      peak_memory_bytes: kernel.memory_bytes,
+      mean_memory_bytes: kernel.memory_bytes
+    }));
+  const kernels = [...history.kernels, ...started].map(kernel => {
     const now = byId.get(kernel.id);
     const figures: { [name: string]: number | null } = {
       cpu_cores: now?.cpu_cores ?? null,
       memory_bytes: now?.memory_bytes ?? null
     };
+    const names = new Set(Object.keys(kernel.columns));
+    for (const figure of KERNEL_FIGURES) {
+      if (figures[figure] !== null) {
+        names.add(figure).add(`${figure}_max`);
+      }
+    }
     const columns: IHistory['columns'] = {};
-    for (const [name, values] of Object.entries(kernel.columns)) {
+    for (const name of names) {
       const base = name.endsWith('_max') ? name.slice(0, -4) : name;
-      columns[name] = [...values.slice(dropped), figures[base] ?? null];
+      const before = kernel.columns[name]?.slice(dropped) ?? nulls(length - 1);
+      columns[name] = [...before, figures[base] ?? null];
     }
     return {
       ...kernel,
