@@ -74,6 +74,8 @@ test.describe('Usage dashboard', () => {
     // Peak memory: the 192 MiB ballast and the interpreter.
     await expect(row.locator('td').nth(4)).toContainText(/\d+\.\d MiB|GiB/);
 
+    // Hidden before the hover: clicking them moves the mouse off the chart.
+    await hideNotifications(page);
     // Hover: exact values with units at the cursor.
     const plot = dashboard.locator('[data-chart="memory"] .u-over');
     const box = (await plot.boundingBox())!;
@@ -81,7 +83,6 @@ test.describe('Usage dashboard', () => {
     await expect(
       dashboard.locator('[data-chart="memory"] .u-legend .u-series').nth(1)
     ).toContainText(/\d+(\.\d)? (MiB|GiB)/);
-    await hideNotifications(page);
     await page.screenshot({ path: 'test-results/usage-dashboard.png' });
 
     // Drag to zoom; Escape on the focused chart shows the whole range again.
