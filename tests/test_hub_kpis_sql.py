@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from support.hub_db import empty
 
 from jupyter_usage.hub.importer import import_files
 from jupyter_usage.hub.kpis import DAY_SECONDS, MAU_SECONDS, compute_kpis
 from jupyter_usage.hub.kpis_sql import database_kpis
+from jupyter_usage.hub.rollups import user_months
 from jupyter_usage.hub.storage import MIGRATIONS, SessionInput, UsageDB
 
 # Monday 2 November 2026, midnight UTC.
@@ -107,6 +109,80 @@ def test_the_database_gives_the_reference_kpis(
         since = math.floor(since / DAY_SECONDS) * DAY_SECONDS
     window = {"since": since, "until": since + length, "group": group}
     close(reference(db, **window), database_kpis(db, **window))
+
+
+LONG_SPAN = 100 * DAY_SECONDS
+long_stored = stored.map(
+    lambda item: {
+        **item,
+        # Across calendar months, and some sessions across a month's end.
+        "start": T0 - 20 * DAY_SECONDS + (item["start"] - T0) / SPAN * LONG_SPAN,
+        "hours": item["hours"] * 10,
+    }
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sessions=st.lists(long_stored, max_size=12),
+    since_offset=st.floats(0, 40 * DAY_SECONDS),
+    length=st.one_of(st.floats(DAY_SECONDS, 80 * DAY_SECONDS), st.just(62 * DAY_SECONDS)),
+    aligned=st.booleans(),
+    group=st.sampled_from([None, "chem", "phys"]),
+)
+def test_windows_over_whole_months_give_the_reference_kpis(
+    db: UsageDB,
+    sessions: list[dict[str, Any]],
+    since_offset: float,
+    length: float,
+    aligned: bool,
+    group: str | None,
+) -> None:
+    """Windows holding whole calendar months read the monthly rollups for them."""
+    empty(db)
+    store(db, sessions)
+    since = T0 - 20 * DAY_SECONDS + since_offset
+    if aligned:
+        since = math.floor(since / DAY_SECONDS) * DAY_SECONDS
+    window = {"since": since, "until": since + length, "group": group}
+    close(reference(db, **window), database_kpis(db, **window))
+
+
+def test_a_month_is_read_from_the_monthly_rollups(db: UsageDB) -> None:
+    """December 2026, a whole month: its figures are the sums of its days."""
+    empty(db)
+    december = 1_796_083_200.0  # 2026-12-01 00:00 UTC
+    items = [
+        {**BASE_ITEM, "user": "ann", "start": december - 3600, "hours": 5.0},
+        {**BASE_ITEM, "user": "bob", "start": december + 20 * DAY_SECONDS, "hours": 300.0},
+    ]
+    store(db, items)
+    window = {"since": december, "until": december + 31 * DAY_SECONDS, "group": None}
+    report = database_kpis(db, **window)
+    close(reference(db, **window), report)
+    assert report["kpis"]["monthly_active_users"]["value"] == [{"month": "2026-12", "users": 2}]
+    with db.engine.connect() as connection:
+        months = connection.execute(
+            select(user_months.c.user_name, user_months.c.server_seconds).where(
+                user_months.c.day == december,
+                user_months.c.grouping == 0,
+                user_months.c.filter_group == "",
+            )
+        ).all()
+    assert sorted(months) == [("ann", 4 * 3600.0), ("bob", 11 * DAY_SECONDS)]
+
+
+BASE_ITEM: dict[str, Any] = {
+    "ended": True,
+    "groups": [],
+    "cost": 1.0,
+    "currency": "EUR",
+    "cpu": 1.0,
+}
 
 
 def test_the_migration_backfills_rollups_of_an_existing_database(tmp_path: Path) -> None:

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from jupyter_usage.hub.coverage import coverage
+from jupyter_usage.hub.kpis_sql import database_kpis
+from jupyter_usage.hub.rollups import month_of, next_month
 from jupyter_usage.hub.storage import MIGRATIONS, NewerSchemaError, SessionInput, UsageDB
 from jupyter_usage.hub.validation import parse_session
 
@@ -47,9 +50,9 @@ def test_upgrade_creates_a_versioned_schema_once(db_url: str) -> None:
     database = UsageDB(db_url)
     try:
         assert database.schema_version() == 0
-        assert database.upgrade() == len(MIGRATIONS) == 4
-        assert database.upgrade() == 4  # again: nothing to do
-        assert database.schema_version() == 4
+        assert database.upgrade() == len(MIGRATIONS) == 5
+        assert database.upgrade() == 5  # again: nothing to do
+        assert database.schema_version() == 5
     finally:
         database.close()
 
@@ -142,6 +145,41 @@ def test_a_version_1_database_is_migrated_and_keeps_its_sessions(db_url: str) ->
         assert database.upgrade() == len(MIGRATIONS)
         assert database.upsert_session("alice", record("old"), [], now=T0 + 1) == "updated"
         assert database.upsert_session("alice", record("old"), [], now=T0 + 2) == "unchanged"
+    finally:
+        database.close()
+
+
+def test_a_version_4_database_gets_its_sources_and_monthly_rollups(db_url: str) -> None:
+    old = UsageDB(db_url)
+    old.upgrade(MIGRATIONS[:4])
+    with old.engine.begin() as connection:
+        # What version 4 had: no source column, no monthly rollups.
+        connection.execute(text("DROP INDEX usage_sessions_spans"))
+        connection.execute(text("ALTER TABLE usage_sessions DROP COLUMN from_hub"))
+        connection.execute(text("DROP TABLE usage_rollup_months"))
+        connection.execute(text("DROP TABLE usage_rollup_month_costs"))
+        for number, meta in enumerate(('{"source": "hub"}', "{}")):
+            connection.execute(
+                text(
+                    "INSERT INTO usage_sessions (user_name, session_id, server_name, started, "
+                    "ended, last_seen, duration_seconds, groups, totals, meta, received_at, "
+                    "updated_at) VALUES (:user, :id, '', :t, :end, :end, 3600, '[]', '{}', "
+                    ":meta, :t, :t)"
+                ),
+                {"user": f"u{number}", "id": f"s{number}", "t": T0, "end": T0 + 3600, "meta": meta},
+            )
+    old.close()
+    database = UsageDB(db_url)
+    try:
+        assert database.upgrade() == len(MIGRATIONS)
+        cover = coverage(database, T0 - 10, T0 + 7200)
+        assert (cover["sessions"], cover["sessions_from_hub_only"]) == (2, 1)
+        month = month_of(T0)
+        report = database_kpis(database, since=month, until=next_month(month))
+        assert report["kpis"]["monthly_active_users"]["value"][0]["users"] == 2
+        with database.engine.connect() as connection:
+            rows = connection.execute(text("SELECT COUNT(*) FROM usage_rollup_months")).scalar()
+        assert rows
     finally:
         database.close()
 

@@ -1,11 +1,10 @@
 """When the hub is busy: servers running over time, by hour of the week, and use and cost
 per day; and the sessions of the drill-down, with their peaks and idle share.
 
-Concurrency is one SQL sweep over the starts and stops of the window's sessions (a running
-sum, as the peak KPI computes it), grouped by UTC hour in the database: what leaves it is
-one row per hour with events, never a row per session. Its cost grows with the sessions of
-the window inside the database, not in the service. Use and cost per day read the rollups
-for whole days and the raw sessions only for the partial days at the window's edges.
+Concurrency per hour reads the table of hour peaks kept with the sessions (concurrency.py)
+for the window's whole hours and the raw sessions only for its partial hours at the edges,
+so a year costs some 8,760 rows whatever the number of sessions. Use and cost per day read
+the rollups for whole days and the raw sessions only for the partial days at the edges.
 """
 
 from __future__ import annotations
@@ -14,15 +13,15 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, Integer, case, cast, func, literal, select, union_all
+from sqlalchemy import Connection, func, select
 
 from jupyter_usage.records import LIMITS_KEY
 
-from . import rollups
-from .hub_sessions import HUB_SOURCE, SOURCE_KEY
+from . import concurrency, rollups
 from .kpis import DAY_SECONDS, Tally, day_starts, in_group, utc_day
 from .rollups import TOTAL, session_groups, user_day_costs, user_days
 from .session_query import active_in, kpi_columns
+from .storage import HUB_SOURCE, SOURCE_KEY
 
 HOUR = 3600.0
 WEEK_HOURS = 168
@@ -38,64 +37,19 @@ def _in_group(query: Any, sessions: Any, group: str | None) -> Any:
     return query.where(sessions.c.pk.in_(select(link.session_pk).where(link.group_name == group)))
 
 
-def _hour_of(connection: Connection, at: Any) -> Any:
-    """The UTC hour (hours since the epoch) of a time column, computed by the database."""
-    if connection.dialect.name == "postgresql":
-        return func.floor(at / HOUR)
-    # SQLite's CAST truncates toward zero: the floor of a non-negative time.
-    return cast(at / HOUR, Integer)
-
-
 def hourly_concurrency(
     connection: Connection, sessions: Any, since: float, until: float, group: str | None
 ) -> list[dict[str, Any]]:
     """Per UTC hour touching `[since, until)`: the most servers running at once in it.
 
     Sessions are clipped to the window; an end and a start at the same instant do not
-    overlap (as in `kpis.peak_concurrency`).
+    overlap (as in `kpis.peak_concurrency`). Whole hours read the table of hour peaks.
     """
-    c = sessions.c
-    start = case((c.started > since, c.started), else_=literal(since))
-    end = case((c.last_seen < until, c.last_seen), else_=literal(until))
-    clipped = _in_group(
-        select(start.label("start"), end.label("end")).where(
-            c.started < until, c.last_seen > since
-        ),
-        sessions,
-        group,
-    ).subquery()
-    parts = select(clipped).where(clipped.c.start < clipped.c.end).subquery()
-    events = union_all(
-        select(parts.c.start.label("at"), literal(1).label("change")),
-        select(parts.c.end.label("at"), literal(-1).label("change")),
-    ).subquery()
-    # The default frame (RANGE … CURRENT ROW) takes in every event of the same instant: each
-    # row has what runs from that instant on, whatever order its ends and starts take.
-    running = select(
-        events.c.at,
-        events.c.change.label("net"),
-        func.sum(events.c.change).over(order_by=events.c.at).label("running"),
-    ).subquery()
-    hour = _hour_of(connection, running.c.at).label("hour")
-    query = select(
-        hour, func.max(running.c.running), func.sum(running.c.net), func.min(running.c.at)
-    ).group_by(hour)
-    changes = {
-        int(h): (int(peak), int(net), float(first))
-        for h, peak, net, first in connection.execute(query)
-    }
-    rows = []
-    level = 0
-    for index in range(math.floor(since / HOUR), math.ceil(until / HOUR)):
-        peak = level
-        if index in changes:
-            most, net, first = changes[index]
-            # What ran before the hour still runs at its start, unless something happens
-            # at that very instant (then `most` has the level from it on).
-            peak = most if first <= index * HOUR else max(level, most)
-            level += net
-        rows.append({"time": index * HOUR, "servers": peak})
-    return rows
+    peaks = concurrency.hour_peaks_of(connection, sessions, group, since, until)
+    return [
+        {"time": index * HOUR, "servers": peaks.get(index * HOUR, 0)}
+        for index in range(math.floor(since / HOUR), math.ceil(until / HOUR))
+    ]
 
 
 def concurrency_series(hourly: list[dict[str, Any]], until: float) -> dict[str, Any]:

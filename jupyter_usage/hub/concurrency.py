@@ -191,17 +191,61 @@ def _runs(hours: list[float]) -> Iterable[tuple[float, float]]:
     yield start, previous
 
 
+def _split(since: float, until: float) -> tuple[tuple[float, float] | None, list[Any]]:
+    """A window as its whole hours `(low, high)` (None if it has none) and its partial
+    hours at the edges."""
+    low = math.ceil(since / HOUR_SECONDS) * HOUR_SECONDS
+    high = math.floor(until / HOUR_SECONDS) * HOUR_SECONDS
+    if not low < high:
+        edges = [(since, until)] if low > high else [(since, low), (high, until)]
+        return None, [(a, b) for a, b in edges if a < b]
+    return (low, high), [(a, b) for a, b in ((since, low), (high, until)) if a < b]
+
+
+def _edge_peak(
+    connection: Connection, sessions_table: Any, group: str | None, start: float, end: float
+) -> tuple[int, float]:
+    """Peak and its first instant inside `[start, end)` (part of one hour), from the raw
+    sessions active in it."""
+    c = sessions_table.c
+    rows = connection.execute(
+        select(c.started, c.last_seen, c.groups).where(c.last_seen > start, c.started < end)
+    ).all()
+    return _peak(
+        (max(r[0], start), min(r[1], end)) for r in rows if group is None or group in (r[2] or ())
+    )
+
+
+def hour_peaks_of(
+    connection: Connection, sessions_table: Any, group: str | None, since: float, until: float
+) -> dict[float, int]:
+    """The peak of every hour touching the window that had a server, by hour start:
+    whole hours from the table, the partial hours at the edges clipped to the window."""
+    whole, edges = _split(since, until)
+    found: dict[float, int] = {}
+    if whole is not None:
+        h = hour_peaks.c
+        query = select(h.hour, h.peak).where(
+            h.filter_group == (group or ""), h.hour >= whole[0], h.hour < whole[1]
+        )
+        found.update({float(hour): int(peak) for hour, peak in connection.execute(query)})
+    for start, end in edges:
+        peak, _ = _edge_peak(connection, sessions_table, group, start, end)
+        if peak > 0:
+            found[hour_of(start)] = peak
+    return found
+
+
 def window_peak(
     connection: Connection, sessions_table: Any, group: str | None, since: float, until: float
 ) -> tuple[int, float | None]:
     """`kpis.peak_concurrency` of the window: its whole hours from the table, its partial
     hours at the edges from the sessions active in them."""
-    low = math.ceil(since / HOUR_SECONDS) * HOUR_SECONDS
-    high = math.floor(until / HOUR_SECONDS) * HOUR_SECONDS
+    whole, edges = _split(since, until)
     parts: list[tuple[int, float]] = []
-    if low < high:
+    if whole is not None:
         h = hour_peaks.c
-        scope = (h.filter_group == (group or ""), h.hour >= low, h.hour < high)
+        scope = (h.filter_group == (group or ""), h.hour >= whole[0], h.hour < whole[1])
         best = connection.execute(select(func.max(h.peak)).where(*scope)).scalar()
         if best:
             at = connection.execute(
@@ -209,22 +253,8 @@ def window_peak(
             ).scalar()
             assert at is not None  # a row holds the peak
             parts.append((int(best), float(at)))
-        edges = [(since, low), (high, until)]
-    else:
-        edges = [(since, until)]
-    c = sessions_table.c
     for start, end in edges:
-        if not start < end:
-            continue
-        rows = connection.execute(
-            select(c.started, c.last_seen, c.groups).where(c.last_seen > start, c.started < end)
-        ).all()
-        intervals = [
-            (max(r[0], start), min(r[1], end))
-            for r in rows
-            if group is None or group in (r[2] or ())
-        ]
-        found = _peak(intervals)
+        found = _edge_peak(connection, sessions_table, group, start, end)
         if found[0] > 0:
             parts.append(found)
     if not parts:

@@ -26,12 +26,10 @@ from sqlalchemy.orm import Session
 
 from .hub_servers import RunningServer
 from .server_events import InferredSession, hub_session_id
-from .storage import SessionInput, SessionRow, UsageDB
+from .storage import HUB_SOURCE, SOURCE_KEY, SessionInput, SessionRow, UsageDB
 
 log = logging.getLogger(__name__)
 
-SOURCE_KEY = "source"
-HUB_SOURCE = "hub"
 TWIN_TOLERANCE_SECONDS = 900.0
 CLOSED_BY_POLL = "gone"
 """`ended_by` of a session the hub poll found gone: closed when it was last seen running."""

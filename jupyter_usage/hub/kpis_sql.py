@@ -1,9 +1,10 @@
 """The KPIs of `kpis.compute_kpis`, computed by the database.
 
-Whole UTC days inside a window come from the rollups (rows: days by active users); the
-partial days at its edges from the raw sessions active on them (at most two days' worth),
-through the reference functions. Session-length percentiles and peak concurrency are
-single SQL statements over the window's sessions, so Python never holds every row.
+Whole UTC months inside a window come from the monthly rollups, its other whole UTC days
+from the daily ones (rows: months or days by active users); the partial days at its edges
+from the raw sessions active on them (at most two days' worth), through the reference
+functions. Session-length percentiles and peak concurrency are single SQL statements over
+the window's sessions, so Python never holds every row.
 """
 
 from __future__ import annotations
@@ -31,8 +32,22 @@ from .kpis import (
     utc_day,
     utc_month,
 )
-from .rollups import BY_GROUP, NO_GROUP, TOTAL, session_groups, user_day_costs, user_days
+from .rollups import (
+    BY_GROUP,
+    NO_GROUP,
+    TOTAL,
+    month_of,
+    next_month,
+    session_groups,
+    user_day_costs,
+    user_days,
+    user_month_costs,
+    user_months,
+)
 from .session_query import active_in, kpi_columns
+
+_DAYS = (user_days, user_day_costs)
+_MONTHS = (user_months, user_month_costs)
 
 
 class _Window:
@@ -81,6 +96,20 @@ class _Window:
             where += [c.grouping.in_((BY_GROUP, NO_GROUP))]
         return and_(*where)
 
+    @staticmethod
+    def spans(days: tuple[float, float]) -> list[tuple[tuple[Any, Any], tuple[float, float]]]:
+        """Whole days `[low, high)` as the rollup tables to read and their range: the
+        calendar months inside from the monthly rows, the days around them from the daily."""
+        low, high = days
+        first = low if month_of(low) == low else next_month(month_of(low))
+        last = first
+        while next_month(last) <= high:
+            last = next_month(last)
+        if last == first:
+            return [(_DAYS, days)]
+        parts = [(_DAYS, (low, first)), (_MONTHS, (first, last)), (_DAYS, (last, high))]
+        return [(tables, span) for tables, span in parts if span[0] < span[1]]
+
     # -- figures ------------------------------------------------------------------
 
     def users(self, since: float, until: float) -> set[str]:
@@ -89,8 +118,9 @@ class _Window:
         if days is not None and days in self._user_sums:
             found.update(self._user_sums[days])
         elif days is not None:
-            query = select(user_days.c.user_name).where(self.rows(user_days, days)).distinct()
-            found.update(self.connection.execute(query).scalars())
+            for (table, _), span in self.spans(days):
+                query = select(table.c.user_name).where(self.rows(table, span)).distinct()
+                found.update(self.connection.execute(query).scalars())
         for edge in edges:
             found.update(s.user for s in self.edge_sessions(*edge) if s.overlap(*edge))
         return found
@@ -113,23 +143,30 @@ class _Window:
 
     def monthly(self, since: float, until: float) -> list[dict[str, Any]]:
         months: dict[str, set[str]] = {}
+        whole: dict[str, int] = {}
         for day in day_starts(since, until):
             months.setdefault(utc_month(day), set())
         days, edges = self.split(since, until)
-        if days is not None:
-            starts = [d for d in day_starts(*days) if d == days[0] or utc_day(d)[8:] == "01"]
-            for index, start in enumerate(starts):
-                end = starts[index + 1] if index + 1 < len(starts) else days[1]
-                query = (
-                    select(user_days.c.user_name)
-                    .where(self.rows(user_days, (start, end)))
-                    .distinct()
-                )
+        for (table, _), span in self.spans(days) if days is not None else []:
+            c = table.c
+            if table is user_months:
+                # A whole month has one total row per active user.
+                query = select(c.day, func.count()).where(self.rows(table, span)).group_by(c.day)
+                for month, count in self.connection.execute(query):
+                    whole[utc_month(float(month))] = int(count)
+                continue
+            start = span[0]
+            while start < span[1]:
+                end = min(next_month(month_of(start)), span[1])
+                query = select(c.user_name).where(self.rows(table, (start, end))).distinct()
                 months[utc_month(start)].update(self.connection.execute(query).scalars())
+                start = end
         for edge in edges:
             users = {s.user for s in self.edge_sessions(*edge) if s.overlap(*edge)}
             months.setdefault(utc_month(edge[0]), set()).update(users)
-        return [{"month": m, "users": len(users)} for m, users in sorted(months.items())]
+        return [
+            {"month": m, "users": whole.get(m, len(users))} for m, users in sorted(months.items())
+        ]
 
     def tallies(self, since: float, until: float, by: str) -> dict[Any, Tally]:
         """Tallies per user ('user'), per group ('group') or for the scope ('total')."""
@@ -157,60 +194,63 @@ class _Window:
         active users, the totals, the per-user table and the regular users."""
         if days in self._user_sums:
             return self._user_sums[days]
-        c, k = user_days.c, user_day_costs.c
-        sums = [func.sum(c.sessions), func.sum(c.server_seconds)] + [
-            func.sum(c[name]) for name in RESOURCE_TOTALS
-        ]
-        query = select(c.user_name, *sums).where(self.rows(user_days, days)).group_by(c.user_name)
         found: dict[str, Tally] = {}
-        for row in self.connection.execute(query):
-            tally = found[row[0]] = Tally()
-            tally.users.add(row[0])
-            tally.sessions = int(row[1] or 0)
-            tally.server_seconds = float(row[2] or 0.0)
-            for index, name in enumerate(RESOURCE_TOTALS):
-                tally.resources[name] = float(row[3 + index] or 0.0)
-        costs = (
-            select(k.user_name, k.currency, func.sum(k.amount))
-            .where(self.rows(user_day_costs, days))
-            .group_by(k.user_name, k.currency)
-        )
-        for user, currency, amount in self.connection.execute(costs):
-            cost = found.setdefault(user, Tally()).cost
-            cost[currency] = cost.get(currency, 0.0) + float(amount)
+        for (table, cost_table), span in self.spans(days):
+            c, k = table.c, cost_table.c
+            sums = [func.sum(c.sessions), func.sum(c.server_seconds)] + [
+                func.sum(c[name]) for name in RESOURCE_TOTALS
+            ]
+            query = select(c.user_name, *sums).where(self.rows(table, span)).group_by(c.user_name)
+            for row in self.connection.execute(query):
+                tally = found.get(row[0])
+                if tally is None:
+                    tally = found[row[0]] = Tally()
+                    tally.users.add(row[0])
+                tally.sessions += int(row[1] or 0)
+                tally.server_seconds += float(row[2] or 0.0)
+                for index, name in enumerate(RESOURCE_TOTALS):
+                    tally.resources[name] += float(row[3 + index] or 0.0)
+            costs = (
+                select(k.user_name, k.currency, func.sum(k.amount))
+                .where(self.rows(cost_table, span))
+                .group_by(k.user_name, k.currency)
+            )
+            for user, currency, amount in self.connection.execute(costs):
+                cost = found.setdefault(user, Tally()).cost
+                cost[currency] = cost.get(currency, 0.0) + float(amount)
         self._user_sums[days] = found
         return found
 
     def _group_sums(self, tallies: dict[Any, Tally], days: tuple[float, float]) -> None:
-        c, k = user_days.c, user_day_costs.c
-
         def key_of(grouping: int, name: str) -> str | None:
             return name if grouping == BY_GROUP else None
 
-        sums = [func.sum(c.sessions), func.sum(c.server_seconds)] + [
-            func.sum(c[name]) for name in RESOURCE_TOTALS
-        ]
-        # Per group and user: the sums add up per group, the users count once each.
-        query = (
-            select(c.grouping, c.group_name, c.user_name, *sums)
-            .where(self.rows(user_days, days, BY_GROUP))
-            .group_by(c.grouping, c.group_name, c.user_name)
-        )
-        for row in self.connection.execute(query):
-            tally = tallies[key_of(row[0], row[1])]
-            tally.users.add(row[2])
-            tally.sessions += int(row[3] or 0)
-            tally.server_seconds += float(row[4] or 0.0)
-            for index, name in enumerate(RESOURCE_TOTALS):
-                tally.resources[name] += float(row[5 + index] or 0.0)
-        costs = (
-            select(k.grouping, k.group_name, k.currency, func.sum(k.amount))
-            .where(self.rows(user_day_costs, days, BY_GROUP))
-            .group_by(k.grouping, k.group_name, k.currency)
-        )
-        for grouping, name, currency, amount in self.connection.execute(costs):
-            cost = tallies[key_of(grouping, name)].cost
-            cost[currency] = cost.get(currency, 0.0) + float(amount)
+        for (table, cost_table), span in self.spans(days):
+            c, k = table.c, cost_table.c
+            sums = [func.sum(c.sessions), func.sum(c.server_seconds)] + [
+                func.sum(c[name]) for name in RESOURCE_TOTALS
+            ]
+            # Per group and user: the sums add up per group, the users count once each.
+            query = (
+                select(c.grouping, c.group_name, c.user_name, *sums)
+                .where(self.rows(table, span, BY_GROUP))
+                .group_by(c.grouping, c.group_name, c.user_name)
+            )
+            for row in self.connection.execute(query):
+                tally = tallies[key_of(row[0], row[1])]
+                tally.users.add(row[2])
+                tally.sessions += int(row[3] or 0)
+                tally.server_seconds += float(row[4] or 0.0)
+                for index, name in enumerate(RESOURCE_TOTALS):
+                    tally.resources[name] += float(row[5 + index] or 0.0)
+            costs = (
+                select(k.grouping, k.group_name, k.currency, func.sum(k.amount))
+                .where(self.rows(cost_table, span, BY_GROUP))
+                .group_by(k.grouping, k.group_name, k.currency)
+            )
+            for grouping, name, currency, amount in self.connection.execute(costs):
+                cost = tallies[key_of(grouping, name)].cost
+                cost[currency] = cost.get(currency, 0.0) + float(amount)
 
     def seconds_by_user(self, since: float, until: float) -> dict[str, float]:
         """Exact server seconds per user (sums of lengths, as the reference adds them)."""
@@ -227,11 +267,11 @@ class _Window:
     def user_groups(self, since: float, until: float) -> dict[str, set[str]]:
         groups: dict[str, set[str]] = defaultdict(set)
         days, edges = self.split(since, until)
-        if days is not None:
-            c = user_days.c
+        for (table, _), span in self.spans(days) if days is not None else []:
+            c = table.c
             query = (
                 select(c.user_name, c.group_name)
-                .where(self.rows(user_days, days, BY_GROUP), c.grouping == BY_GROUP)
+                .where(self.rows(table, span, BY_GROUP), c.grouping == BY_GROUP)
                 .distinct()
             )
             for user, group in self.connection.execute(query):
@@ -246,12 +286,18 @@ class _Window:
         then the values at the two positions, read in the order of the index on
         (length, start, ended) without a sort; only four values leave the database."""
         c = self.sessions.c
+        started = self._started_for_lengths()
         count = int(
             self.connection.execute(
                 self._in_group(
                     select(func.count())
                     .select_from(self.sessions)
-                    .where(c.started >= since, c.started < until, c.ended.is_not(None))
+                    .where(
+                        started >= since,
+                        started < until,
+                        c.ended.is_not(None),
+                        c.duration_seconds.is_not(None),
+                    )
                 )
             ).scalar()
             or 0
@@ -263,18 +309,23 @@ class _Window:
             self._percentile(since, until, count, 0.9),
         )
 
+    def _started_for_lengths(self) -> Any:
+        c = self.sessions.c
+        if self.connection.dialect.name == "sqlite" and self.group is None:
+            # Without statistics SQLite would take the index on `started`, then read each
+            # row (a count) or sort them (a percentile); `started + 0` cannot use an
+            # index, so it walks the lengths' index (length, start, ended), which holds
+            # all it needs, instead. A group's sessions are fewer: sorting them beats
+            # walking everyone's. PostgreSQL's planner chooses by itself.
+            return c.started + 0
+        return c.started
+
     def _percentile(self, since: float, until: float, count: int, fraction: float) -> float:
         c = self.sessions.c
         position = (count - 1) * fraction
         lower = math.floor(position)
         upper = math.ceil(position)
-        started: Any = c.started
-        if self.connection.dialect.name == "sqlite" and self.group is None:
-            # Without statistics SQLite would take the index on `started` and sort the
-            # window's sessions; `started + 0` cannot use an index, so it walks the
-            # lengths' index in order instead. A group's sessions are fewer: sorting
-            # them beats walking everyone's. PostgreSQL's planner chooses by itself.
-            started = c.started + 0
+        started = self._started_for_lengths()
         query = self._in_group(
             select(c.duration_seconds)
             .where(started >= since, started < until, c.ended.is_not(None))

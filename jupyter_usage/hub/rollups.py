@@ -8,6 +8,10 @@ so a group-filtered report and its per-group table read rows, not sessions.
 
 A session counts on a day in proportion to its time inside that day (as `kpis` prorates
 at a window's edges), so whole days add up to what the reference computes for them.
+
+The same rows summed per calendar month (UTC) are kept too, recomputed with the days: a
+refresh always covers whole months. A year then reads twelve rows per user and scope
+instead of one per active day.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
@@ -44,6 +49,11 @@ metadata = MetaData()
 _KEY = ("filter_group", "grouping", "group_name", "day", "user_name")
 
 
+# On SQLite the rows are stored in key order (no rowid): a window's rows of one scope are
+# then read in one sweep, not looked up one by one from the key's index.
+_CLUSTERED: dict[str, Any] = {"sqlite_with_rowid": False}
+
+
 def _key_columns() -> list[Column[Any]]:
     return [
         Column("filter_group", String(255), nullable=False),
@@ -64,6 +74,7 @@ user_days = Table(
     PrimaryKeyConstraint(*_KEY, name="usage_rollup_days_key"),
     # A refresh replaces one user's days.
     Index("usage_rollup_days_user", "user_name", "day"),
+    **_CLUSTERED,
 )
 
 user_day_costs = Table(
@@ -74,6 +85,30 @@ user_day_costs = Table(
     Column("amount", Float, nullable=False),
     PrimaryKeyConstraint(*_KEY, "currency", name="usage_rollup_costs_key"),
     Index("usage_rollup_costs_user", "user_name", "day"),
+    **_CLUSTERED,
+)
+
+user_months = Table(
+    "usage_rollup_months",
+    metadata,
+    *_key_columns(),  # `day`: the month's first day
+    Column("sessions", Integer, nullable=False),
+    Column("server_seconds", Float, nullable=False),
+    *(Column(name, Float, nullable=False) for name in RESOURCE_TOTALS),
+    PrimaryKeyConstraint(*_KEY, name="usage_rollup_months_key"),
+    Index("usage_rollup_months_user", "user_name", "day"),
+    **_CLUSTERED,
+)
+
+user_month_costs = Table(
+    "usage_rollup_month_costs",
+    metadata,
+    *_key_columns(),
+    Column("currency", String(16), nullable=False),
+    Column("amount", Float, nullable=False),
+    PrimaryKeyConstraint(*_KEY, "currency", name="usage_rollup_month_costs_key"),
+    Index("usage_rollup_month_costs_user", "user_name", "day"),
+    **_CLUSTERED,
 )
 
 session_groups = Table(
@@ -88,6 +123,17 @@ session_groups = Table(
 
 def day_of(time: float) -> float:
     return math.floor(time / DAY_SECONDS) * DAY_SECONDS
+
+
+def month_of(time: float) -> float:
+    """The start of the UTC calendar month of `time`."""
+    moment = datetime.fromtimestamp(time, timezone.utc)
+    return datetime(moment.year, moment.month, 1, tzinfo=timezone.utc).timestamp()
+
+
+def next_month(month: float) -> float:
+    """The start of the month after the one starting at `month`."""
+    return month_of(month + 32 * DAY_SECONDS)
 
 
 def session_days(session: KpiSession) -> Iterable[float]:
@@ -149,12 +195,14 @@ def refresh_many(
     last_day: float,
 ) -> None:
     """The same for several users at once: a handful of statements, whatever their number."""
-    first_day, last_day = day_of(first_day), day_of(last_day)
+    # Whole months: their rows are the sums of the days, recomputed with them.
+    first_day = month_of(day_of(first_day))
+    last_day = next_month(month_of(day_of(last_day))) - DAY_SECONDS
     chosen = sorted(set(users))
     _lock_users(connection, chosen)
     # Writing first: on SQLite the transaction then holds the write lock before it reads,
     # so the sessions it recomputes from are the latest (another process may be writing).
-    for table in (user_days, user_day_costs):
+    for table in (user_days, user_day_costs, user_months, user_month_costs):
         connection.execute(
             delete(table).where(
                 table.c.user_name.in_(chosen), table.c.day >= first_day, table.c.day <= last_day
@@ -179,20 +227,46 @@ def refresh_many(
         )
     if links:
         _insert_many(connection, session_groups, ("session_pk", "group_name"), links)
-    if days:
+    months, month_costs = _by_month(days, costs)
+    for table, cost_table, values, amounts in (
+        (user_days, user_day_costs, days, costs),
+        (user_months, user_month_costs, months, month_costs),
+    ):
         _insert_many(
             connection,
-            user_days,
+            table,
             (*_KEY, "sessions", "server_seconds", *RESOURCE_TOTALS),
-            [(*key, int(values[0]), *values[1:]) for key, values in days.items()],
+            [(*key, int(figures[0]), *figures[1:]) for key, figures in values.items()],
         )
-    if costs:
         _insert_many(
             connection,
-            user_day_costs,
+            cost_table,
             (*_KEY, "currency", "amount"),
-            [(*key, amount) for key, amount in costs.items()],
+            [(*key, amount) for key, amount in amounts.items()],
         )
+
+
+def _by_month(
+    days: dict[tuple[Any, ...], list[float]], costs: dict[tuple[Any, ...], float]
+) -> tuple[dict[tuple[Any, ...], list[float]], dict[tuple[Any, ...], float]]:
+    """Day rows summed per month: the key's `day` (index 3) becomes the month's start."""
+    month_starts: dict[float, float] = {}
+
+    def month_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+        day = key[3]
+        if day not in month_starts:
+            month_starts[day] = month_of(day)
+        return (*key[:3], month_starts[day], *key[4:])
+
+    months: dict[tuple[Any, ...], list[float]] = {}
+    for key, figures in days.items():
+        total = months.setdefault(month_key(key), [0.0] * len(figures))
+        for index, amount in enumerate(figures):
+            total[index] += amount
+    month_costs: dict[tuple[Any, ...], float] = defaultdict(float)
+    for key, amount in costs.items():
+        month_costs[month_key(key)] += amount
+    return months, month_costs
 
 
 def _insert_many(

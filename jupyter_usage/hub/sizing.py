@@ -16,11 +16,10 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .coverage import in_group
-from .hub_sessions import HUB_SOURCE, SOURCE_KEY
 from .kpis import percentile
 from .session_query import active_in
 from .storage import SessionRow, UsageDB
@@ -43,11 +42,10 @@ def sizing(db: UsageDB, since: float, until: float, group: str | None = None) ->
         SessionRow.meta[("limits", "memory_limit_bytes")].as_float(),
     )
     query = select(*columns).where(
+        # Said although active_in implies it: the index on last_seen then picks the few.
+        SessionRow.last_seen >= since,
         active_in(SessionRow, since, until),
-        or_(
-            SessionRow.meta[SOURCE_KEY].as_string().is_(None),
-            SessionRow.meta[SOURCE_KEY].as_string() != HUB_SOURCE,
-        ),
+        SessionRow.from_hub.is_(False),
     )
     if group is not None:
         query = query.where(in_group(group))

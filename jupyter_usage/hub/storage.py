@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Connection,
     Float,
     Index,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    false,
     func,
     insert,
     inspect,
@@ -55,6 +57,9 @@ older report than the stored one (which is kept)."""
 
 MAX_NAME_LENGTH = 255
 MAX_ID_LENGTH = 200
+SOURCE_KEY = "source"
+HUB_SOURCE = "hub"
+"""`meta.source` of a session known from the hub alone (its server has no extension)."""
 
 
 class Base(DeclarativeBase):
@@ -73,6 +78,8 @@ class SessionRow(Base):
         Index("usage_sessions_lengths", "duration_seconds", "started", "ended"),
         # The running sessions (`ended` NULL) without a scan of every session.
         Index("usage_sessions_ended", "ended"),
+        # Sessions overlapping a recent window, counted by source from the index alone.
+        Index("usage_sessions_spans", "last_seen", "started", "from_hub"),
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -96,6 +103,8 @@ class SessionRow(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    from_hub: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """`meta.source` is the hub's: a session without the extension's figures."""
     report_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """SHA-256 of the stored report: tells "the same report again" from "a different one
     of the same moment" inside the UPDATE's WHERE (PostgreSQL's `json` has no `=`)."""
@@ -170,7 +179,35 @@ def _migrate_v4(connection: Connection) -> None:
     concurrency.rebuild(connection, SessionRow.__table__)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4)
+def _migrate_v5(connection: Connection) -> None:
+    # Rollups per user per month beside those per day, so that a year reads months, and
+    # on SQLite stored in key order; the source of a session as a column, so that
+    # coverage counts it from an index.
+    columns = {c["name"] for c in inspect(connection).get_columns(SessionRow.__tablename__)}
+    if "from_hub" not in columns:
+        connection.execute(
+            text("ALTER TABLE usage_sessions ADD COLUMN from_hub BOOLEAN NOT NULL DEFAULT false")
+        )
+        hub = SessionRow.meta[SOURCE_KEY].as_string() == HUB_SOURCE
+        connection.execute(update(SessionRow).where(hub).values(from_hub=True))
+    for index in Base.metadata.tables[SessionRow.__tablename__].indexes:
+        if index.name == "usage_sessions_spans":
+            index.create(connection, checkfirst=True)
+    if connection.dialect.name == "sqlite":
+        # Recreated in key order (WITHOUT ROWID, see rollups.py), then refilled.
+        for table in (rollups.user_days, rollups.user_day_costs):
+            table.drop(connection, checkfirst=True)
+    rollups.create_tables(connection)
+    rollups.rebuild_rollups(connection, SessionRow.__table__)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _migrate_v1,
+    _migrate_v2,
+    _migrate_v3,
+    _migrate_v4,
+    _migrate_v5,
+)
 
 
 class NewerSchemaError(RuntimeError):
@@ -462,6 +499,7 @@ REPORT_COLUMNS = (
     "cost_total",
     "currency",
     "report_digest",
+    "from_hub",
 )
 """The columns `report_values` sets, in its order."""
 
@@ -497,4 +535,6 @@ def _values(body: SessionInput, groups: Sequence[str]) -> dict[str, Any]:
     }
     canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     values["report_digest"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # Derived from `meta`, so outside the digest: replays of older reports stay "unchanged".
+    values["from_hub"] = isinstance(body.meta, dict) and body.meta.get(SOURCE_KEY) == HUB_SOURCE
     return values
