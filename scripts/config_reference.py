@@ -9,8 +9,10 @@ from __future__ import annotations
 import inspect
 import sys
 from pathlib import Path
+from typing import Any
 
-from traitlets import HasTraits
+from traitlets import HasTraits, TraitType
+from traitlets.config import Configurable
 
 from jupyter_usage.app import UsageApp
 from jupyter_usage.cost import CostModel
@@ -33,6 +35,15 @@ def _kind(trait: object) -> str:
         if kind.__module__.startswith("traitlets"):
             return kind.__name__
     return type(trait).__name__
+
+
+def _own(cls: type[HasTraits], name: str, trait: TraitType[Any, Any]) -> bool:
+    """Defined on `cls`, or on a mixin of its own that is no Configurable (the service's
+    BudgetConfig), rather than on a parent such as Application."""
+    where = trait.this_class
+    return name in cls.class_own_traits(config=True) or (
+        where is not None and not issubclass(where, Configurable)
+    )
 
 
 def describe(cls: type[HasTraits]) -> str:
@@ -61,7 +72,7 @@ def describe(cls: type[HasTraits]) -> str:
             "parent",
         }:
             continue
-        if cls is not CostModel and name not in cls.class_own_traits(config=True):
+        if cls is not CostModel and not _own(cls, name, trait):
             continue
         default = trait.default_value_repr()
         lines += [

@@ -7,6 +7,7 @@ import logging
 import shutil
 import subprocess
 import threading
+import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -464,8 +465,7 @@ def test_promtool_lints_the_budget_metrics_clean() -> None:
     del shared["currency"]
     enforcer.remember("ada", ["students", "physics"], [entry, shared])
     enforcer.remember("bob", ["students"], [{**entry, "used": 2.0, "exhausted": False}])
-    enforcer.refusals.add("ada", "group:students")
-    text = enforcer.exposition()
+    text = enforcer.exposition({"group:students": 1})
     result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
     families = {f.name: f for f in text_string_to_metric_families(text.decode())}
@@ -586,6 +586,71 @@ def test_everyone_near_or_over_a_budget_is_listed_on_the_report(tmp_path: Path) 
     )
     assert "<h2>Budgets</h2>" in page
     assert "4 users with a budget and a session this period: 1 near, 2 over." in page
-    assert "Spawns refused since the service started: 2 (group:students: 2)." in page
+    assert "Spawns refused in this window: 2 (group:students: 2)." in page
     assert "&lt;b&gt;eve&lt;/b&gt;" in page
     assert "<b>" not in page
+
+
+# -- refused spawns, kept in the database -------------------------------------------------
+
+
+def started_service(db_url: str) -> Any:
+    """The service as its start makes it (traits, executor, schema), without listening."""
+    from jupyter_usage.hub.service import UsageService
+
+    service = UsageService(
+        budgets=[{"group": "students", "period": "day", "cpu_core_hours": 1}],
+        budget_enforcement="spawn",
+    )
+    service.initialize([])
+    service.db = UsageDB(db_url)
+    return service
+
+
+def stopped(service: Any) -> None:
+    service.executor.shutdown(wait=True)
+    service.db.close()
+
+
+async def test_refused_spawns_are_counted_by_window_and_survive_a_restart(db_url: str) -> None:
+    service = started_service(db_url)
+    try:
+        await service.open_database(service.db)
+        keeper = service.budget_keeper
+        before = time.time()
+        await keeper.record_refusal("alice", "group:students", "Your daily budget is spent.")
+        await keeper.record_refusal("bob", "group:students", None)
+        await keeper.record_refusal("alice", "group:students", None)
+        after = time.time() + 1
+    finally:
+        stopped(service)
+
+    service = started_service(db_url)  # a new process's service, on the same database
+    try:
+        await service.open_database(service.db)
+        keeper = service.budget_keeper
+        overview = await keeper.overview(before - 1, after)
+        assert overview["refused"] == {
+            "total": 3,
+            "by_scope": {"group:students": 3},
+            "by_user": {"alice": 2, "bob": 1},
+        }
+        # A window that ends before them counts none.
+        earlier = await keeper.refusals(before - DAY, before - 1)
+        assert (earlier["total"], earlier["latest"]) == (0, [])
+        answer = await keeper.refusals(before - 1, after)
+        assert answer["total"] == 3
+        assert [r["user"] for r in answer["latest"]] == ["alice", "bob", "alice"]
+        assert answer["latest"][-1]["message"] == "Your daily budget is spent."
+        assert before <= answer["latest"][-1]["time"] <= answer["latest"][0]["time"] < after
+        # Prometheus reads the count over all time.
+        families = text_string_to_metric_families((await keeper.exposition()).decode())
+        refused = [
+            (sample.labels, sample.value)
+            for family in families
+            for sample in family.samples
+            if sample.name == "jupyter_usage_budget_spawns_refused_total"
+        ]
+        assert refused == [({"scope": "group:students"}, 3.0)]
+    finally:
+        stopped(service)

@@ -39,7 +39,7 @@ def test_whole_hours_give_the_reference_peak(
     sessions: list[tuple[float, float, tuple[str, ...]]], first: int, hours: int, scope: str
 ) -> None:
     rows = sorted(((start, start + length, groups) for start, length, groups in sessions))
-    peaks = sweep_scopes(rows, T0, T0 + (HOURS + 10) * HOUR_SECONDS)
+    peaks = sweep_scopes([(*row, None) for row in rows], T0, T0 + (HOURS + 10) * HOUR_SECONDS)
     since = T0 + first * HOUR_SECONDS
     until = since + hours * HOUR_SECONDS
     inside = [
@@ -47,8 +47,8 @@ def test_whole_hours_give_the_reference_peak(
     ]
     found: tuple[int, float | None] = (0, None)
     if inside:
-        best = max(peak for peak, _ in inside)
-        found = (best, min(at for peak, at in inside if peak == best))
+        best = max(value[0] for value in inside)
+        found = (best, min(value[1] for value in inside if value[0] == best))
     chosen = [
         KpiSession(user="u", started=start, end=end, groups=groups)
         for start, end, groups in rows
@@ -58,7 +58,22 @@ def test_whole_hours_give_the_reference_peak(
 
 
 def test_an_hour_without_a_server_has_no_row() -> None:
-    rows = [(T0 + 600, T0 + 1200, ()), (T0 + 5 * HOUR_SECONDS, T0 + 5 * HOUR_SECONDS + 60, ())]
+    rows = [
+        (T0 + 600, T0 + 1200, (), None),
+        (T0 + 5 * HOUR_SECONDS, T0 + 5 * HOUR_SECONDS + 60, (), None),
+    ]
     peaks = sweep_scopes(rows, T0, T0 + 6 * HOUR_SECONDS)
     assert sorted(hour for _, hour in peaks) == [T0, T0 + 5 * HOUR_SECONDS]
-    assert peaks[("", T0)] == (1, T0 + 600)
+    assert peaks[("", T0)] == (1, T0 + 600, 0.0, 0.0)
+
+
+def test_throttling_is_spread_over_the_hours_of_a_session() -> None:
+    # Two hours, 60 s throttled, from 00:30: a quarter in the first hour, half in the
+    # second, a quarter in the third; only the session's group and the total see it.
+    start = T0 + 1800
+    rows = [(start, start + 2 * HOUR_SECONDS, ("chem",), 60.0), (T0, T0 + 60, ("phys",), None)]
+    peaks = sweep_scopes(rows, T0, T0 + 3 * HOUR_SECONDS)
+    assert peaks[("", T0)][2:] == (1800.0, 15.0)
+    assert peaks[("chem", T0 + HOUR_SECONDS)][2:] == (3600.0, 30.0)
+    assert peaks[("chem", T0 + 2 * HOUR_SECONDS)][2:] == (1800.0, 15.0)
+    assert peaks[("phys", T0)][2:] == (0.0, 0.0)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from support.approx import close
 from support.hub_db import empty
 
 from jupyter_usage.hub.importer import import_files
@@ -51,29 +52,6 @@ def store(db: UsageDB, sessions: list[dict[str, Any]]) -> None:
         db.upsert_session(
             item["user"], _body(number, item, end, item["ended"]), item["groups"], now=T0
         )
-
-
-def close(a: Any, b: Any, where: str = "") -> None:
-    if isinstance(a, float) or isinstance(b, float):
-        assert a is not None, where
-        assert b is not None, where
-        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-5), f"{where}: {a} != {b}"
-    elif isinstance(a, dict):
-        assert isinstance(b, dict), where
-        assert a.keys() == b.keys(), f"{where}: {a} != {b}"
-        for key in a:
-            close(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, list) and a and isinstance(a[0], dict) and a[0].keys() & {"user", "group"}:
-        # Rows whose order ties on float noise compare by their key.
-        name = "user" if "user" in a[0] else "group"
-        close({row[name]: row for row in a}, {row[name]: row for row in b}, where)
-    elif isinstance(a, list):
-        assert isinstance(b, list), where
-        assert len(a) == len(b), f"{where}: {a} != {b}"
-        for index, (x, y) in enumerate(zip(a, b, strict=True)):
-            close(x, y, f"{where}[{index}]")
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 def reference(db: UsageDB, **window: Any) -> dict[str, Any]:

@@ -8,10 +8,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.approx import close
+from support.hub_db import empty
 
 from jupyter_usage.hub.hub_servers import RunningServer
 from jupyter_usage.hub.hub_sessions import HubSessions
-from jupyter_usage.hub.sizing import sizing
+from jupyter_usage.hub.sizing import sizing, sizing_reference
 from jupyter_usage.hub.storage import UsageDB
 from jupyter_usage.hub.validation import parse_session
 
@@ -26,6 +30,11 @@ def db(db_url: str) -> Iterator[UsageDB]:
     database.upgrade()
     yield database
     database.close()
+
+
+@pytest.fixture(scope="module")
+def shared_db(hub_db: UsageDB) -> UsageDB:
+    return hub_db
 
 
 def report(
@@ -106,3 +115,76 @@ def test_memory_limits_oom_kills_throttling_and_peaks_by_profile(db: UsageDB) ->
     physics = sizing(db, MONDAY_10 - 3600, MONDAY_10 + 10 * 86400, group="physics")
     assert physics["sessions_with_figures"] == 2
     assert sizing(db, MONDAY_10 - 3600, MONDAY_10, group="nobody")["sessions_with_figures"] == 0
+
+
+T0 = MONDAY_10 - 10 * 3600  # Monday 2026-11-30, midnight UTC
+figure = st.one_of(st.none(), st.just(0.0), st.floats(0, 5000))
+sized_session = st.fixed_dictionaries(
+    {
+        # Quarter hours as well as anywhere: ends and starts on hour boundaries.
+        "start": st.one_of(
+            st.integers(0, 4 * 24 * 4).map(lambda q: T0 + 900.0 * q),
+            st.floats(0, 4 * 86400, allow_nan=False).map(lambda offset: T0 + offset),
+        ),
+        "hours": st.one_of(st.just(0.0), st.floats(0, 40)),
+        "groups": st.lists(st.sampled_from(["chem", "phys"]), max_size=2, unique=True),
+        "oom_kills": st.one_of(st.none(), st.integers(0, 3)),
+        "near": figure,
+        "throttled": figure,
+        "peak": st.one_of(st.none(), st.floats(0, 8 * GIB)),
+        "limit": st.one_of(st.none(), st.just(0), st.sampled_from([GIB, 4 * GIB])),
+        "profile": st.sampled_from([None, "small", "large"]),
+        "from_hub": st.booleans(),
+    }
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sessions=st.lists(sized_session, max_size=10),
+    since_offset=st.one_of(st.floats(0, 2 * 86400), st.integers(0, 48).map(lambda h: h * 3600.0)),
+    length=st.one_of(st.floats(600, 3 * 86400), st.integers(1, 72).map(lambda h: h * 3600.0)),
+    group=st.sampled_from([None, "chem", "phys"]),
+)
+def test_the_database_gives_the_reference_sizing(
+    shared_db: UsageDB,
+    sessions: list[dict[str, Any]],
+    since_offset: float,
+    length: float,
+    group: str | None,
+) -> None:
+    db = shared_db
+    empty(db)
+    for number, item in enumerate(sessions):
+        totals = {
+            name: item[key]
+            for name, key in (
+                ("oom_kills", "oom_kills"),
+                ("memory_near_limit_seconds", "near"),
+                ("cpu_throttled_seconds", "throttled"),
+                ("peak_memory_bytes", "peak"),
+            )
+            if item[key] is not None
+        }
+        meta: dict[str, Any] = {
+            "limits": {"memory_limit_bytes": item["limit"]},
+            "profile": item["profile"],
+        }
+        if item["from_hub"]:
+            totals, meta = {}, {"source": "hub"}
+        body = {
+            "id": f"s{number}",
+            "started": item["start"],
+            "ended": item["start"] + item["hours"] * 3600,
+            "ended_by": "stop",
+            "totals": totals,
+            "meta": meta,
+        }
+        db.upsert_session(f"u{number % 3}", parse_session(body), item["groups"], T0)
+    since = T0 + since_offset
+    window = (since, since + length, group)
+    close(sizing_reference(db, *window), sizing(db, *window))

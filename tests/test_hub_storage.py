@@ -13,7 +13,14 @@ from sqlalchemy import text
 from jupyter_usage.hub.coverage import coverage
 from jupyter_usage.hub.kpis_sql import database_kpis
 from jupyter_usage.hub.rollups import month_of, next_month
-from jupyter_usage.hub.storage import MIGRATIONS, NewerSchemaError, SessionInput, UsageDB
+from jupyter_usage.hub.sizing import sizing
+from jupyter_usage.hub.storage import (
+    DERIVED_COLUMNS,
+    MIGRATIONS,
+    NewerSchemaError,
+    SessionInput,
+    UsageDB,
+)
 from jupyter_usage.hub.validation import parse_session
 
 T0 = 1_790_000_000.0
@@ -50,9 +57,9 @@ def test_upgrade_creates_a_versioned_schema_once(db_url: str) -> None:
     database = UsageDB(db_url)
     try:
         assert database.schema_version() == 0
-        assert database.upgrade() == len(MIGRATIONS) == 5
-        assert database.upgrade() == 5  # again: nothing to do
-        assert database.schema_version() == 5
+        assert database.upgrade() == len(MIGRATIONS) == 6
+        assert database.upgrade() == 6  # again: nothing to do
+        assert database.schema_version() == 6
     finally:
         database.close()
 
@@ -149,24 +156,40 @@ def test_a_version_1_database_is_migrated_and_keeps_its_sessions(db_url: str) ->
         database.close()
 
 
+TOTALS = '{"oom_kills": 1, "peak_memory_bytes": 3, "cpu_throttled_seconds": 60}'
+
+
 def test_a_version_4_database_gets_its_sources_and_monthly_rollups(db_url: str) -> None:
     old = UsageDB(db_url)
     old.upgrade(MIGRATIONS[:4])
     with old.engine.begin() as connection:
         # What version 4 had: no source column, no monthly rollups.
         connection.execute(text("DROP INDEX usage_sessions_spans"))
-        connection.execute(text("ALTER TABLE usage_sessions DROP COLUMN from_hub"))
+        connection.execute(text("DROP INDEX usage_sessions_peak_ratios"))
+        for column in DERIVED_COLUMNS:
+            connection.execute(text(f"ALTER TABLE usage_sessions DROP COLUMN {column}"))
+        for column in ("figure_seconds", "throttled_seconds"):
+            connection.execute(text(f"ALTER TABLE usage_concurrency_hours DROP COLUMN {column}"))
         connection.execute(text("DROP TABLE usage_rollup_months"))
         connection.execute(text("DROP TABLE usage_rollup_month_costs"))
-        for number, meta in enumerate(('{"source": "hub"}', "{}")):
+        for number, meta in enumerate(
+            ('{"source": "hub"}', '{"limits": {"memory_limit_bytes": 4}}')
+        ):
             connection.execute(
                 text(
                     "INSERT INTO usage_sessions (user_name, session_id, server_name, started, "
                     "ended, last_seen, duration_seconds, groups, totals, meta, received_at, "
-                    "updated_at) VALUES (:user, :id, '', :t, :end, :end, 3600, '[]', '{}', "
+                    "updated_at) VALUES (:user, :id, '', :t, :end, :end, 3600, '[]', :totals, "
                     ":meta, :t, :t)"
                 ),
-                {"user": f"u{number}", "id": f"s{number}", "t": T0, "end": T0 + 3600, "meta": meta},
+                {
+                    "user": f"u{number}",
+                    "id": f"s{number}",
+                    "t": T0,
+                    "end": T0 + 3600,
+                    "meta": meta,
+                    "totals": TOTALS if number else "{}",
+                },
             )
     old.close()
     database = UsageDB(db_url)
@@ -174,6 +197,10 @@ def test_a_version_4_database_gets_its_sources_and_monthly_rollups(db_url: str) 
         assert database.upgrade() == len(MIGRATIONS)
         cover = coverage(database, T0 - 10, T0 + 7200)
         assert (cover["sessions"], cover["sessions_from_hub_only"]) == (2, 1)
+        sized = sizing(database, T0 - 10, T0 + 7200)
+        assert sized["sessions_with_oom_kills"] == 1
+        assert sized["peak_memory_to_limit_by_profile"][0]["p50"] == 0.75
+        assert sum(h["server_seconds"] for h in sized["throttled_share_by_hour_of_week"]) == 3600
         month = month_of(T0)
         report = database_kpis(database, since=month, until=next_month(month))
         assert report["kpis"]["monthly_active_users"]["value"][0]["users"] == 2

@@ -28,6 +28,7 @@ from support.hub_process import (  # noqa: E402
     free_port,
     launch_hub,
     loopback_hub_config,
+    service_command,
     stop_process,
     wait_for,
 )
@@ -38,15 +39,12 @@ HUB_NAME = "Physics Hub"
 def config(root: Path, port: int, db_url: str) -> Path:
     ports = {"proxy": port, "proxy_api": free_port(), "hub": free_port()}
     service = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "jupyter_usage.hub",
-        f"--UsageService.db_url={db_url}",
+    command = service_command(
+        db_url,
         f"--UsageService.hub_name={HUB_NAME}",
         # No poll: the imported sessions are the whole story of this hub.
         "--UsageService.hub_poll_interval=0",
-    ]
+    )
     text = (
         loopback_hub_config(root, ports, configurable_http_proxy())
         + f"""

@@ -1,5 +1,5 @@
 """The service's watch over budgets: the latest use of every running user, the stops that
-"stop" enforcement schedules, the spawns the hub refused, and their Prometheus metrics.
+"stop" enforcement schedules, and their Prometheus metrics.
 
 Every check (each `hub_poll_interval`, else each minute) lists the hub's running servers
 and evaluates their users' budgets. Under "stop" enforcement a user whose budget is spent
@@ -15,9 +15,7 @@ import asyncio
 import logging
 import math
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -33,22 +31,6 @@ from .hub_servers import HubUnavailable, RunningServer, running_servers
 log = logging.getLogger(__name__)
 
 Entries = list[dict[str, Any]]
-
-
-@dataclass
-class Refusals:
-    """Spawns the hub refused over a budget, since the service started."""
-
-    by_scope: Counter[str] = field(default_factory=Counter)
-    by_user: Counter[str] = field(default_factory=Counter)
-
-    def add(self, user: str, scope: str) -> None:
-        self.by_scope[scope] += 1
-        self.by_user[user] += 1
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_scope.values())
 
 
 class BudgetEnforcer:
@@ -76,7 +58,6 @@ class BudgetEnforcer:
         """User → when their servers are stopped, while a stop is scheduled."""
         self.latest: dict[str, tuple[tuple[str, ...], Entries]] = {}
         """User → (groups, budgets) as last evaluated: the metrics and the report read it."""
-        self.refusals = Refusals()
         self.stopped_servers = 0
         self._failing = False
 
@@ -180,14 +161,15 @@ class BudgetEnforcer:
 
     # -- metrics ---------------------------------------------------------------------
 
-    def exposition(self) -> bytes:
+    def exposition(self, refused_by_scope: Mapping[str, int]) -> bytes:
         """The metrics in Prometheus text format (a registry of their own, made per scrape:
-        the service's process has no other metrics to mix in)."""
+        the service's process has no other metrics to mix in), with the spawns refused per
+        budget scope as the database counts them."""
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(self))
+        registry.register(_Collector(self.metrics(refused_by_scope)))
         return generate_latest(registry)
 
-    def metrics(self) -> list[Metric]:
+    def metrics(self, refused_by_scope: Mapping[str, int]) -> list[Metric]:
         labels = ["user", "scope", "period", "unit"]
         used = GaugeMetricFamily(
             "jupyter_usage_budget_used",
@@ -237,10 +219,10 @@ class BudgetEnforcer:
             group_limit.add_metric(list(key), groups_limit[key])
         refused = CounterMetricFamily(
             "jupyter_usage_budget_spawns_refused",
-            "Spawns the hub refused because a budget was spent, since the service started",
+            "Spawns the hub refused because a budget was spent (kept in the service's database)",
             labels=["scope"],
         )
-        for scope, count in sorted(self.refusals.by_scope.items()):
+        for scope, count in sorted(refused_by_scope.items()):
             refused.add_metric([scope], float(count))
         stops = CounterMetricFamily(
             "jupyter_usage_budget_servers_stopped",
@@ -256,11 +238,11 @@ class BudgetEnforcer:
 
 
 class _Collector:
-    def __init__(self, enforcer: BudgetEnforcer) -> None:
-        self.enforcer = enforcer
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
 
     def collect(self) -> Iterable[Metric]:
-        return iter(self.enforcer.metrics())
+        return iter(self._metrics)
 
 
 def finite(value: Any) -> float:

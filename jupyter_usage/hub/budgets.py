@@ -150,9 +150,10 @@ async def refuse_over_budget(spawner: Any) -> None:
     zone = str(settings.get("budget_timezone") or "UTC")
     message = refusal_message(entry, reset_time(float(entry["resets_at"]), zone))
     try:
-        await _ask(f"{base}api/v1/budget/refusals", token, "POST", {"scope": entry["scope"]})
+        refusal = {"scope": entry["scope"], "message": message}
+        await _ask(f"{base}api/v1/budget/refusals", token, "POST", refusal)
     except BudgetUnknown as error:
-        logger.warning("Cannot count %s's refused spawn at the usage service: %s", user, error)
+        logger.warning("Cannot record %s's refused spawn at the usage service: %s", user, error)
     logger.warning("Refusing to start %s's server: %s", user, message)
     raise web.HTTPError(403, message)
 

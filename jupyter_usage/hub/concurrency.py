@@ -2,10 +2,11 @@
 
 A row holds, for one scope (`filter_group`: '' = every session, else that group's) and
 one hour, the most servers running at once inside the hour and the first instant it
-happened, as `kpis.peak_concurrency` computes it over the hour alone. A window's peak
-is then the largest of its whole hours' (a few thousand rows a year) and of its two
-partial hours, computed from the raw sessions active in them; the first instant of the
-largest is the earliest of theirs. Hours without a server have no row.
+happened, as `kpis.peak_concurrency` computes it over the hour alone (and sizing's CPU
+throttling in it). A window's peak is then the largest of its whole hours' (a few
+thousand rows a year) and of its two partial hours, computed from the raw sessions active
+in them; the first instant of the largest is the earliest of theirs. Hours without a
+server have no row.
 
 Like the rollups, a row is recomputed from the raw sessions of its hour, never adjusted:
 each refresh takes a lock (PostgreSQL) or the write lock (SQLite) first, then reads, so
@@ -47,6 +48,10 @@ hour_peaks = Table(
     Column("hour", Float, nullable=False),
     Column("peak", Integer, nullable=False),
     Column("peak_at", Float, nullable=False),
+    # Sizing's CPU pressure: the seconds of sessions with a throttling figure inside the
+    # hour, and the part of their throttling that falls in it (spread evenly).
+    Column("figure_seconds", Float, nullable=False, server_default="0"),
+    Column("throttled_seconds", Float, nullable=False, server_default="0"),
     PrimaryKeyConstraint("filter_group", "hour", name="usage_concurrency_hours_key"),
 )
 
@@ -105,27 +110,53 @@ class _Sweep:
         return self.peaks
 
 
+Hour = tuple[int, float, float, float]
+"""Peak, its first instant, figure seconds and throttled seconds of one hour."""
+
+
 def sweep_scopes(
     rows: Iterable[Any], first_hour: float, last_hour: float
-) -> dict[tuple[str, float], tuple[int, float]]:
-    """Peak and first instant of each hour `first_hour` … `last_hour` (hour starts) with a
-    server running, each hour alone, in every scope: all sessions and each group's.
-    `rows` (started, last_seen, groups) come in order of `started`."""
+) -> dict[tuple[str, float], Hour]:
+    """Each hour `first_hour` … `last_hour` (hour starts) with a server running, each hour
+    alone, in every scope: all sessions and each group's. `rows` (started, last_seen,
+    groups, cpu_throttled_seconds) come in order of `started`."""
     low, high = first_hour, last_hour + HOUR_SECONDS
     sweeps: dict[str, _Sweep] = {}
-    for started, end, groups in rows:
-        start, end = max(started, low), min(end, high)
+    pressure: dict[tuple[str, float], list[float]] = {}
+    for started, last_seen, groups, throttled in rows:
+        start, end = max(started, low), min(last_seen, high)
         if not start < end:
             continue
         for scope in ("", *(groups or ())):
             if scope not in sweeps:
                 sweeps[scope] = _Sweep(first_hour)
             sweeps[scope].add(start, end)
-    found: dict[tuple[str, float], tuple[int, float]] = {}
+        if throttled is not None:
+            for hour, seconds, share in spread(start, end, last_seen - started, throttled):
+                for scope in ("", *(groups or ())):
+                    figures = pressure.setdefault((scope, hour), [0.0, 0.0])
+                    figures[0] += seconds
+                    figures[1] += share
+    found: dict[tuple[str, float], Hour] = {}
     for scope, state in sweeps.items():
-        for hour, value in state.finish(last_hour).items():
-            found[(scope, hour)] = value
+        for hour, (peak, at) in state.finish(last_hour).items():
+            figures = pressure.get((scope, hour), [0.0, 0.0])
+            found[(scope, hour)] = (peak, at, figures[0], figures[1])
     return found
+
+
+def spread(
+    start: float, end: float, length: float, throttled: float
+) -> Iterable[tuple[float, float, float]]:
+    """(hour, seconds, throttled seconds) of each hour of `[start, end)`, a part of a
+    session `length` seconds long whose throttling is spread evenly over its time."""
+    moment = start
+    while moment < end:
+        hour = hour_of(moment)
+        boundary = min(end, hour + HOUR_SECONDS)
+        seconds = boundary - moment
+        yield hour, seconds, throttled * seconds / length if length > 0 else 0.0
+        moment = boundary
 
 
 def refresh_hours(
@@ -149,7 +180,7 @@ def refresh_hours(
             delete(hour_peaks).where(hour_peaks.c.hour >= first, hour_peaks.c.hour <= last)
         )
         query = (
-            select(c.started, c.last_seen, c.groups)
+            select(c.started, c.last_seen, c.groups, c.cpu_throttled_seconds)
             .where(c.last_seen > first, c.started < last + HOUR_SECONDS)
             .order_by(c.started)
             .execution_options(yield_per=5000)
@@ -168,9 +199,10 @@ def rebuild(connection: Connection, sessions_table: Any) -> None:
         refresh_hours(connection, sessions_table, [(first, last)])
 
 
-def write(connection: Connection, peaks: dict[tuple[str, float], tuple[int, float]]) -> None:
-    rows = [(scope, hour, peak, at) for (scope, hour), (peak, at) in peaks.items()]
-    insert_rows(connection, hour_peaks.name, ("filter_group", "hour", "peak", "peak_at"), rows)
+def write(connection: Connection, peaks: dict[tuple[str, float], Hour]) -> None:
+    rows = [(scope, hour, *figures) for (scope, hour), figures in peaks.items()]
+    columns = ("filter_group", "hour", "peak", "peak_at", "figure_seconds", "throttled_seconds")
+    insert_rows(connection, hour_peaks.name, columns, rows)
 
 
 def _hours(low: float, high: float) -> Iterable[float]:

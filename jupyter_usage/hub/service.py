@@ -17,26 +17,24 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
-from urllib.parse import quote, urlparse
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from urllib.parse import urlparse
 
 from jupyterhub.services.auth import (
     HubOAuth,
 )
-from jupyterhub.utils import url_path_join
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Float, Int, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
 from jupyter_usage._version import __version__
 from jupyter_usage.hubclient import HubClient
-from jupyter_usage.traits import BoundedFloat, NamedCaselessStrEnum
+from jupyter_usage.traits import BoundedFloat
 
 from .availability import (
     UNAVAILABLE,
@@ -44,32 +42,9 @@ from .availability import (
     is_unavailable,
 )
 from .availability import reason as failure_reason
-from .budget_enforcer import BudgetEnforcer
-from .budget_rules import (
-    COMBINE_RULES,
-    ENFORCEMENTS,
-    Budget,
-    BudgetConfigError,
-    parse_budgets,
-)
-from .budget_use import budgets_of, everyone_budgets, latest_groups
-from .handlers import (
-    ActivityHandler,
-    BudgetHandler,
-    BudgetRefusalsHandler,
-    KpisCsvHandler,
-    KpisHandler,
-    MetricsHandler,
-    OAuthCallbackHandler,
-    ReportHandler,
-    SessionDetailsHandler,
-    SessionsCsvHandler,
-    SessionsHandler,
-    SessionsPageHandler,
-    SizingHandler,
-    Unavailable,
-    UsersHandler,
-)
+from .budget_config import BudgetConfig
+from .budget_keeper import BudgetKeeper
+from .handlers import Unavailable, routes
 from .hub_sessions import HubSessions
 from .server_poller import HubPoller
 from .storage import NewerSchemaError, UsageDB
@@ -79,15 +54,12 @@ from .validation import (
 
 _T = TypeVar("_T")
 
-STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
-"""The report page's scripts and styles (uPlot included), served as files: the page's
-Content-Security-Policy allows no inline script."""
 
-DAY_SECONDS = 86400.0
-
-
-class UsageService(Application):
+class UsageService(Application, BudgetConfig):
     """Keeps the session history of every user of a JupyterHub and reports KPIs."""
+
+    # BudgetConfig comes second: its traits count as this class's own (`c.UsageService.…`).
+    _budget_keeper: BudgetKeeper | None = None
 
     name = "jupyter-usage-hub"
     description = __doc__ or ""
@@ -219,112 +191,6 @@ class UsageService(Application):
         """,
     )
 
-    budgets: List[Any] = List(
-        config=True,
-        help="""Budgets: what each user may spend per period. A list of dicts, each with
-
-        - a scope: `{"user": NAME}`, `{"group": NAME}` or `{"default": True}`;
-        - `"period"`: `"day"`, `"week"` (from Monday) or `"month"` (calendar periods in
-          `budget_timezone`), or `{"rolling_days": N}` (the last N days, 1 to 366);
-        - one or more limits: `"limit"` with `"currency"` (an ISO 4217 code; the cost the
-          servers report in that currency), `"cpu_core_hours"`, `"memory_gib_hours"`,
-          `"gpu_hours"`, `"server_hours"`. 0 allows nothing;
-        - for a group, `"shared": True` to make the limit the group's together (default:
-          each member may spend the whole limit).
-
-        Example: `[{"group": "students", "period": "month", "limit": 20, "currency": "EUR"}]`.
-        See `budget_combine` for several matching budgets. Default: none.
-        """,
-    )
-
-    budget_timezone = Unicode(
-        "UTC",
-        config=True,
-        help="""IANA time zone whose midnights start the calendar budget periods
-        ("Europe/Berlin"). Default: "UTC".""",
-    )
-
-    budget_combine = NamedCaselessStrEnum(
-        COMBINE_RULES,
-        default_value="most_specific",
-        config=True,
-        help="""How several matching budgets combine. Limits of different units,
-        currencies or periods always apply side by side; for the same unit and period:
-
-        - "most_specific": the user's own budgets if there are any, else their groups'
-          (the largest limit among the groups), else the default budgets;
-        - "min": every matching budget counts and the smallest limit binds;
-        - "max": every matching budget counts and the largest limit binds.
-
-        Default: "most_specific".
-        """,
-    )
-
-    budget_enforcement = NamedCaselessStrEnum(
-        ENFORCEMENTS,
-        default_value="none",
-        config=True,
-        help="""What a spent budget does:
-
-        - "none": it is shown only;
-        - "spawn": new servers are refused (with `refuse_over_budget` as the hub's
-          `c.Spawner.pre_spawn_hook`, see docs/admins.md);
-        - "stop": also running servers are stopped, `budget_grace_seconds` after the user
-          was warned, through the hub API: the service's role needs the `servers` scope
-          (and `list:users`, `read:users:groups`, as for `hub_poll_interval`).
-
-        Default: "none".
-        """,
-    )
-
-    budget_grace_seconds = BoundedFloat(
-        300.0,
-        min=0,
-        max=86400,
-        config=True,
-        help="""Under "stop" enforcement, seconds between the warning that a budget is
-        spent and the stop of the user's servers: time to save work. Between 0 and 86400.
-        Default: 300.""",
-    )
-
-    budget_fail_open = Bool(
-        True,
-        config=True,
-        help="""Whether `refuse_over_budget` lets a spawn through when the service cannot
-        be asked (it warns in the hub's log). True: an outage of the service never locks
-        everyone out of the hub. False: spawns are refused while it is down. This trait is
-        read by the hook in the hub's process: set it in jupyterhub_config.py as
-        `c.UsageService.budget_fail_open`. Default: True.""",
-    )
-
-    @validate("budgets")
-    def _validate_budgets(self, proposal: Any) -> list[Any]:
-        try:
-            parse_budgets(proposal["value"])
-        except BudgetConfigError as error:
-            raise TraitError(f"UsageService.budgets{error}") from None
-        return list(proposal["value"])
-
-    @validate("budget_timezone")
-    def _validate_timezone(self, proposal: Any) -> str:
-        value = proposal["value"]
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise TraitError(
-                f"UsageService.budget_timezone must be an IANA time zone such as "
-                f"'Europe/Berlin', got {value!r}"
-            ) from None
-        return str(value)
-
-    @property
-    def parsed_budgets(self) -> list[Budget]:
-        return parse_budgets(self.budgets)
-
-    @property
-    def budget_zone(self) -> ZoneInfo:
-        return ZoneInfo(self.budget_timezone)
-
     @validate("db_retry_max_seconds", "shutdown_grace_seconds")
     def _validate_seconds(self, proposal: Any) -> float:
         value = float(proposal["value"])
@@ -438,39 +304,14 @@ class UsageService(Application):
         self.health = DatabaseHealth(self.log)
         self.stopping = False
         self.requests_in_flight = 0
-        self._budget_enforcer: BudgetEnforcer | None = None
 
     # -- the web app -----------------------------------------------------------------
 
     def make_app(self, db: UsageDB, hub_auth: HubOAuth) -> web.Application:
         self.db = db
         self.hub_auth = hub_auth
-        prefix = self.service_prefix
-        api = url_path_join(prefix, "api/v1")
-        arguments = {"service": self}
         return web.Application(
-            [
-                (prefix, ReportHandler, arguments),
-                (prefix.rstrip("/"), web.RedirectHandler, {"url": prefix}),
-                (url_path_join(prefix, "oauth_callback"), OAuthCallbackHandler, arguments),
-                (url_path_join(api, "sessions"), SessionsHandler, arguments),
-                (url_path_join(api, r"sessions\.csv"), SessionsCsvHandler, arguments),
-                (url_path_join(api, "kpis"), KpisHandler, arguments),
-                (url_path_join(api, r"kpis\.csv"), KpisCsvHandler, arguments),
-                (url_path_join(api, "sizing"), SizingHandler, arguments),
-                (url_path_join(api, "budget"), BudgetHandler, arguments),
-                (url_path_join(api, "budget/refusals"), BudgetRefusalsHandler, arguments),
-                (url_path_join(api, "metrics"), MetricsHandler, arguments),
-                (url_path_join(api, "activity"), ActivityHandler, arguments),
-                (url_path_join(api, "users"), UsersHandler, arguments),
-                (url_path_join(api, "session-details"), SessionDetailsHandler, arguments),
-                (url_path_join(prefix, "sessions"), SessionsPageHandler, arguments),
-                (
-                    url_path_join(prefix, "static/(.*)"),
-                    web.StaticFileHandler,
-                    {"path": STATIC_DIR},
-                ),
-            ],
+            routes(self),
             cookie_secret=secrets.token_bytes(32),
             log_function=self._log_request,
         )
@@ -555,101 +396,12 @@ class UsageService(Application):
         self.hub_sessions = HubSessions(db)
         return HubPoller(self.hub_sessions, client, self.hub_poll_interval, self.run_db, self.log)
 
-    # -- budgets ---------------------------------------------------------------------
-
-    def budget_enforcer(self) -> BudgetEnforcer:
-        """The watch over budgets (made once; it also counts refusals and serves metrics)."""
-        if self._budget_enforcer is None:
-            client = HubClient.from_env(timeout_seconds=10, logger=self.log)
-            self._budget_enforcer = BudgetEnforcer(
-                self.evaluate_budgets,
-                client,
-                enforcement=self.budget_enforcement,
-                grace_seconds=self.budget_grace_seconds,
-                interval_seconds=self.hub_poll_interval or 60.0,
-                shared_scopes={b.scope for b in self.parsed_budgets if b.shared},
-                logger=self.log,
-            )
-        return self._budget_enforcer
-
-    async def evaluate_budgets(self, user: str, groups: Sequence[str]) -> list[dict[str, Any]]:
-        budgets = self.parsed_budgets
-        stop_at = self.budget_enforcer().stop_at(user)
-        db = self.db
-        entries = await self.run_db(
-            lambda: budgets_of(
-                db,
-                budgets,
-                combine=self.budget_combine,
-                user=user,
-                groups=groups,
-                now=time.time(),
-                zone=self.budget_zone,
-                enforcement=self.budget_enforcement,
-                stop_at=stop_at,
-            )
-        )
-        self.budget_enforcer().remember(user, groups, entries)
-        return entries
-
-    async def groups_of(self, user: str) -> list[str]:
-        """The user's groups, from the hub (the service's own token, `read:users:groups`),
-        else from their latest stored session."""
-        client = self.budget_enforcer().client
-        if client is not None:
-            url = f"{client.api_url}/users/{quote(user, safe='')}"
-            answer = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: client.request("GET", url)
-            )
-            if answer.ok and isinstance(answer.body, dict):
-                groups = answer.body.get("groups")
-                if isinstance(groups, list):
-                    return [g for g in groups if isinstance(g, str)]
-        db = self.db
-        return list(await self.run_db(lambda: latest_groups(db, user)))
-
-    async def budget_answer(self, user: str, groups: Any = None) -> dict[str, Any]:
-        """The body of `GET api/v1/budget` for `user`; `groups` when the caller's token
-        already said them."""
-        if not self.budgets:
-            return {"user": user, "budgets": [], "reason": "no budgets are configured"}
-        if not isinstance(groups, list):
-            groups = await self.groups_of(user)
-        entries = await self.evaluate_budgets(user, [g for g in groups if isinstance(g, str)])
-        body: dict[str, Any] = {"user": user, "budgets": entries}
-        if not entries:
-            body["reason"] = f"no budget applies to {user}"
-        return body
-
-    async def budget_overview(self) -> dict[str, Any] | None:
-        """Every user's budgets for the report page, and the refused spawns; None without
-        budgets."""
-        budgets = self.parsed_budgets
-        if not budgets:
-            return None
-        enforcer = self.budget_enforcer()
-        db = self.db
-        users = await self.run_db(
-            lambda: everyone_budgets(
-                db,
-                budgets,
-                combine=self.budget_combine,
-                now=time.time(),
-                zone=self.budget_zone,
-                enforcement=self.budget_enforcement,
-                stops=dict(enforcer.stops),
-            )
-        )
-        refusals = enforcer.refusals
-        return {
-            "users": users,
-            "enforcement": self.budget_enforcement,
-            "refused": {
-                "total": refusals.total,
-                "by_scope": dict(refusals.by_scope),
-                "by_user": dict(refusals.by_user),
-            },
-        }
+    @property
+    def budget_keeper(self) -> BudgetKeeper:
+        """The budgets at run time (made on first use, once the database is known)."""
+        if self._budget_keeper is None:
+            self._budget_keeper = BudgetKeeper(self)
+        return self._budget_keeper
 
     def is_reader_of_all(self, model: dict[str, Any]) -> bool:
         """Admins, and holders of the admin scope, read everyone's sessions."""
@@ -689,7 +441,7 @@ class UsageService(Application):
             poll_task = asyncio.create_task(poller.run()) if poller is not None else None
             budget_task = None
             if self.budgets:
-                budget_task = asyncio.create_task(self.budget_enforcer().run())
+                budget_task = asyncio.create_task(self.budget_keeper.enforcer.run())
             stop = asyncio.Event()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)

@@ -4,9 +4,12 @@ users really use against what they are given.
 Built from what each server reports with its session (`totals.oom_kills`,
 `memory_near_limit_seconds`, `cpu_throttled_seconds`, `peak_memory_bytes` and the limits
 in `meta.limits`), for the sessions with figures only (servers known from the hub alone
-have none). The database selects those few fields, read in batches; the spreading over
-hours of the week and the percentiles are done here, so the time grows with the sessions
-of the window (the memory only with those that have a memory limit).
+have none). Those figures are columns of their own (storage.DERIVED_COLUMNS), so the
+database counts and sums them: what leaves it is a few counts, one row per week with OOM
+kills, the throttling of the window's whole hours (kept with the hour peaks, see
+concurrency.py) and, per profile, three percentiles read along an index of peak-to-limit
+ratios. Only the partial hours at the window's edges read sessions. `sizing_reference`
+computes the same from every session's row: the tests hold the two equal.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Integer, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from .concurrency import hour_peaks
 from .coverage import in_group
 from .kpis import percentile
 from .session_query import active_in
@@ -26,10 +30,16 @@ from .storage import SessionRow, UsageDB
 
 HOUR = 3600.0
 WEEK_HOURS = 168
+WEEK_SECONDS = 7 * 86400.0
+MONDAY_EPOCH = 4 * 86400.0
+"""1970-01-05, the first Monday after the epoch: weeks counted from it start on Mondays."""
 UNKNOWN_PROFILE = "(no profile)"
 
 
-def sizing(db: UsageDB, since: float, until: float, group: str | None = None) -> dict[str, Any]:
+def sizing_reference(
+    db: UsageDB, since: float, until: float, group: str | None = None
+) -> dict[str, Any]:
+    """Sizing from every session's row of the window, read in batches, added up here."""
     totals = SessionRow.totals
     columns = (
         SessionRow.started,
@@ -41,12 +51,7 @@ def sizing(db: UsageDB, since: float, until: float, group: str | None = None) ->
         totals["peak_memory_bytes"].as_float(),
         SessionRow.meta[("limits", "memory_limit_bytes")].as_float(),
     )
-    query = select(*columns).where(
-        # Said although active_in implies it: the index on last_seen then picks the few.
-        SessionRow.last_seen >= since,
-        active_in(SessionRow, since, until),
-        SessionRow.from_hub.is_(False),
-    )
+    query = select(*columns).where(*_window(since, until))
     if group is not None:
         query = query.where(in_group(group))
     hit_limit = oom_sessions = with_figures = 0
@@ -65,6 +70,139 @@ def sizing(db: UsageDB, since: float, until: float, group: str | None = None) ->
     return _sizing_body(
         with_figures, hit_limit, oom_sessions, kills_by_week, throttled, server, ratios
     )
+
+
+def sizing(db: UsageDB, since: float, until: float, group: str | None = None) -> dict[str, Any]:
+    """Sizing over the window, computed by the database."""
+    c = SessionRow
+    where = _window(since, until)
+    if group is not None:
+        where.append(in_group(group))
+    kills_by_week: dict[str, float] = {}
+    throttled = [0.0] * WEEK_HOURS
+    server = [0.0] * WEEK_HOURS
+    ratios: dict[str, tuple[int, list[float | None]]] = {}
+    with db.engine.connect() as connection:
+        hit = or_(c.oom_kills > 0, c.memory_near_limit_seconds > 0)
+        with_figures, hit_limit, oom_sessions = connection.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((hit, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((c.oom_kills > 0, 1), else_=0)), 0),
+            ).where(*where)
+        ).one()
+        week = _floor(connection, (c.started - MONDAY_EPOCH) / WEEK_SECONDS)
+        weeks = select(week, func.sum(c.oom_kills)).where(*where, c.oom_kills > 0).group_by(week)
+        for index, kills in connection.execute(weeks):
+            kills_by_week[_iso_week(MONDAY_EPOCH + int(index) * WEEK_SECONDS)] = float(kills)
+        _throttling(connection, since, until, group, throttled, server)
+        for profile, values in _ratio_percentiles(connection, since, until, group).items():
+            ratios[profile] = values
+    body = _sizing_body(
+        int(with_figures), int(hit_limit), int(oom_sessions), kills_by_week, throttled, server, {}
+    )
+    body["peak_memory_to_limit_by_profile"] = [
+        {"profile": profile, "sessions": count, "p50": p50, "p90": p90, "p99": p99}
+        for profile, (count, [p50, p90, p99]) in sorted(ratios.items())
+    ]
+    return body
+
+
+def _window(since: float, until: float) -> list[Any]:
+    """The window's sessions with figures. `last_seen >= since` follows from active_in;
+    said, it lets the index on (last_seen, started, from_hub) pick the few."""
+    return [
+        SessionRow.last_seen >= since,
+        active_in(SessionRow, since, until),
+        SessionRow.from_hub.is_(False),
+    ]
+
+
+def _floor(connection: Connection, value: Any) -> Any:
+    if connection.dialect.name == "postgresql":
+        return func.floor(value)
+    # SQLite's CAST truncates toward zero: the floor of a non-negative value.
+    return cast(value, Integer)
+
+
+def _throttling(
+    connection: Connection,
+    since: float,
+    until: float,
+    group: str | None,
+    throttled: list[float],
+    server: list[float],
+) -> None:
+    """Whole hours from the table of hour peaks; the partial hours at the edges from the
+    sessions running in them."""
+    low = math.ceil(since / HOUR) * HOUR
+    high = math.floor(until / HOUR) * HOUR
+    if low < high:
+        h = hour_peaks.c
+        query = select(h.hour, h.figure_seconds, h.throttled_seconds).where(
+            h.filter_group == (group or ""), h.hour >= low, h.hour < high, h.figure_seconds > 0
+        )
+        for hour, seconds, share in connection.execute(query):
+            index = _hour_of_week(hour)
+            server[index] += seconds
+            throttled[index] += share
+        edges = [(since, low), (high, until)]
+    else:
+        edges = [(since, until)]
+    c = SessionRow
+    for start, end in edges:
+        if not start < end:
+            continue
+        where = [*_window(start, end), c.cpu_throttled_seconds.is_not(None)]
+        if group is not None:
+            where.append(in_group(group))
+        rows = connection.execute(
+            select(c.started, c.last_seen, c.cpu_throttled_seconds).where(*where)
+        )
+        for started, last_seen, throttle in rows:
+            _spread(throttled, server, started, last_seen, float(throttle or 0.0), start, end)
+
+
+def _ratio_percentiles(
+    connection: Connection, since: float, until: float, group: str | None
+) -> dict[str, tuple[int, list[float | None]]]:
+    """Per profile: the sessions with a peak-to-limit ratio, and its p50, p90 and p99 as
+    `kpis.percentile` interpolates them, each two values read in the ratio's order."""
+    c = SessionRow
+    last_seen: Any = c.last_seen
+    started: Any = c.started
+    if connection.dialect.name == "sqlite" and group is None:
+        # Without statistics SQLite would take the index on last_seen and sort; `+ 0`
+        # leaves it the ratios' index (ratio, profile, last_seen, started), walked in order.
+        last_seen, started = c.last_seen + 0, c.started + 0
+    where = [
+        c.memory_peak_ratio.is_not(None),
+        last_seen >= since,
+        started < until,
+        or_(last_seen > since, started >= since),
+        c.from_hub.is_(False),
+    ]
+    if group is not None:
+        where.append(in_group(group))
+    counts = connection.execute(select(c.profile, func.count()).where(*where).group_by(c.profile))
+    found: dict[str, tuple[int, list[float | None]]] = {}
+    for profile, count in counts.all():
+        chosen = [*where, c.profile.is_(None) if profile is None else c.profile == profile]
+        values: list[float | None] = []
+        for fraction in (0.5, 0.9, 0.99):
+            position = (count - 1) * fraction
+            lower, upper = math.floor(position), math.ceil(position)
+            query = (
+                select(c.memory_peak_ratio)
+                .where(*chosen)
+                .order_by(c.memory_peak_ratio)
+                .offset(lower)
+                .limit(upper - lower + 1)
+            )
+            picked = [float(v) for v in connection.execute(query).scalars() if v is not None]
+            values.append(picked[0] + (picked[-1] - picked[0]) * (position - lower))
+        found[profile or UNKNOWN_PROFILE] = (int(count), values)
+    return found
 
 
 def _add_session(

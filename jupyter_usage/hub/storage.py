@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -43,6 +44,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from jupyter_usage.records import LIMITS_KEY
 
 from . import concurrency, rollups
 from .kpis import KpiSession
@@ -80,6 +83,8 @@ class SessionRow(Base):
         Index("usage_sessions_ended", "ended"),
         # Sessions overlapping a recent window, counted by source from the index alone.
         Index("usage_sessions_spans", "last_seen", "started", "from_hub"),
+        # Peak memory to limit in order, for sizing's percentiles, without reading rows.
+        Index("usage_sessions_peak_ratios", "memory_peak_ratio", "profile", "last_seen", "started"),
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -105,6 +110,12 @@ class SessionRow(Base):
     updated_at: Mapped[float] = mapped_column(Float)
     from_hub: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """`meta.source` is the hub's: a session without the extension's figures."""
+    # Sizing's figures, copied out of `totals` and `meta.limits` so that SQL reads them.
+    oom_kills: Mapped[float | None] = mapped_column(Float, nullable=True)
+    memory_near_limit_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cpu_throttled_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    memory_peak_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """`totals.peak_memory_bytes` over `meta.limits.memory_limit_bytes`."""
     report_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """SHA-256 of the stored report: tells "the same report again" from "a different one
     of the same moment" inside the UPDATE's WHERE (PostgreSQL's `json` has no `=`)."""
@@ -181,17 +192,29 @@ def _migrate_v4(connection: Connection) -> None:
 
 def _migrate_v5(connection: Connection) -> None:
     # Rollups per user per month beside those per day, so that a year reads months, and
-    # on SQLite stored in key order; the source of a session as a column, so that
-    # coverage counts it from an index.
+    # on SQLite stored in key order; the source and sizing's figures of a session as
+    # columns, and CPU throttling per hour with the hour peaks, so that coverage and
+    # sizing are counted by the database.
     columns = {c["name"] for c in inspect(connection).get_columns(SessionRow.__tablename__)}
     if "from_hub" not in columns:
         connection.execute(
             text("ALTER TABLE usage_sessions ADD COLUMN from_hub BOOLEAN NOT NULL DEFAULT false")
         )
-        hub = SessionRow.meta[SOURCE_KEY].as_string() == HUB_SOURCE
-        connection.execute(update(SessionRow).where(hub).values(from_hub=True))
+        for name in DERIVED_COLUMNS[1:]:
+            connection.execute(text(f"ALTER TABLE usage_sessions ADD COLUMN {name} FLOAT"))
+        _fill_derived(connection)
+    hours = {c["name"] for c in inspect(connection).get_columns(concurrency.hour_peaks.name)}
+    if "figure_seconds" not in hours:
+        for name in ("figure_seconds", "throttled_seconds"):
+            connection.execute(
+                text(
+                    f"ALTER TABLE {concurrency.hour_peaks.name} ADD COLUMN {name} FLOAT "
+                    "NOT NULL DEFAULT 0"
+                )
+            )
+        concurrency.rebuild(connection, SessionRow.__table__)
     for index in Base.metadata.tables[SessionRow.__tablename__].indexes:
-        if index.name == "usage_sessions_spans":
+        if index.name in ("usage_sessions_spans", "usage_sessions_peak_ratios"):
             index.create(connection, checkfirst=True)
     if connection.dialect.name == "sqlite":
         # Recreated in key order (WITHOUT ROWID, see rollups.py), then refilled.
@@ -201,12 +224,39 @@ def _migrate_v5(connection: Connection) -> None:
     rollups.rebuild_rollups(connection, SessionRow.__table__)
 
 
+def _fill_derived(connection: Connection) -> None:
+    """The derived columns of every stored session, in batches of 5,000."""
+    last = 0
+    while True:
+        rows = connection.execute(
+            select(SessionRow.pk, SessionRow.totals, SessionRow.meta)
+            .where(SessionRow.pk > last)
+            .order_by(SessionRow.pk)
+            .limit(5000)
+        ).all()
+        if not rows:
+            return
+        connection.execute(
+            update(SessionRow).where(SessionRow.pk == bindparam("row_pk")),
+            [{"row_pk": pk, **derived_values(totals, meta)} for pk, totals, meta in rows],
+        )
+        last = rows[-1][0]
+
+
+def _migrate_v6(connection: Connection) -> None:
+    # Spawns refused over a budget, so that their count survives a restart of the service.
+    from . import budget_refusals
+
+    budget_refusals.create_tables(connection)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
     _migrate_v3,
     _migrate_v4,
     _migrate_v5,
+    _migrate_v6,
 )
 
 
@@ -482,6 +532,15 @@ def stored_is_newer(row: StoredExtent, body: SessionInput) -> bool:
     return body.last_seen < row.last_seen
 
 
+DERIVED_COLUMNS = (
+    "from_hub",
+    "oom_kills",
+    "memory_near_limit_seconds",
+    "cpu_throttled_seconds",
+    "memory_peak_ratio",
+)
+"""Columns copied out of a report's `totals` and `meta` (see `derived_values`)."""
+
 REPORT_COLUMNS = (
     "server_name",
     "started",
@@ -499,7 +558,7 @@ REPORT_COLUMNS = (
     "cost_total",
     "currency",
     "report_digest",
-    "from_hub",
+    *DERIVED_COLUMNS,
 )
 """The columns `report_values` sets, in its order."""
 
@@ -535,6 +594,28 @@ def _values(body: SessionInput, groups: Sequence[str]) -> dict[str, Any]:
     }
     canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     values["report_digest"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    # Derived from `meta`, so outside the digest: replays of older reports stay "unchanged".
-    values["from_hub"] = isinstance(body.meta, dict) and body.meta.get(SOURCE_KEY) == HUB_SOURCE
+    # Derived, so outside the digest: replays of older reports stay "unchanged".
+    values.update(derived_values(body.totals, body.meta))
     return values
+
+
+def derived_values(totals: Any, meta: Any) -> dict[str, Any]:
+    """The columns SQL reads instead of the JSON of `totals` and `meta`."""
+    totals = totals if isinstance(totals, dict) else {}
+    meta = meta if isinstance(meta, dict) else {}
+    limits = meta.get(LIMITS_KEY)
+    peak = _number(totals.get("peak_memory_bytes"))
+    limit = _number(limits.get("memory_limit_bytes")) if isinstance(limits, dict) else None
+    return {
+        "from_hub": meta.get(SOURCE_KEY) == HUB_SOURCE,
+        "oom_kills": _number(totals.get("oom_kills")),
+        "memory_near_limit_seconds": _number(totals.get("memory_near_limit_seconds")),
+        "cpu_throttled_seconds": _number(totals.get("cpu_throttled_seconds")),
+        "memory_peak_ratio": peak / limit if peak is not None and limit else None,
+    }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)

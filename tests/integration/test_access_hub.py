@@ -235,3 +235,27 @@ def test_html_names_are_text_in_json_and_csv_and_escaped_in_the_report(
     refused = call("GET", hub.service, hub.tokens[HTML_NAME])
     assert refused.status == 403
     assert b"<img" not in refused.body
+
+
+def test_a_refused_spawn_is_checked_recorded_and_read_by_readers_of_all(hub: Hub) -> None:
+    """What the spawn hook posts; physics has a budget in this hub (support.hub_process)."""
+    long = {"scope": "group:physics", "message": "x" * 2001}
+    answer = hub.api("POST", "budget/refusals", "alice", long)
+    assert answer.status == 400, answer.body
+    assert "'message' must be a string of at most 2000 characters" in answer.json()["message"]
+    unknown = hub.api("POST", "budget/refusals", "alice", {"scope": "group:biology"})
+    assert unknown.status == 400, unknown.body
+    assert "no budget has the scope 'group:biology'" in unknown.json()["message"]
+    before = hub.api("GET", "budget/refusals", "ada").json()["by_user"].get("alice", 0)
+    posted = {"scope": "group:physics", "message": "Your monthly budget is spent."}
+    assert hub.api("POST", "budget/refusals", "alice", posted).status == 201
+    assert hub.api("GET", "budget/refusals", "alice").status == 403
+    assert hub.api("GET", "budget/refusals?group=physics", "ada").status == 400
+    answer = hub.api("GET", "budget/refusals", "dana")
+    assert answer.status == 200, answer.body
+    body = answer.json()
+    assert body["by_user"]["alice"] == before + 1
+    newest = body["latest"][0]
+    assert (newest["user"], newest["scope"]) == ("alice", "group:physics")
+    assert newest["message"] == "Your monthly budget is spent."
+    assert body["since"] <= newest["time"] < body["until"]

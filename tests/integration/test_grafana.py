@@ -33,6 +33,7 @@ from support.hub_process import (
     configurable_http_proxy,
     free_port,
     loopback_hub_config,
+    singleuser_config,
     stop_process,
     wait_for,
 )
@@ -341,29 +342,26 @@ sys.modules[__name__] = FakeNvml(
 
 
 def write_hub_config(root: Path, ports: dict[str, int]) -> Path:
-    singleuser = root / "singleuser-config"
-    singleuser.mkdir()
-    (singleuser / "jupyter_server_config.json").write_text(
-        json.dumps(
-            {
-                "CostModel": {
-                    "currency": "USD",
-                    "basis": "allocated",
-                    "cpu_core_hour": 0.05,
-                    "memory_gib_hour": 0.01,
-                    "gpu_hour": 0.35,
-                    "server_hour": 1.0,
-                    "group_rates": {"biology": {"server_hour": 0.5}},
-                },
-                "UsageApp": {
-                    "sample_interval": 0.5,
-                    "idle_after_seconds": 1,
-                    "memory_limit_bytes": 4 * 2**30,
-                    "cpu_limit_cores": 2,
-                    "hub_service_name": "",
-                },
-            }
-        )
+    singleuser = singleuser_config(
+        root,
+        {
+            "CostModel": {
+                "currency": "USD",
+                "basis": "allocated",
+                "cpu_core_hour": 0.05,
+                "memory_gib_hour": 0.01,
+                "gpu_hour": 0.35,
+                "server_hour": 1.0,
+                "group_rates": {"biology": {"server_hour": 0.5}},
+            },
+            "UsageApp": {
+                "sample_interval": 0.5,
+                "idle_after_seconds": 1,
+                "memory_limit_bytes": 4 * 2**30,
+                "cpu_limit_cores": 2,
+                "hub_service_name": "",
+            },
+        },
     )
     shim = root / "gpu-shim"
     shim.mkdir()

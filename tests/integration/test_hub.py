@@ -10,12 +10,10 @@ single-user servers' tokens (read from the running servers' environment) through
 from __future__ import annotations
 
 import http.cookiejar
-import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -28,15 +26,17 @@ from typing import Any
 
 import pytest
 from support.hub_process import (
-    VENV_BIN,
+    READ_ALL_SCOPE_CONFIG,
     Answer,
     NoRedirect,
     call,
-    configurable_http_proxy,
     free_port,
-    launch_hub,
-    loopback_hub_config,
-    stop_process,
+    running_hub,
+    service_command,
+    services_config,
+    singleuser_config,
+    spawning_hub_config,
+    user_tokens,
     wait_for,
 )
 
@@ -78,9 +78,6 @@ class Hub:
     def admin(self, method: str, path: str, body: Any = None) -> Answer:
         return call(method, f"{self.api}/{path}", ADMIN_TOKEN, body)
 
-    def log_tail(self) -> str:
-        return (self.root / "hub.log").read_text(errors="replace")[-4000:]
-
     def start_server(self, user: str) -> None:
         answer = self.admin("POST", f"users/{user}/server")
         assert answer.status in (201, 202), answer.body
@@ -117,70 +114,40 @@ class Hub:
         return call("GET", f"{self.service}api/v1/sessions?{query}", token)
 
 
-def write_config(root: Path, chp: Path, ports: dict[str, int]) -> Path:
-    singleuser = root / "singleuser-config"
-    singleuser.mkdir()
-    (singleuser / "jupyter_server_config.json").write_text(
-        json.dumps(
-            {
-                "CostModel": {"server_hour": 1.0, "group_rates": GROUP_RATES},
-                "UsageApp": {
-                    "sample_interval": 0.5,
-                    "checkpoint_interval": 1,
-                    "report_interval": REPORT_SECONDS,
-                },
-            }
-        )
+def write_config(root: Path, ports: dict[str, int]) -> Path:
+    singleuser = singleuser_config(
+        root,
+        {
+            "CostModel": {"server_hour": 1.0, "group_rates": GROUP_RATES},
+            "UsageApp": {
+                "sample_interval": 0.5,
+                "checkpoint_interval": 1,
+                "report_interval": REPORT_SECONDS,
+            },
+        },
     )
-    no_extension = root / "no-extension-config"
-    no_extension.mkdir()
-    (no_extension / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_usage": False}}})
+    no_extension = singleuser_config(
+        root,
+        {"ServerApp": {"jpserver_extensions": {"jupyter_usage": False}}},
+        "no-extension-config",
     )
-    service_command = [
-        sys.executable,
-        "-m",
-        "jupyter_usage.hub",
-        f"--UsageService.db_url=sqlite:///{root / 'usage.sqlite'}",
-        f"--UsageService.hub_poll_interval={POLL_SECONDS}",
-    ]
-    config = (
-        loopback_hub_config(root, ports, chp)
-        + f"""
-c.Authenticator.admin_users = {{"ada"}}
-c.JupyterHub.spawner_class = "simple"
-c.SimpleLocalProcessSpawner.home_dir_template = "{root}/home/{{username}}"
-c.Spawner.cmd = [{str(VENV_BIN / "jupyterhub-singleuser")!r}]
-c.Spawner.args = ["--allow-root"]
-c.Spawner.environment = {{"JUPYTER_CONFIG_PATH": "{singleuser}"}}
-c.Spawner.http_timeout = 60
-
-# What docs/hub.md tells admins to set.
-c.JupyterHub.custom_scopes = {{
-    "custom:usage:read-all": {{"description": "Read everyone's usage history and KPIs"}},
-}}
-c.JupyterHub.extra_user_scopes = {{
-    "access:services!service=usage",
-    "read:services!service=usage",
-}}
-c.Spawner.server_token_scopes = [
-    "users:activity!user",
-    "access:servers!server",
-    "read:servers!user",
-    "access:services!service=usage",
-    "read:services!service=usage",
-]
-c.JupyterHub.services = [
-    {{
-        "name": "usage",
-        "url": "http://127.0.0.1:{ports["service"]}",
-        "command": {service_command!r},
+    command = service_command(
+        f"sqlite:///{root / 'usage.sqlite'}", f"--UsageService.hub_poll_interval={POLL_SECONDS}"
+    )
+    usage = {
+        "url": f"http://127.0.0.1:{ports['service']}",
+        "command": command,
         "oauth_client_allowed_scopes": ["custom:usage:read-all"],
         "oauth_no_confirm": True,
         "display": True,
-    }},
-    {{"name": "test-admin", "api_token": {ADMIN_TOKEN!r}}},
-]
+    }
+    config = (
+        spawning_hub_config(root, ports, {"JUPYTER_CONFIG_PATH": str(singleuser)})
+        # What docs/hub.md tells admins to set.
+        + READ_ALL_SCOPE_CONFIG
+        + services_config(ADMIN_TOKEN, **usage)
+        + f"""
+c.Authenticator.admin_users = {{"ada"}}
 c.JupyterHub.load_groups = {{
     "physics": {{"users": ["alice"]}},
     "biology": {{"users": ["bob"]}},
@@ -219,18 +186,13 @@ c.Spawner.pre_spawn_hook = _without_the_extension
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    chp = configurable_http_proxy()
     root = tmp_path_factory.mktemp("hub")
     ports = {name: free_port() for name in ("proxy", "proxy_api", "hub", "service")}
-    process = launch_hub(root, write_config(root, chp, ports))
     proxy_url = f"http://127.0.0.1:{ports['proxy']}"
-    hub = Hub(root, proxy_url, f"{proxy_url}/hub/api", ports["service"], process)
-    try:
-        wait_for("the hub", lambda: call("GET", f"{hub.api}/").status == 200, 90)
-        for name in ("alice", "bob", "ada", "dana", "eve"):
-            answer = hub.admin("POST", f"users/{name}/tokens", {"note": "test", "expires_in": 3600})
-            assert answer.status == 201, answer.body
-            hub.tokens[name] = answer.json()["token"]
+    api = f"{proxy_url}/hub/api"
+    with running_hub(root, write_config(root, ports), api) as process:
+        hub = Hub(root, proxy_url, api, ports["service"], process)
+        hub.tokens = user_tokens(api, ADMIN_TOKEN, ["alice", "bob", "ada", "dana", "eve"])
         for name in ("alice", "bob"):
             hub.start_server(name)
         for name in ("alice", "bob"):
@@ -241,11 +203,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
             60,
         )
         yield hub
-    except BaseException:
-        print(hub.log_tail(), file=sys.stderr)
-        raise
-    finally:
-        stop_process(process)
 
 
 def extension_wired() -> bool:

@@ -28,14 +28,16 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.hub_process import (
-    VENV_BIN,
     Answer,
     call,
-    configurable_http_proxy,
     free_port,
-    launch_hub,
-    loopback_hub_config,
-    stop_process,
+    running_hub,
+    service_command,
+    service_pid,
+    services_config,
+    singleuser_config,
+    spawning_hub_config,
+    user_tokens,
     wait_for,
 )
 
@@ -106,34 +108,17 @@ class Hub:
 
         wait_for(f"{user}'s server", ready, timeout)
 
-    def service_pid(self) -> int:
-        """The usage service this hub started (its command names this hub's database)."""
-        marker = str(self.root / "usage.sqlite").encode()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                command = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"jupyter_usage.hub" in command and marker in command:
-                return int(entry.name)
-        raise AssertionError("the usage service is not running")
-
 
 def write_config(root: Path, ports: dict[str, int]) -> Path:
-    singleuser = root / "singleuser-config"
-    singleuser.mkdir()
-    (singleuser / "jupyter_server_config.json").write_text(
-        json.dumps(
-            {
-                "UsageApp": {
-                    "sample_interval": 0.5,
-                    "checkpoint_interval": 1,
-                    "report_interval": REPORT_SECONDS,
-                }
+    singleuser = singleuser_config(
+        root,
+        {
+            "UsageApp": {
+                "sample_interval": 0.5,
+                "checkpoint_interval": 1,
+                "report_interval": REPORT_SECONDS,
             }
-        )
+        },
     )
     kernels = root / "jupyter-path" / "kernels" / "burn"
     kernels.mkdir(parents=True)
@@ -155,48 +140,22 @@ def write_config(root: Path, ports: dict[str, int]) -> Path:
         'c.UsageService.budget_enforcement = "stop"\n'
         f"c.UsageService.budget_grace_seconds = {GRACE_SECONDS}\n"
     )
-    service_command = [
-        sys.executable,
-        "-m",
-        "jupyter_usage.hub",
-        f"--UsageService.db_url=sqlite:///{root / 'usage.sqlite'}",
+    command = service_command(
+        f"sqlite:///{root / 'usage.sqlite'}",
         f"--UsageService.hub_poll_interval={POLL_SECONDS}",
         f"--UsageService.config_file={service_config}",
-    ]
+    )
+    environment = {
+        "JUPYTER_CONFIG_PATH": str(singleuser),
+        "JUPYTER_PATH": str(root / "jupyter-path"),
+    }
     config = (
-        loopback_hub_config(root, ports, configurable_http_proxy())
+        spawning_hub_config(root, ports, environment, http_timeout=90)
+        + services_config(ADMIN_TOKEN, url=f"http://127.0.0.1:{ports['service']}", command=command)
         + f"""
 from jupyter_usage.hub.budgets import chain_hooks, refuse_over_budget
 
 c.Authenticator.admin_users = {{"ada"}}
-c.JupyterHub.spawner_class = "simple"
-c.SimpleLocalProcessSpawner.home_dir_template = "{root}/home/{{username}}"
-c.Spawner.cmd = [{str(VENV_BIN / "jupyterhub-singleuser")!r}]
-c.Spawner.args = ["--allow-root"]
-c.Spawner.http_timeout = 90
-c.Spawner.environment = {{
-    "JUPYTER_CONFIG_PATH": "{singleuser}",
-    "JUPYTER_PATH": "{root / "jupyter-path"}",
-}}
-c.JupyterHub.extra_user_scopes = {{
-    "access:services!service=usage",
-    "read:services!service=usage",
-}}
-c.Spawner.server_token_scopes = [
-    "users:activity!user",
-    "access:servers!server",
-    "read:servers!user",
-    "access:services!service=usage",
-    "read:services!service=usage",
-]
-c.JupyterHub.services = [
-    {{
-        "name": "usage",
-        "url": "http://127.0.0.1:{ports["service"]}",
-        "command": {service_command!r},
-    }},
-    {{"name": "test-admin", "api_token": {ADMIN_TOKEN!r}}},
-]
 c.JupyterHub.load_groups = {{name: {{"users": users}} for name, users in {GROUPS!r}.items()}}
 c.JupyterHub.load_roles = [
     {{
@@ -230,15 +189,11 @@ c.Spawner.pre_spawn_hook = chain_hooks(refuse_over_budget, _gpu_for_carol)
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     root = tmp_path_factory.mktemp("budget-hub")
     ports = {name: free_port() for name in ("proxy", "proxy_api", "hub", "service")}
-    process = launch_hub(root, write_config(root, ports))
     proxy_url = f"http://127.0.0.1:{ports['proxy']}"
-    hub = Hub(root, proxy_url, f"{proxy_url}/hub/api", process)
-    try:
-        wait_for("the hub", lambda: call("GET", f"{hub.api}/").status == 200, 90)
-        for name in ("alice", "bob", "carol", "ada"):
-            answer = hub.admin("POST", f"users/{name}/tokens", {"expires_in": 3600})
-            assert answer.status == 201, answer.body
-            hub.tokens[name] = answer.json()["token"]
+    api = f"{proxy_url}/hub/api"
+    with running_hub(root, write_config(root, ports), api) as process:
+        hub = Hub(root, proxy_url, api, process)
+        hub.tokens = user_tokens(api, ADMIN_TOKEN, ["alice", "bob", "carol", "ada"])
         wait_for(
             "the usage service",
             lambda: (
@@ -253,11 +208,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         for name in ("alice", "bob", "carol"):
             hub.wait_ready(name)
         yield hub
-    except BaseException:
-        print(hub.log()[-5000:], file=sys.stderr)
-        raise
-    finally:
-        stop_process(process)
 
 
 def metric_samples(hub: Hub) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -326,11 +276,42 @@ def test_her_next_spawn_is_refused_with_the_reason(hub: Hub) -> None:
     text = page.body.decode()
     (hub.root / "report.html").write_text(text)  # kept with the hub's files, for a look
     budgets = text[text.index('<section id="budgets">') :].split("</section>")[0]
-    assert "Spawns refused since the service started: 1 (group:students: 1)." in budgets
+    assert "Spawns refused in this window: 1 (group:students: 1)." in budgets
     [alice] = [row for row in budgets.split("<tr") if ">alice</a></td>" in row]
     assert "</a></td><td>group:students</td><td>daily</td>" in alice
     assert "over, frees up" in alice
     assert "<td>1</td>" in alice
+
+
+def test_her_refused_spawn_is_kept_across_a_restart_of_the_service(hub: Hub) -> None:
+    def refusals() -> dict[str, Any] | None:
+        answer = call(
+            "GET", f"{hub.proxy_url}/services/usage/api/v1/budget/refusals", hub.tokens["ada"]
+        )
+        return answer.json() if answer.status == 200 else None  # type: ignore[no-any-return]
+
+    before = refusals()
+    assert before is not None
+    assert (before["total"], before["by_user"]) == (1, {"alice": 1})
+    [refusal] = before["latest"]
+    assert refusal["scope"] == "group:students"
+    assert refusal["message"].startswith("Your daily budget (group:students) is spent")
+    pid = service_pid(hub.process)
+
+    def restarted() -> dict[str, Any] | None:
+        try:
+            if service_pid(hub.process) == pid:
+                return None
+        except AssertionError:  # between the two processes
+            return None
+        return refusals()
+
+    os.kill(pid, signal.SIGTERM)
+    # The hub starts it again (its poll of the process, then the start).
+    after = wait_for("the service restarted", restarted, 120)
+    assert after["latest"] == before["latest"]
+    refused = metric_samples(hub)["jupyter_usage_budget_spawns_refused_total"]
+    assert refused == [({"scope": "group:students"}, 1.0)]
 
 
 def test_a_user_of_another_group_is_unaffected(hub: Hub) -> None:
@@ -364,7 +345,7 @@ def test_a_gpu_hour_budget_counts_the_gpu(hub: Hub) -> None:
 def test_spawns_go_through_while_the_service_is_down(hub: Hub) -> None:
     """Fail-open: with the service frozen, even alice's spent budget lets her start."""
     wait_for("alice's server stopped", lambda: not hub.running("alice"), 60)
-    pid = hub.service_pid()
+    pid = service_pid(hub.process)
     os.kill(pid, signal.SIGSTOP)
     try:
         answer = hub.admin("POST", "users/alice/server")

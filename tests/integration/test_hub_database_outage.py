@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.hub_process import Hub, start_hub, wait_for
+from support.hub_process import Hub, service_pid, start_hub, wait_for
 from support.postgres_server import PostgresServer, Unavailable, running_postgres
 from support.reliability_log import record
 
@@ -53,20 +53,6 @@ def stored_ids(url: str) -> set[str]:
         return {row["id"] for row in db.list_sessions(user="alice", limit=10000)}
     finally:
         db.close()
-
-
-def service_pid(hub: Hub) -> int:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-            parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
-        except OSError:
-            continue
-        if int(parent) == hub.process.pid and b"jupyter_usage.hub" in command:
-            return int(entry.name)
-    raise AssertionError("the usage service process was not found")
 
 
 def database_lines(hub: Hub) -> list[str]:
@@ -166,7 +152,7 @@ def run_story(hub: Hub, postgres: PostgresServer, url: str) -> None:
         thread.start()
     go.wait(30)
     wait_for("some reports acknowledged", lambda: len(acknowledged) >= POSTERS, 60)
-    os.kill(service_pid(hub), signal.SIGTERM)
+    os.kill(service_pid(hub.process), signal.SIGTERM)
     record("faults_injected", detail="usage service stopped (SIGTERM) during posts")
     for thread in threads:
         thread.join(120)

@@ -9,11 +9,9 @@ loosen the host's permissions to make one.
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -23,13 +21,13 @@ from typing import Any
 
 import pytest
 from support.hub_process import (
-    VENV_BIN,
     call,
-    configurable_http_proxy,
     free_port,
-    launch_hub,
-    loopback_hub_config,
-    stop_process,
+    running_hub,
+    service_command,
+    services_config,
+    singleuser_config,
+    spawning_hub_config,
     wait_for,
 )
 
@@ -42,51 +40,32 @@ HOUR = 3600.0
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the hub user is root: run as root")
 
 
-def write_config(root: Path, chp: Path, ports: dict[str, int]) -> Path:
-    singleuser = root / "singleuser-config"
-    singleuser.mkdir()
-    (singleuser / "jupyter_server_config.json").write_text(
-        json.dumps(
-            {
-                "CostModel": {"server_hour": 3600.0},  # one unit a second: easy to check
-                # A store of its own: root's home holds other servers' sessions.
-                "UsageApp": {
-                    "sample_interval": 0.5,
-                    "checkpoint_interval": 1,
-                    "data_dir": str(root / "usage-data"),
-                },
-            }
-        )
+def write_config(root: Path, ports: dict[str, int]) -> Path:
+    singleuser = singleuser_config(
+        root,
+        {
+            "CostModel": {"server_hour": 3600.0},  # one unit a second: easy to check
+            # A store of its own: root's home holds other servers' sessions.
+            "UsageApp": {
+                "sample_interval": 0.5,
+                "checkpoint_interval": 1,
+                "data_dir": str(root / "usage-data"),
+            },
+        },
     )
-    service = [
-        sys.executable,
-        "-m",
-        "jupyter_usage.hub",
-        f"--UsageService.db_url=sqlite:///{root / 'usage.sqlite'}",
-    ]
+    command = service_command(f"sqlite:///{root / 'usage.sqlite'}")
     config = (
-        loopback_hub_config(root, ports, chp)
-        + f"""
-c.JupyterHub.spawner_class = "localprocess"
-c.Spawner.args = ["--allow-root"]
-c.Spawner.cmd = [{str(VENV_BIN / "jupyterhub-singleuser")!r}]
-c.Spawner.environment = {{"JUPYTER_CONFIG_PATH": "{singleuser}"}}
-c.Spawner.http_timeout = 60
-c.JupyterHub.extra_user_scopes = {{"access:services!service=usage", "read:services!service=usage"}}
-c.Spawner.server_token_scopes = [
-    "users:activity!user", "access:servers!server", "read:servers!user",
-    "access:services!service=usage", "read:services!service=usage",
-]
-c.JupyterHub.services = [
-    {{"name": "usage", "url": "http://127.0.0.1:{ports["service"]}", "command": {service!r}}},
-    {{"name": "test-admin", "api_token": {ADMIN_TOKEN!r}}},
-]
+        spawning_hub_config(
+            root, ports, {"JUPYTER_CONFIG_PATH": str(singleuser)}, spawner="localprocess"
+        )
+        + services_config(ADMIN_TOKEN, url=f"http://127.0.0.1:{ports['service']}", command=command)
+        + """
 c.JupyterHub.load_roles = [
-    {{
+    {
         "name": "test-admin",
         "scopes": ["admin:users", "admin:servers", "tokens", "read:users", "list:users"],
         "services": ["test-admin"],
-    }},
+    },
 ]
 """
     )
@@ -99,16 +78,11 @@ c.JupyterHub.load_roles = [
 def hub() -> Iterator[dict[str, Any]]:
     root = Path(tempfile.mkdtemp(prefix="jupyter-usage-lp-"))
     ports = {name: free_port() for name in ("proxy", "proxy_api", "hub", "service")}
-    process = launch_hub(root, write_config(root, configurable_http_proxy(), ports))
     api = f"http://127.0.0.1:{ports['proxy']}/hub/api"
     try:
-        wait_for("the hub", lambda: call("GET", f"{api}/").status == 200, 90)
-        yield {"api": api, "root": root, "service": f"http://127.0.0.1:{ports['service']}"}
-    except BaseException:
-        print((root / "hub.log").read_text(errors="replace")[-4000:], file=sys.stderr)
-        raise
+        with running_hub(root, write_config(root, ports), api):
+            yield {"api": api, "root": root, "service": f"http://127.0.0.1:{ports['service']}"}
     finally:
-        stop_process(process)
         if not os.environ.get("KEEP_HUB"):
             shutil.rmtree(root, ignore_errors=True)
 

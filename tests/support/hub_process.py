@@ -21,7 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -207,42 +207,140 @@ c.Authenticator.allow_all = True
 """
 
 
+SERVICE_SCOPES = ["access:services!service=usage", "read:services!service=usage"]
+"""What docs/hub.md adds to users' tokens (`extra_user_scopes`) for the usage service."""
+SERVER_TOKEN_SCOPES = [
+    "users:activity!user",
+    "access:servers!server",
+    "read:servers!user",
+    *SERVICE_SCOPES,
+]
+"""A single-user server's token scopes, as docs/hub.md sets them: its own server, and the
+usage service (to post sessions, ask budgets)."""
+
+
+def singleuser_config(
+    root: Path, settings: dict[str, Any], name: str = "singleuser-config"
+) -> Path:
+    """A folder for `JUPYTER_CONFIG_PATH` whose jupyter_server_config.json is `settings`."""
+    folder = root / name
+    folder.mkdir()
+    (folder / "jupyter_server_config.json").write_text(json.dumps(settings))
+    return folder
+
+
+def service_command(db_url: str, *options: str) -> list[str]:
+    """The hub's command for the usage service on `db_url`, with more `--Class.trait=…`."""
+    return [sys.executable, "-m", "jupyter_usage.hub", f"--UsageService.db_url={db_url}", *options]
+
+
+def services_config(admin_token: str, **usage: Any) -> str:
+    """`c.JupyterHub.services`: the usage service (`usage`: its url, command, …) and the
+    tests' own admin service, whose token is `admin_token`."""
+    services = [{"name": "usage", **usage}, {"name": "test-admin", "api_token": admin_token}]
+    return f"c.JupyterHub.services = {services!r}\n"
+
+
+def spawning_hub_config(
+    root: Path,
+    ports: dict[str, int],
+    environment: dict[str, str],
+    *,
+    spawner: str = "simple",
+    http_timeout: int = 60,
+) -> str:
+    """`loopback_hub_config`, and real single-user servers of this environment (as root:
+    `--allow-root`) whose tokens reach the usage service, with `environment`. The simple
+    spawner gives each user a home under root/home."""
+    config = (
+        loopback_hub_config(root, ports, configurable_http_proxy())
+        + f"""
+c.JupyterHub.spawner_class = {spawner!r}
+c.Spawner.cmd = [{str(VENV_BIN / "jupyterhub-singleuser")!r}]
+c.Spawner.args = ["--allow-root"]
+c.Spawner.http_timeout = {http_timeout}
+c.Spawner.environment = {environment!r}
+c.Spawner.server_token_scopes = {SERVER_TOKEN_SCOPES!r}
+c.JupyterHub.extra_user_scopes = set({SERVICE_SCOPES!r})
+"""
+    )
+    if spawner == "simple":
+        config += f'c.SimpleLocalProcessSpawner.home_dir_template = "{root}/home/{{username}}"\n'
+    return config
+
+
+@contextlib.contextmanager
+def running_hub(root: Path, config: Path, api: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The hub of `config`, once its REST API (`api`) answers; the tail of its log printed
+    when the block fails; stopped at the end."""
+    process = launch_hub(root, config)
+    try:
+        wait_for("the hub", lambda: call("GET", f"{api}/").status == 200, 90)
+        yield process
+    except BaseException:
+        print((root / "hub.log").read_text(errors="replace")[-5000:], file=sys.stderr)
+        raise
+    finally:
+        stop_process(process)
+
+
+def user_tokens(api: str, admin_token: str, users: Sequence[str]) -> dict[str, str]:
+    """A fresh API token of each of `users` (made by the hub on first use), for an hour."""
+    tokens = {}
+    for name in users:
+        quoted = urllib.parse.quote(name, safe="")
+        answer = call("POST", f"{api}/users/{quoted}/tokens", admin_token, {"expires_in": 3600})
+        assert answer.status == 201, answer.body
+        tokens[name] = answer.json()["token"]
+    return tokens
+
+
+def service_pid(hub: subprocess.Popen[bytes]) -> int:
+    """The usage service that the hub `hub` started (and restarts when it ends)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+        except OSError:
+            continue
+        if int(parent) == hub.pid and b"jupyter_usage.hub" in command:
+            return int(entry.name)
+    raise AssertionError("the usage service process was not found")
+
+
+READ_ALL_SCOPE_CONFIG = """
+c.JupyterHub.custom_scopes = {
+    "custom:usage:read-all": {"description": "Read everyone's usage history and KPIs"},
+}
+"""
+"""The admin scope of the service, as docs/hub.md defines it."""
+
+
 def _write_config(
     root: Path, chp: Path, ports: dict[str, int], admin_token: str, db_url: str | None
 ) -> Path:
     url = db_url or f"sqlite:///{root / 'usage.sqlite'}"
     service_config = root / "usage_service_config.py"
     service_config.write_text(f"c.UsageService.budgets = {BUDGETS!r}\n")
-    service_command = [
-        sys.executable,
-        "-m",
-        "jupyter_usage.hub",
-        f"--UsageService.db_url={url}",
-        f"--UsageService.config_file={service_config}",
-        "--log-level=DEBUG",
-    ]
+    command = service_command(
+        url, f"--UsageService.config_file={service_config}", "--log-level=DEBUG"
+    )
+    usage = {
+        "url": f"http://127.0.0.1:{ports['service']}",
+        "command": command,
+        "oauth_client_allowed_scopes": ["custom:usage:read-all"],
+        "oauth_no_confirm": True,
+    }
     config = (
         loopback_hub_config(root, ports, chp)
+        + READ_ALL_SCOPE_CONFIG
+        + services_config(admin_token, **usage)
         + f"""
 c.Authenticator.admin_users = {{"ada"}}
 c.JupyterHub.spawner_class = "simple"
-c.JupyterHub.custom_scopes = {{
-    "custom:usage:read-all": {{"description": "Read everyone's usage history and KPIs"}},
-}}
-c.JupyterHub.extra_user_scopes = {{
-    "access:services!service=usage",
-    "read:services!service=usage",
-}}
-c.JupyterHub.services = [
-    {{
-        "name": "usage",
-        "url": "http://127.0.0.1:{ports["service"]}",
-        "command": {service_command!r},
-        "oauth_client_allowed_scopes": ["custom:usage:read-all"],
-        "oauth_no_confirm": True,
-    }},
-    {{"name": "test-admin", "api_token": {admin_token!r}}},
-]
+c.JupyterHub.extra_user_scopes = set({SERVICE_SCOPES!r})
 c.JupyterHub.load_roles = [
     {{
         "name": "test-admin",

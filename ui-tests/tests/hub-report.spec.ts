@@ -16,6 +16,18 @@ async function logIn(page: Page, user: string): Promise<void> {
   await page.waitForURL(/\/hub\/(home|spawn|user)/);
 }
 
+/** The line and fill colours of the concurrency chart's one series, from the marker of
+ * its legend (the time's row comes first). */
+async function seriesColours(page: Page): Promise<string[]> {
+  return page
+    .locator('#chart-concurrency .u-legend .u-marker')
+    .last()
+    .evaluate(marker => {
+      const style = getComputedStyle(marker);
+      return [style.borderTopColor, style.backgroundColor];
+    });
+}
+
 /** Opens the report, with every chart drawn and no script or policy error. */
 async function openReport(page: Page, query = ''): Promise<string[]> {
   const problems: string[] = [];
@@ -97,6 +109,11 @@ test.describe('as an admin', () => {
       () => getComputedStyle(document.body).backgroundColor
     );
     expect(background).toBe('rgb(15, 17, 21)');
+    // The charts draw in the dark palette: the first series' line, and its fill.
+    expect(await seriesColours(page)).toEqual([
+      'rgb(111, 168, 232)',
+      'rgba(111, 168, 232, 0.2)'
+    ]);
     expect(problems).toEqual([]);
     await page.screenshot({
       path: `${IMAGES}/hub-report-dark.png`,
@@ -106,6 +123,8 @@ test.describe('as an admin', () => {
     await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
     await page.reload();
     await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
+    await expect(page.locator('html')).toHaveAttribute('data-charts', /[1-9]/);
+    expect((await seriesColours(page))[0]).toBe('rgb(47, 111, 179)');
     await page.getByRole('button', { name: 'Dark' }).click();
     await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
   });

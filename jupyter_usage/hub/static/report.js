@@ -5,10 +5,25 @@
   'use strict';
   var charts = [];
 
+  // The colour of a palette variable as the page shows it now, as #rrggbb (the charts
+  // append an alpha to it). The palette is made of light-dark() pairs (report.css), which
+  // only a colour property resolves: reading the variable itself would give the pair.
   function css(name) {
-    return getComputedStyle(document.documentElement)
-      .getPropertyValue(name)
-      .trim();
+    var probe = document.createElement('span');
+    probe.hidden = true;
+    probe.style.color = 'var(' + name + ')';
+    document.body.appendChild(probe);
+    var channels = getComputedStyle(probe).color.match(/\d+/g) || [0, 0, 0];
+    probe.remove();
+    return (
+      '#' +
+      channels
+        .slice(0, 3)
+        .map(function (channel) {
+          return ('0' + Number(channel).toString(16)).slice(-2);
+        })
+        .join('')
+    );
   }
 
   function formatValue(value, unit) {

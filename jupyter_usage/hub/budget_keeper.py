@@ -1,0 +1,149 @@
+"""The service's budgets at run time: each user's use against their budgets, the watch
+that enforces them (budget_enforcer.py), and the refused spawns (budget_refusals.py).
+
+Handlers ask it; it reads the traits of `BudgetConfig` on the service, and does its
+database work through `UsageService.run_db`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from jupyter_usage.hubclient import HubClient
+
+from . import budget_refusals
+from .budget_enforcer import BudgetEnforcer
+from .budget_use import budgets_of, everyone_budgets, latest_groups
+
+if TYPE_CHECKING:
+    from .service import UsageService
+
+
+class BudgetKeeper:
+    def __init__(self, service: UsageService) -> None:
+        self.service = service
+        client = HubClient.from_env(timeout_seconds=10, logger=service.log)
+        self.enforcer = BudgetEnforcer(
+            self.evaluate,
+            client,
+            enforcement=service.budget_enforcement,
+            grace_seconds=service.budget_grace_seconds,
+            interval_seconds=service.hub_poll_interval or 60.0,
+            shared_scopes={b.scope for b in service.parsed_budgets if b.shared},
+            logger=service.log,
+        )
+
+    async def evaluate(self, user: str, groups: Sequence[str]) -> list[dict[str, Any]]:
+        service = self.service
+        budgets = service.parsed_budgets
+        stop_at = self.enforcer.stop_at(user)
+        db = service.db
+        entries = await service.run_db(
+            lambda: budgets_of(
+                db,
+                budgets,
+                combine=service.budget_combine,
+                user=user,
+                groups=groups,
+                now=time.time(),
+                zone=service.budget_zone,
+                enforcement=service.budget_enforcement,
+                stop_at=stop_at,
+            )
+        )
+        self.enforcer.remember(user, groups, entries)
+        return entries
+
+    async def groups_of(self, user: str) -> list[str]:
+        """The user's groups, from the hub (the service's own token, `read:users:groups`),
+        else from their latest stored session."""
+        client = self.enforcer.client
+        if client is not None:
+            url = f"{client.api_url}/users/{quote(user, safe='')}"
+            answer = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: client.request("GET", url)
+            )
+            if answer.ok and isinstance(answer.body, dict):
+                groups = answer.body.get("groups")
+                if isinstance(groups, list):
+                    return [g for g in groups if isinstance(g, str)]
+        db = self.service.db
+        return list(await self.service.run_db(lambda: latest_groups(db, user)))
+
+    async def answer(self, user: str, groups: Any = None) -> dict[str, Any]:
+        """The body of `GET api/v1/budget` for `user`; `groups` when the caller's token
+        already said them."""
+        if not self.service.budgets:
+            return {"user": user, "budgets": [], "reason": "no budgets are configured"}
+        if not isinstance(groups, list):
+            groups = await self.groups_of(user)
+        entries = await self.evaluate(user, [g for g in groups if isinstance(g, str)])
+        body: dict[str, Any] = {"user": user, "budgets": entries}
+        if not entries:
+            body["reason"] = f"no budget applies to {user}"
+        return body
+
+    async def overview(self, since: float, until: float) -> dict[str, Any] | None:
+        """Every user's budgets for the report page, and the spawns refused in
+        `[since, until)`; None without budgets."""
+        service = self.service
+        budgets = service.parsed_budgets
+        if not budgets:
+            return None
+        stops = dict(self.enforcer.stops)
+        db = service.db
+
+        def read() -> tuple[dict[str, Any], dict[str, Any]]:
+            users = everyone_budgets(
+                db,
+                budgets,
+                combine=service.budget_combine,
+                now=time.time(),
+                zone=service.budget_zone,
+                enforcement=service.budget_enforcement,
+                stops=stops,
+            )
+            with db.engine.connect() as connection:
+                return users, budget_refusals.counts(connection, since, until)
+
+        users, refused = await service.run_db(read)
+        return {"users": users, "enforcement": service.budget_enforcement, "refused": refused}
+
+    async def record_refusal(self, user: str, scope: str, message: str | None) -> None:
+        db = self.service.db
+
+        def write() -> None:
+            with db.engine.begin() as connection:
+                budget_refusals.record(connection, user, scope, time.time(), message)
+
+        await self.service.run_db(write)
+
+    async def refusals(self, since: float, until: float) -> dict[str, Any]:
+        """The body of `GET api/v1/budget/refusals`: counts and the newest refusals."""
+        db = self.service.db
+
+        def read() -> dict[str, Any]:
+            with db.engine.connect() as connection:
+                return {
+                    "since": since,
+                    "until": until,
+                    **budget_refusals.counts(connection, since, until),
+                    "latest": budget_refusals.latest(connection, since, until),
+                }
+
+        return await self.service.run_db(read)
+
+    async def exposition(self) -> bytes:
+        """The budget metrics in Prometheus text; the refusals counted over all time."""
+        db = self.service.db
+
+        def read() -> dict[str, Any]:
+            with db.engine.connect() as connection:
+                return budget_refusals.counts(connection)
+
+        refused = await self.service.run_db(read)
+        return self.enforcer.exposition(refused["by_scope"])

@@ -1,0 +1,82 @@
+"""`api/v1/kpis`, `kpis.csv` and `sizing`: the KPIs of a window, for readers of all."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from tornado import web
+
+from jupyter_usage.hub.coverage import coverage, running
+from jupyter_usage.hub.export import KPI_TABLES, kpis_csv
+from jupyter_usage.hub.kpis_sql import database_kpis, with_previous_period
+from jupyter_usage.hub.sizing import sizing
+
+from .base import ApiHandler
+
+if TYPE_CHECKING:
+    from jupyter_usage.hub.service import UsageService
+
+
+async def kpi_report(
+    service: UsageService, since: float, until: float, group: str | None
+) -> dict[str, Any]:
+    """The KPIs of the window and of the period before it, with coverage and what runs."""
+
+    def compute() -> dict[str, Any]:
+        report = with_previous_period(
+            lambda a, b, tables: database_kpis(
+                service.db,
+                since=a,
+                until=b,
+                group=group,
+                regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
+                tables=tables,
+            ),
+            since,
+            until,
+        )
+        report["coverage"] = coverage(service.db, since, until, group)
+        report["running"] = running(service.db, time.time(), group)
+        return report
+
+    return await service.run_db(compute)
+
+
+class KpisHandler(ApiHandler):
+    async def get(self) -> None:
+        self.require_reader_of_all()
+        self.write_json(await kpi_report(self.service, *self.time_window()))
+
+
+class KpisCsvHandler(ApiHandler):
+    async def get(self) -> None:
+        self.require_reader_of_all()
+        table = self.get_query_argument("table", "summary")
+        if table not in KPI_TABLES:
+            raise web.HTTPError(400, f"'table' must be one of {', '.join(KPI_TABLES)}")
+        user = self.get_query_argument("user", None) or None
+        if user is not None and table != "users":
+            raise web.HTTPError(
+                400,
+                "'user' filters the table 'users' only; one user's sessions are in "
+                "sessions.csv?user=…",
+            )
+        report = await kpi_report(self.service, *self.time_window())
+        if user is not None:
+            rows = report["kpis"]["cost_by_user"]["value"]
+            report["kpis"]["cost_by_user"]["value"] = [r for r in rows if r["user"] == user]
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="usage-{table}.csv"')
+        self.finish(kpis_csv(report, table))
+
+
+class SizingHandler(ApiHandler):
+    """How often and when servers run out of memory and CPU (see sizing.py)."""
+
+    async def get(self) -> None:
+        self.require_reader_of_all()
+        since, until, group = self.time_window()
+        db = self.service.db
+        body = await self.service.run_db(lambda: sizing(db, since, until, group))
+        self.write_json({"since": since, "until": until, "group": group, "sizing": body})

@@ -1,0 +1,137 @@
+"""The HTML pages for readers of all: the report and one user's (or everyone's) sessions.
+Browsers log in through the hub (OAuth); others are shown where their own usage is."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler
+from tornado import web
+
+from jupyter_usage.hub.activity import database_activity, known_groups
+from jupyter_usage.hub.report import (
+    render_message,
+    render_not_admin,
+    render_report,
+    render_sessions,
+)
+from jupyter_usage.hub.sizing import sizing
+
+from .base import DAY_SECONDS, ApiHandler
+from .drill_down import group_state, session_records
+from .kpis import kpi_report
+
+if TYPE_CHECKING:
+    from jupyter_usage.hub.service import UsageService
+
+
+class PageHandler(ApiHandler):
+    """An HTML page for admins; browsers log in through the hub, others see where their
+    own usage is."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = self.error_message(kwargs.get("exc_info"))
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        if status_code == 403 and self.current_user is not None:
+            # Someone who found the service in the hub's menu: show where their own usage is.
+            self.finish(
+                render_not_admin(
+                    str(self.user_model.get("name")),
+                    message,
+                    hub_prefix=self.hub_auth.hub_prefix,
+                    base_url=self.service.service_prefix,
+                    hub_name=self.service.hub_name,
+                )
+            )
+            return
+        self.finish(
+            render_message(
+                f"{status_code} {self._reason}",
+                message,
+                base_url=self.service.service_prefix,
+                hub_prefix=self.hub_auth.hub_prefix if self.hub_auth else "/hub/",
+            )
+        )
+
+    def reader(self) -> dict[str, Any] | None:
+        """The admin reading the page, or None once a browser is sent to log in."""
+        if self.current_user is None and self.refused is None:
+            self.redirect(self.get_login_url())
+            return None
+        return self.require_reader_of_all()
+
+    def write_html(self, page: str) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(page)
+
+
+class ReportHandler(PageHandler):
+    """The admin report page."""
+
+    async def get(self) -> None:
+        model = self.reader()
+        if model is None:
+            return
+        since, until, group = self.time_window()
+        report = await kpi_report(self.service, since, until, group)
+        db = self.service.db
+
+        def more() -> tuple[list[str], dict[str, Any], dict[str, Any]]:
+            with db.engine.connect() as connection:
+                groups = known_groups(connection, since)
+            return (
+                groups,
+                sizing(db, since, until, group),
+                database_activity(db, since, until, group),
+            )
+
+        groups, report["sizing"], activity = await self.service.run_db(more)
+        report["budgets"] = await self.service.budget_keeper.overview(since, until)
+        state = await group_state(self.service, group, report["kpis"]["active_users"]["value"])
+        self.write_html(
+            render_report(
+                report,
+                base_url=self.service.service_prefix,
+                groups=groups,
+                viewer=str(model.get("name")),
+                hub_prefix=self.hub_auth.hub_prefix,
+                hub_name=self.service.hub_name,
+                activity=activity,
+                group_known=state is None or "no such group" not in state,
+            )
+        )
+
+
+class SessionsPageHandler(PageHandler):
+    """The drill-down's last step as a page: one user's (or everyone's) sessions."""
+
+    async def get(self) -> None:
+        model = self.reader()
+        if model is None:
+            return
+        user, since, until, group, limit = self.session_filters()
+        until = time.time() if until is None else until
+        if since is None:
+            since = until - self.service.default_window_days * DAY_SECONDS
+        if not since < until:
+            raise web.HTTPError(400, "'since' must be before 'until'")
+        self.write_html(
+            render_sessions(
+                await session_records(self.service, user, since, until, group, limit),
+                base_url=self.service.service_prefix,
+                since=since,
+                until=until,
+                user=user,
+                group=group,
+                limit=limit,
+                viewer=str(model.get("name")),
+                hub_prefix=self.hub_auth.hub_prefix,
+                hub_name=self.service.hub_name,
+            )
+        )
+
+
+class OAuthCallbackHandler(HubOAuthCallbackHandler):  # type: ignore[misc]
+    def initialize(self, service: UsageService) -> None:
+        self.hub_auth = service.hub_auth
