@@ -1,14 +1,14 @@
 """Per-kernel usage history, behind ``GET /api/usage/v1/history?kernels=1``.
 
 Built from the samples the sampler already takes (a sampler listener): each sample's
-kernels add their CPU cores, memory and GPU memory to a `SeriesStore` of their own, at
+kernels add their CPU cores and memory to a `SeriesStore` of their own, at
 1 s for the last hour and 1 min for the last day. A kernel that has ended keeps its
 series, its name and its notebook until they leave the day's window, so "which notebook
 ate my memory over the last hour" can still be answered after it was shut down.
 
 Memory is bounded: each series costs 4 doubles per bucket, 5,040 buckets (161,280 bytes
-plus array headers, about 158 KiB); a kernel has two series (CPU and memory), three with
-a GPU. At most `max_kernels` kernels are kept (default 32, about 10 MiB without GPUs):
+plus array headers, about 158 KiB); a kernel has two series (CPU and memory). At most
+`max_kernels` kernels are kept (default 32, about 10 MiB):
 when a new kernel would pass that, the kernel that ended longest ago is forgotten; when
 every kept kernel still runs, the new one is not recorded and `kernels_refused_total`
 counts it. `memory_bytes` reports what is held (`config`'s `kernel_history_bytes`).
@@ -29,8 +29,9 @@ KERNEL_RESOLUTIONS: tuple[tuple[float, int], ...] = ((1.0, 3600), (60.0, 1440))
 
 DEFAULT_MAX_KERNELS = 32
 
-FIGURES = ("cpu_cores", "memory_bytes", "gpu_memory_bytes")
-"""What is kept per kernel, named as in the snapshot's kernel records."""
+FIGURES = ("cpu_cores", "memory_bytes")
+"""What is kept per kernel, named as in the snapshot's kernel records: what the dashboard
+draws (a kernel's GPU memory is in the snapshot, not in its history)."""
 
 
 @dataclass
@@ -86,7 +87,6 @@ class KernelHistory:
                 running.append(usage.id)
                 values[_column(usage.id, "cpu_cores")] = usage.cpu_cores
                 values[_column(usage.id, "memory_bytes")] = _float(usage.memory_bytes)
-                values[_column(usage.id, "gpu_memory_bytes")] = _float(usage.gpu_memory_bytes)
             self._running = frozenset(running)
             for kernel_id, kernel in list(self._kernels.items()):
                 if (
@@ -131,9 +131,15 @@ class KernelHistory:
         if not kernels:
             return []
         names = [_column(k.id, figure) for k in kernels for figure in FIGURES]
-        columns = self._series.query(
-            since, step_seconds, until=last + step_seconds - 1e-6, names=names
-        )
+        until = last + step_seconds - step_seconds * 1e-3
+        try:
+            # At the totals' own step: where the kernels' rings reach less far back than
+            # the totals' (the hour's first seconds), a rounded step would not line up.
+            columns, _ = self._series.query_with_meta(
+                since, step_seconds, until=until, names=names, exact=True
+            )
+        except ValueError:
+            columns = self._series.query(since, step_seconds, until=until, names=names)
         aligned = _aligner(columns, times)
         answer = []
         for kernel in kernels:
@@ -153,7 +159,7 @@ class KernelHistory:
                 series[figure] = aligned(columns[name])
                 series[figure + "_max"] = aligned(columns[name + "_max"])
             entry["columns"] = series
-            for figure in ("cpu_cores", "memory_bytes"):
+            for figure in FIGURES:
                 entry[f"peak_{figure}"] = _peak(series.get(figure + "_max"))
                 entry[f"mean_{figure}"] = _mean(series.get(figure))
             answer.append(entry)

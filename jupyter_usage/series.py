@@ -156,6 +156,8 @@ class SeriesStore:
         step: float | None = None,
         until: float | None = None,
         names: Collection[str] | None = None,
+        *,
+        exact: bool = False,
     ) -> tuple[Columns, float]:
         """(columns, effective step in seconds) for the buckets from `since` to `until`.
 
@@ -163,8 +165,16 @@ class SeriesStore:
         `step` is raised to a multiple of that resolution's step (None: the step itself).
         Buckets are aligned to multiples of the step, so repeated polls see the same buckets;
         ``time`` holds their start times and empty buckets are None in every other column.
-        `until` defaults to the newest sample. `names` limits the series (unknown ones are
-        left out). Raises ValueError for bad arguments or more than `MAX_POINTS` buckets.
+        A `since` at a bucket's start (a ``time`` of an earlier answer) begins with that
+        bucket. `until` defaults to the newest sample. `names` limits the series (unknown
+        ones are left out).
+
+        `exact`: answer at `step` itself, which must be a multiple of a resolution's step,
+        from the coarsest such resolution that reaches back to `since` (else the one of
+        them that reaches furthest; older buckets are None). Another store's buckets line
+        up with this one's that way, whatever the two hold.
+
+        Raises ValueError for bad arguments or more than `MAX_POINTS` buckets.
         """
         _check_finite("since", since)
         if until is not None:
@@ -173,26 +183,34 @@ class SeriesStore:
                 raise ValueError("until must not be before since")
         if step is not None and not (_is_finite(step) and step > 0):
             raise ValueError("step must be a positive number of seconds")
+        if exact and step is None:
+            raise ValueError("an exact query needs a step")
 
         if isinstance(names, str):
             names = (names,)
         with self._lock:
             covering = [ring for ring in self._rings if ring.covers(since)]
-            chosen = covering[0] if covering else self._rings[-1]
-            factor = 1 if step is None else max(1, math.ceil(step / chosen.step_seconds - 1e-9))
-            step_seconds = factor * chosen.step_seconds
-            # A coarser ring whose step divides the step gives the same sums and counts cheaper.
-            units = factor * chosen.unit
-            source = chosen
-            for ring in covering:
-                if ring.unit > source.unit and units % ring.unit == 0:
-                    source = ring
-            per_point = units // source.unit
+            if exact:
+                assert step is not None
+                source, per_point = self._exact_source(step, covering)
+                step_seconds = step
+            else:
+                chosen = covering[0] if covering else self._rings[-1]
+                factor = 1 if step is None else max(1, math.ceil(step / chosen.step_seconds - 1e-9))
+                step_seconds = factor * chosen.step_seconds
+                # A coarser ring whose step divides the step gives the same sums and counts
+                # cheaper.
+                units = factor * chosen.unit
+                source = chosen
+                for ring in covering:
+                    if ring.unit > source.unit and units % ring.unit == 0:
+                        source = ring
+                per_point = units // source.unit
 
             end = until if until is not None else self._newest_time
             if end is None:
                 return {"time": []}, step_seconds
-            first = math.floor(since / step_seconds)
+            first = _bucket_of(since, step_seconds)
             last = math.floor(end / step_seconds)
             count = last - first + 1
             if count > MAX_POINTS:
@@ -223,6 +241,23 @@ class SeriesStore:
             columns[name + "_min"] = minimum
             columns[name + "_max"] = maximum
         return columns, step_seconds
+
+    def _exact_source(self, step: float, covering: Sequence[_Ring]) -> tuple[_Ring, int]:
+        """The ring an exact query at `step` reads, and how many of its buckets make one."""
+        dividing = []
+        for ring in self._rings:
+            ratio = step / ring.step_seconds
+            if ratio >= 1 - 1e-9 and abs(ratio - round(ratio)) <= 1e-9 * ratio:
+                dividing.append((ring, round(ratio)))
+        if not dividing:
+            raise ValueError(
+                f"step {step:g} s is not a multiple of a stored resolution "
+                f"({', '.join(f'{ring.step_seconds:g} s' for ring in self._rings)})"
+            )
+        reaching = [(ring, n) for ring, n in dividing if ring in covering]
+        if reaching:
+            return reaching[-1]
+        return max(dividing, key=lambda pair: pair[0].step_seconds * pair[0].capacity)
 
     def memory_bytes(self) -> int:
         """Bytes held by the ring buffers (the bulk of what this store holds)."""
@@ -366,6 +401,13 @@ def _merge(
     mean[offset:stop] = [s / c if c else None for s, c in zip(total_sums, counted, strict=True)]
     minimum[offset:stop] = [m if c else None for m, c in zip(lowest, counted, strict=True)]
     maximum[offset:stop] = [m if c else None for m, c in zip(highest, counted, strict=True)]
+
+
+def _bucket_of(time: float, step_seconds: float) -> int:
+    """The bucket that starts at or before `time`. The start of bucket o is o * step,
+    which divided by the step again can fall just below o (31 * 0.3 / 0.3 is 30.99…):
+    a time within a millionth of a step below a start counts as that start."""
+    return math.floor(time / step_seconds + 1e-6)
 
 
 def _pad(values: array[float], head: int, tail: int, empty: float) -> array[float]:

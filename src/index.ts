@@ -10,8 +10,6 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 
-import { BudgetNotifier } from './budget/notices';
-import { notificationApi } from './budget/notify';
 import { dashboardPlugin, OPEN_DASHBOARD_COMMAND } from './dashboard/plugin';
 import { UsageModel } from './model';
 import { describeError } from './i18n/messages';
@@ -107,12 +105,6 @@ const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
         activeStateChanged: statusChanged
       });
     }
-    new BudgetNotifier({
-      model,
-      trans,
-      notify: notificationApi(),
-      openUsage: () => app.shell.activateById(panel.id)
-    });
     const notifier = new UsageNotifier({
       model,
       trans,
@@ -120,6 +112,9 @@ const panelPlugin: JupyterFrontEndPlugin<IUsageModel> = {
       notify: {
         emit: (message, type, options) =>
           Notification.emit(message, type, options),
+        update: (id, message, type) => {
+          Notification.update({ id, message, type, autoClose: false });
+        },
         dismiss: id => Notification.dismiss(id)
       },
       openUsage: () => app.shell.activateById(panel.id)

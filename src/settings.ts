@@ -36,7 +36,8 @@ export const FALLBACK_SETTINGS: IUsageSettings = {
     disk: true,
     gpu: true,
     culler: true,
-    oom: true
+    oom: true,
+    budget: true
   }
 };
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
@@ -54,7 +55,18 @@ def test_each_kernel_has_its_own_columns_aligned_with_the_times() -> None:
     assert b["peak_cpu_cores"] == 1.5
     assert b["mean_cpu_cores"] == pytest.approx(0.75)
     assert b["peak_memory_bytes"] == 2 * GIB
-    assert "gpu_memory_bytes" not in b["columns"]  # never known, never kept
+    assert set(b["columns"]) == {"cpu_cores", "cpu_cores_max", "memory_bytes", "memory_bytes_max"}
+
+
+def test_only_what_the_dashboard_draws_is_kept() -> None:
+    history = KernelHistory()
+    with_gpu = sample(1000, ("a", 0.5, GIB))
+    kernel = dataclasses.replace(with_gpu.kernels[0], gpu_memory_bytes=GIB)
+    history.on_sample(dataclasses.replace(with_gpu, kernels=(kernel,)))
+    (a,) = history.query(times_of(1000, 1), 1.0)
+    # Its GPU memory is in the snapshot's kernel table; the dashboard draws no history of it.
+    assert set(a["columns"]) == {"cpu_cores", "cpu_cores_max", "memory_bytes", "memory_bytes_max"}
+    assert history.memory_bytes() < 2 * 5040 * 4 * 8 * 1.01
 
 
 def test_an_ended_kernel_keeps_its_name_and_series() -> None:

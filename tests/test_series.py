@@ -409,3 +409,30 @@ def test_merged_steps_match_brute_force_with_gaps_and_ragged_edges(seed: int) ->
         assert effective == step
         want = brute_force(samples, since, newest if until is None else until, step)
         assert_columns_equal(columns, want)
+
+
+def test_an_exact_query_answers_at_its_step_from_a_ring_that_divides_it() -> None:
+    store = SeriesStore(((1.0, 60), (60.0, 60)))
+    for i in range(600):
+        store.add(10_000.0 + i, {"x": float(i)})
+    # 65 s back is past the 1 s ring: a rounded query reads the 60 s ring at 60 s…
+    assert store.query_with_meta(10_599.0 - 65, step=12.0)[1] == 60.0
+    # …an exact one stays at 12 s, from the 1 s ring, with None where it holds nothing.
+    columns, step = store.query_with_meta(10_599.0 - 65, step=12.0, exact=True)
+    assert step == 12.0
+    assert columns["time"][0] == 10_524.0
+    assert columns["x"][0] is None
+    assert columns["x"][-1] == pytest.approx(597.5)  # 10,596 … 10,599 s
+    # 120 s is a multiple of both steps: the coarser ring, which reaches back, answers.
+    columns, step = store.query_with_meta(10_599.0 - 1200, step=120.0, exact=True)
+    assert step == 120.0
+    assert_columns_equal(
+        columns,
+        brute_force(
+            [(10_000.0 + i, float(i)) for i in range(600)], 10_599.0 - 1200, 10_599.0, 120.0
+        ),
+    )
+    with pytest.raises(ValueError, match="not a multiple"):
+        store.query_with_meta(10_000.0, step=1.5, exact=True)
+    with pytest.raises(ValueError, match="needs a step"):
+        store.query_with_meta(10_000.0, exact=True)

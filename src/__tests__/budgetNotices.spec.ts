@@ -1,6 +1,11 @@
 import { Signal } from '@lumino/signaling';
 
-import { BudgetNotifier, budgetReadings } from '../budget/notices';
+import {
+  budgetReadings,
+  INotifierSettings,
+  makeBudgetRule,
+  UsageNotifier
+} from '../notifications';
 import { IUsageModel } from '../tokens';
 import { IBudget, IBudgets } from '../wire';
 import { budget } from './fixtures';
@@ -21,7 +26,7 @@ function fakeModel() {
       return state.budget;
     },
     watch: (parts: string[]) => {
-      expect(parts).toContain('budget');
+      expect(parts).toEqual(['budget']);
       state.watching++;
       return {
         isDisposed: false,
@@ -62,16 +67,30 @@ function fakeNotify() {
   };
 }
 
-function setUp() {
+const SETTINGS: INotifierSettings = {
+  warnFraction: 0.9,
+  notifications: {
+    memory: true,
+    disk: true,
+    gpu: true,
+    culler: true,
+    oom: true,
+    budget: true
+  }
+};
+
+/** The notifier with the budget rule alone, on a clock the test moves. */
+function setUp(settings: INotifierSettings = SETTINGS) {
   const m = fakeModel();
   const n = fakeNotify();
   let now = NOW;
-  const notifier = new BudgetNotifier({
+  const notifier = new UsageNotifier({
     model: m.model,
     trans,
+    settings,
     notify: n.api as any,
     openUsage: jest.fn(),
-    now: () => now
+    rules: [makeBudgetRule(() => now)]
   });
   return {
     ...m,
@@ -174,6 +193,47 @@ describe('budget notices', () => {
     expect(t.state.watching).toBe(0);
     t.show(at(19));
     expect(t.emitted).toEqual([]);
+  });
+
+  it('ends the episodes of a budget no longer listed', () => {
+    const t = setUp();
+    t.show(at(17));
+    expect(t.shown.size).toBe(1);
+    t.show(at(17, { scope: 'user:ada' })); // the group's budget went away
+    expect(t.api.dismiss).toHaveBeenCalledTimes(1);
+    expect([...t.shown.values()].map(s => s.message)).toEqual([
+      expect.stringContaining('your own budget')
+    ]);
+  });
+
+  it('stays quiet, and watches nothing, with budgets off in Settings', () => {
+    const t = setUp({
+      ...SETTINGS,
+      notifications: { ...SETTINGS.notifications, budget: false }
+    });
+    expect(t.state.watching).toBe(0);
+    t.show(at(21, { exhausted: true }));
+    expect(t.emitted).toEqual([]);
+    t.notifier.settings = SETTINGS;
+    expect(t.state.watching).toBe(1);
+    t.show(at(21, { exhausted: true }));
+    expect(t.emitted).toHaveLength(1);
+  });
+
+  it('offers Open Usage and silencing budget notices for the session', () => {
+    const t = setUp();
+    t.show(at(17));
+    const actions = (t.api.emit.mock.calls[0] as any[])[2].actions;
+    expect(actions.map((a: any) => a.label)).toEqual([
+      'Open Usage',
+      'Not again this session'
+    ]);
+    actions[1].callback();
+    expect(t.notifier.muted.has('budget')).toBe(true);
+    // Silenced: nothing more is told, and the budgets are no longer kept fresh.
+    expect(t.state.watching).toBe(0);
+    t.show(at(21, { exhausted: true }));
+    expect(t.emitted).toHaveLength(1);
   });
 
   it('reads each budget on its own', () => {

@@ -2,7 +2,11 @@ import { fireEvent, render, screen } from '@testing-library/react';
 import { Signal } from '@lumino/signaling';
 import * as React from 'react';
 
-import { appendSnapshot, DashboardModel } from '../dashboard/DashboardModel';
+import {
+  appendSnapshot,
+  DashboardModel,
+  extendHistory
+} from '../dashboard/DashboardModel';
 import { DashboardView } from '../dashboard/DashboardView';
 import { RANGES, rangeOf, stepOf } from '../dashboard/ranges';
 import { IUsageModel } from '../tokens';
@@ -61,6 +65,54 @@ function dashboardHistory(): IHistory {
         kernel_id: 'k3',
         path: 'big.ipynb',
         message: 'Your kernel in big.ipynb was stopped'
+      }
+    ]
+  };
+}
+
+/** What the server answers a minute after `dashboardHistory`, `since` its last bucket. */
+function increment(): IHistory {
+  const k1 = kernel('k1', 'work/analysis.ipynb', [2.5 * GIB, 3 * GIB, GIB]);
+  k1.columns.memory_bytes_max = [3.5 * GIB, 3 * GIB, GIB];
+  k1.first_seen = 90;
+  k1.last_seen = 117;
+  const k4 = kernel('k4', 'new.ipynb', [4 * GIB, 4 * GIB]);
+  k4.columns = {
+    cpu_cores: [2, 2],
+    cpu_cores_max: [2, 2],
+    memory_bytes: [4 * GIB, 4 * GIB],
+    memory_bytes_max: [4 * GIB, 4 * GIB]
+  };
+  // The server aligns every kernel's columns with `time`; k4 began at 112.
+  k4.columns = Object.fromEntries(
+    Object.entries(k4.columns).map(([name, values]) => [
+      name,
+      [null, ...values]
+    ])
+  );
+  k4.first_seen = 112;
+  k4.last_seen = 117;
+  return {
+    step_seconds: 4,
+    columns: {
+      time: [108, 112, 116],
+      cpu_cores: [1.25, 1.75, 0.5],
+      cpu_cores_max: [2, 2, 1],
+      cpu_limit_cores: [2, 2, 2],
+      memory_bytes: [3 * GIB, 3 * GIB, GIB],
+      memory_bytes_max: [3 * GIB, 3 * GIB, GIB],
+      memory_limit_bytes: [4 * GIB, 4 * GIB, 4 * GIB],
+      disk_used_bytes: [5, 5, 5],
+      cost_total: [0.3, 0.4, 0.5]
+    },
+    kernels: [k4, k1],
+    notices: [
+      {
+        time: 113,
+        kind: 'oom',
+        kernel_id: 'k4',
+        path: 'new.ipynb',
+        message: 'Your kernel in new.ipynb was stopped'
       }
     ]
   };
@@ -126,7 +178,7 @@ describe('the dashboard', () => {
     // The y axis says its unit and formats its ticks with it.
     expect(cpu.options.axes[1].label).toBe('cores');
     expect(chartOf('memory').options.axes[1].values(null, [GIB])).toEqual([
-      '1.0 GiB'
+      '1 GiB'
     ]);
   });
 
@@ -189,6 +241,28 @@ describe('the dashboard', () => {
     expect(onRange).toHaveBeenLastCalledWith(RANGES[2]);
     fireEvent.click(radios[0]);
     expect(onRange).toHaveBeenLastCalledWith(RANGES[0]);
+  });
+
+  it('puts byte axes on binary-round ticks, and no other', () => {
+    view();
+    const ticks = (id: string) => {
+      const axis = chartOf(id).options.axes[1];
+      const splits = axis.splits?.(null, 1, 0, 4.2 * GIB, 1e9) ?? null;
+      return splits && axis.values(null, splits);
+    };
+    expect(ticks('memory')).toEqual([
+      '0 B',
+      '1 GiB',
+      '2 GiB',
+      '3 GiB',
+      '4 GiB'
+    ]);
+    expect(ticks('kernel-memory')).toEqual(ticks('memory'));
+    expect(
+      chartOf('network').options.axes[1].values(null, [0, 512 * 1024])
+    ).toEqual(['0 B/s', '512 KiB/s']);
+    expect(ticks('cpu')).toBeNull();
+    expect(ticks('cost')).toBeNull();
   });
 
   it('says so while loading and when the history fails', () => {
@@ -259,6 +333,177 @@ describe('the dashboard model', () => {
     expect(fetch).toHaveBeenCalledTimes(2);
     expect(model.history?.columns.time).toEqual([100, 104, 108, 112]);
     model.dispose();
+  });
+
+  it('asks only for what is new once a minute, and appends it', async () => {
+    const usage = fakeUsage();
+    usage.emit(snapshot({ time: 109, kernels: [] }));
+    const fetch = jest.fn(async (_path: string, query: any) =>
+      query.since === 108 ? increment() : dashboardHistory()
+    );
+    const model = new DashboardModel({
+      usage,
+      fetch: fetch as any,
+      historyRefreshSeconds: 0.05
+    });
+    model.show();
+    await until(() => fetch.mock.calls.length > 1);
+    // The whole range once, then from its last bucket at the step the server gave.
+    expect(fetch.mock.calls[0][1]).toEqual({
+      since: 109 - 900,
+      step: 3,
+      kernels: 1
+    });
+    expect(fetch.mock.calls[1][1]).toEqual({ since: 108, step: 4, kernels: 1 });
+    await until(() => (model.history?.columns.time.length ?? 0) > 3);
+    expect(model.history?.columns.time).toEqual([100, 104, 108, 112, 116]);
+    // A new range starts over with the whole of it.
+    const calls = fetch.mock.calls.length;
+    model.range = RANGES[1];
+    await until(() => fetch.mock.calls.length > calls);
+    expect(fetch.mock.calls[calls][1]).toEqual(
+      expect.objectContaining({ step: 12 })
+    );
+    model.dispose();
+  });
+
+  it('asks for the whole range again when an increment does not fit', async () => {
+    const usage = fakeUsage();
+    usage.emit(snapshot({ time: 109, kernels: [] }));
+    const fetch = jest.fn(async (_path: string, query: any) =>
+      query.since === 108
+        ? { ...increment(), step_seconds: 60 }
+        : dashboardHistory()
+    );
+    const model = new DashboardModel({
+      usage,
+      fetch: fetch as any,
+      historyRefreshSeconds: 0.05
+    });
+    model.show();
+    await until(() => fetch.mock.calls.length > 2);
+    expect(fetch.mock.calls[1][1]).toEqual({ since: 108, step: 4, kernels: 1 });
+    expect(fetch.mock.calls[2][1]).toEqual(
+      expect.objectContaining({ step: 3 })
+    );
+    expect(model.history?.step_seconds).toBe(4);
+    model.dispose();
+  });
+
+  it('appends an increment without gaps or duplicates and drops what left the range', () => {
+    // Held: 100, 104, 108 (still filling). New: 108 again (complete now) and 112, 116.
+    const held = dashboardHistory();
+    held.kernels![1].last_seen = 103;
+    held.kernels![1].running = false;
+    const next = extendHistory(held, increment(), 10)!;
+    // A 10 s range ending in the bucket at 116 reaches into the one at 104, not 100.
+    expect(next.columns.time).toEqual([104, 108, 112, 116]);
+    expect(next.columns.cpu_cores).toEqual([1, 1.25, 1.75, 0.5]);
+    expect(next.columns.cost_total).toEqual([0.2, 0.3, 0.4, 0.5]);
+    // A column the increment lacks is null there, and one only it has is null before.
+    expect(next.columns.network_rx_bytes_per_second).toEqual([
+      2,
+      null,
+      null,
+      null
+    ]);
+    expect(next.columns.disk_used_bytes).toEqual([null, 5, 5, 5]);
+    const byId = new Map(next.kernels!.map(k => [k.id, k]));
+    // k1 runs on; k2 ended before the range now begins; k4 is new.
+    const k1 = byId.get('k1')!;
+    expect(k1.columns.memory_bytes).toEqual([2 * GIB, 2.5 * GIB, 3 * GIB, GIB]);
+    expect(k1.peak_memory_bytes).toBe(3.5 * GIB);
+    expect(k1.mean_memory_bytes).toBeCloseTo((8.5 * GIB) / 4);
+    expect(k1.first_seen).toBe(90);
+    expect(k1.last_seen).toBe(117);
+    expect(byId.has('k2')).toBe(false);
+    expect(byId.get('k4')!.columns.cpu_cores).toEqual([null, null, 2, 2]);
+    expect(byId.get('k4')!.peak_cpu_cores).toBe(2);
+    // The largest peak memory first, as the server orders them.
+    expect(next.kernels!.map(k => k.id)).toEqual(['k4', 'k1']);
+    // The notice at 104 is still in the range, the new one is there once.
+    expect(next.notices!.map(n => n.time)).toEqual([104, 113]);
+    expect(next.step_seconds).toBe(4);
+    // A minute on, the range has moved past 104 and its notice.
+    const later = extendHistory(
+      next,
+      {
+        step_seconds: 4,
+        columns: { time: [116, 120], cpu_cores: [0.5, 0.25] },
+        kernels: [],
+        notices: []
+      },
+      10
+    )!;
+    expect(later.columns.time).toEqual([108, 112, 116, 120]);
+    expect(later.columns.cpu_cores).toEqual([1.25, 1.75, 0.5, 0.25]);
+    expect(later.notices!.map(n => n.time)).toEqual([113]);
+    expect(later.kernels!.map(k => [k.id, k.running])).toEqual([
+      ['k4', false],
+      ['k1', false]
+    ]);
+  });
+
+  it('keeps an ended kernel while it is in the range', () => {
+    const next = extendHistory(dashboardHistory(), increment(), 900)!;
+    expect(next.columns.time).toEqual([100, 104, 108, 112, 116]);
+    const k2 = next.kernels!.find(k => k.id === 'k2')!;
+    expect(k2.running).toBe(false);
+    expect(k2.columns.memory_bytes).toEqual([GIB, 0.5 * GIB, null, null, null]);
+    expect(k2.peak_memory_bytes).toBe(GIB);
+    expect(next.notices!.map(n => n.time)).toEqual([104, 113]);
+  });
+
+  it('refuses an increment at another step or after a gap', () => {
+    expect(
+      extendHistory(
+        dashboardHistory(),
+        { ...increment(), step_seconds: 8 },
+        900
+      )
+    ).toBeNull();
+    const late = increment();
+    late.columns.time = [116, 120, 124];
+    expect(extendHistory(dashboardHistory(), late, 900)).toBeNull();
+    const empty = { step_seconds: 4, columns: { time: [] } };
+    expect(extendHistory(dashboardHistory(), empty, 900)).toEqual(
+      dashboardHistory()
+    );
+  });
+
+  it('draws a kernel that started since the fetch from the next snapshot on', () => {
+    const next = appendSnapshot(
+      dashboardHistory(),
+      snapshot({
+        time: 112,
+        kernels: [
+          {
+            id: 'k9',
+            name: 'python3',
+            path: 'fresh.ipynb',
+            pid: 9,
+            cpu_cores: 0.75,
+            memory_bytes: GIB,
+            gpu_memory_bytes: null,
+            execution_state: 'busy'
+          }
+        ]
+      }),
+      0.4,
+      900
+    );
+    const k9 = next.kernels!.find(k => k.id === 'k9')!;
+    expect(k9.path).toBe('fresh.ipynb');
+    expect(k9.running).toBe(true);
+    expect(k9.columns.memory_bytes).toEqual([null, null, null, GIB]);
+    expect(k9.columns.cpu_cores_max).toEqual([null, null, null, 0.75]);
+    expect(k9.peak_memory_bytes).toBe(GIB);
+    // Each kernel's columns stay as long as the times.
+    for (const kernel of next.kernels!) {
+      for (const values of Object.values(kernel.columns)) {
+        expect(values).toHaveLength(4);
+      }
+    }
   });
 
   it('appends a snapshot to every kernel, a gap for ended ones', () => {

@@ -74,7 +74,8 @@ const ALL_ON: INotifierSettings = {
     disk: true,
     gpu: true,
     culler: true,
-    oom: true
+    oom: true,
+    budget: true
   }
 };
 
@@ -88,6 +89,9 @@ function setup(settings: INotifierSettings = ALL_ON) {
       const id = `n${shown.length}`;
       shown.push({ id, message, type, actions: options.actions });
       return id;
+    },
+    update: () => {
+      throw new Error('no rule of these tests counts down');
     },
     dismiss: id => dismissed.push(id)
   };
@@ -113,7 +117,8 @@ describe('UsageNotifier', () => {
         disk: false,
         gpu: false,
         culler: false,
-        oom: false
+        oom: false,
+        budget: false
       }
     };
     expect(model.watchers).toBe(0);

@@ -11,7 +11,8 @@ const DEFAULTS = {
     disk: true,
     gpu: false,
     culler: true,
-    oom: true
+    oom: true,
+    budget: true
   }
 };
 
@@ -23,7 +24,7 @@ describe('readSettings', () => {
         warnFraction: 0.75,
         statusBar: true,
         sections: { history: false },
-        notifications: { memory: false, gpu: 'yes' }
+        notifications: { memory: false, gpu: 'yes', budget: false }
       },
       DEFAULTS
     );
@@ -38,7 +39,8 @@ describe('readSettings', () => {
         disk: true,
         gpu: false,
         culler: true,
-        oom: true
+        oom: true,
+        budget: false
       }
     });
   });

@@ -23,6 +23,9 @@ function perDisplayUnit(budget: BudgetLike): number {
   }
 }
 
+/** Share of a budget at which it is shown in the warning colour and the user is told. */
+export const BUDGET_WARN_FRACTION = 0.8;
+
 /** An amount of the budget's currency or unit, as a number for people. */
 export function formatBudgetAmount(
   budget: BudgetLike,

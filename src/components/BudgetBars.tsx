@@ -1,8 +1,12 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
-import { budgetFraction, budgetLine, scopeLabel } from '../budget/format';
-import { BUDGET_WARN_FRACTION } from '../budget/notices';
+import {
+  BUDGET_WARN_FRACTION,
+  budgetFraction,
+  budgetLine,
+  scopeLabel
+} from '../budget/format';
 import { formatDateTime } from '../format';
 import { IBudget, IBudgets } from '../wire';
 

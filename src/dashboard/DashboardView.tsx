@@ -87,6 +87,17 @@ function stacked(
   return sums;
 }
 
+/** What sets a chart's axis apart: its unit, how values read, binary ticks. */
+type ChartUnit = 'cores' | 'bytes' | 'rate' | 'percent';
+
+/** One chart of the dashboard, less what every chart shares (times, axis by unit). */
+interface IChartSpec extends Omit<
+  React.ComponentProps<typeof TimeChart>,
+  'times' | 'unit' | 'format' | 'binary'
+> {
+  kind: ChartUnit;
+}
+
 /** The main-area dashboard: full-size charts of the chosen range and the kernels in it. */
 export function DashboardView(props: IDashboardViewProps): JSX.Element {
   const { history, snapshot, trans } = props;
@@ -100,103 +111,92 @@ export function DashboardView(props: IDashboardViewProps): JSX.Element {
       notice.path ? basename(notice.path) : trans.__('a process')
     )
   }));
-  const charts: JSX.Element[] = [];
+  const units: {
+    [kind in ChartUnit]: Pick<
+      React.ComponentProps<typeof TimeChart>,
+      'unit' | 'format' | 'binary'
+    >;
+  } = {
+    cores: { unit: trans.__('cores'), format: formatCores },
+    bytes: { unit: trans.__('bytes'), format: formatBytes, binary: 'bytes' },
+    rate: { unit: trans.__('bytes/s'), format: formatRate, binary: 'rate' },
+    percent: { unit: '%', format: formatPercent }
+  };
+  const chart = ({ kind, ...spec }: IChartSpec): JSX.Element => (
+    <TimeChart key={spec.id} times={times} {...units[kind]} {...spec} />
+  );
+  const limit = (value: number | null, label: string): IChartSeries[] =>
+    value === null
+      ? []
+      : [{ label, values: constant(times, value), color: LIMIT, dash: true }];
+  /** A total's mean and its peak in each bucket. */
+  const usedAndPeak = (column: string, label: string): IChartSeries[] => [
+    { label, values: columns?.[column] ?? [], color: BRAND },
+    {
+      label: trans.__('Peak in bucket'),
+      values: columns?.[`${column}_max`] ?? [],
+      color: ACCENT
+    }
+  ];
+  const noKernel = trans.__('No kernel ran in this range.');
+  const specs: IChartSpec[] = [];
 
   if (columns && times.length) {
     const cpuLimit =
       latestOf(columns.cpu_limit_cores) ?? snapshot?.cpu.limit_cores ?? null;
     const cpuTop = cpuLimit ?? snapshot?.cpu.host_cores ?? null;
-    const limitSeries = (
-      value: number | null,
-      label: string
-    ): IChartSeries[] =>
-      value === null
-        ? []
-        : [{ label, values: constant(times, value), color: LIMIT, dash: true }];
-    charts.push(
-      <TimeChart
-        key="cpu"
-        id="cpu"
-        title={trans.__('CPU')}
-        unit={trans.__('cores')}
-        times={times}
-        format={formatCores}
-        yMin={cpuTop}
-        series={[
-          {
-            label: trans.__('CPU used'),
-            values: columns.cpu_cores ?? [],
-            color: BRAND
-          },
-          {
-            label: trans.__('Peak in bucket'),
-            values: columns.cpu_cores_max ?? [],
-            color: ACCENT
-          },
-          ...(cpuLimit !== null
-            ? limitSeries(cpuLimit, trans.__('Limit'))
-            : limitSeries(cpuTop, trans.__("Limit (the machine's cores)")))
-        ]}
-        summary={trans.__(
-          'Now %1 of %2 cores, peak %3 cores.',
-          formatCores(latestOf(columns.cpu_cores)),
-          formatCores(cpuTop),
-          formatCores(peakOf(columns.cpu_cores_max))
-        )}
-      />
-    );
     const memoryLimit =
       latestOf(columns.memory_limit_bytes) ??
       snapshot?.memory.limit_bytes ??
       null;
-    charts.push(
-      <TimeChart
-        key="memory"
-        id="memory"
-        title={trans.__('Memory')}
-        unit={trans.__('bytes')}
-        times={times}
-        format={formatBytes}
-        yMin={memoryLimit}
-        marks={marks}
-        series={[
-          {
-            label: trans.__('Memory used'),
-            values: columns.memory_bytes ?? [],
-            color: BRAND
-          },
-          {
-            label: trans.__('Peak in bucket'),
-            values: columns.memory_bytes_max ?? [],
-            color: ACCENT
-          },
-          ...limitSeries(memoryLimit, trans.__('Limit'))
-        ]}
-        summary={trans.__(
+    const withMemory = kernels.filter(k => k.columns.memory_bytes);
+    const bands = stacked(withMemory, 'memory_bytes', times.length);
+    const withCpu = kernels.filter(k => k.columns.cpu_cores);
+    specs.push(
+      {
+        id: 'cpu',
+        kind: 'cores',
+        title: trans.__('CPU'),
+        yMin: cpuTop,
+        series: [
+          ...usedAndPeak('cpu_cores', trans.__('CPU used')),
+          ...(cpuLimit !== null
+            ? limit(cpuLimit, trans.__('Limit'))
+            : limit(cpuTop, trans.__("Limit (the machine's cores)")))
+        ],
+        summary: trans.__(
+          'Now %1 of %2 cores, peak %3 cores.',
+          formatCores(latestOf(columns.cpu_cores)),
+          formatCores(cpuTop),
+          formatCores(peakOf(columns.cpu_cores_max))
+        )
+      },
+      {
+        id: 'memory',
+        kind: 'bytes',
+        title: trans.__('Memory'),
+        yMin: memoryLimit,
+        marks,
+        series: [
+          ...usedAndPeak('memory_bytes', trans.__('Memory used')),
+          ...limit(memoryLimit, trans.__('Limit'))
+        ],
+        summary: trans.__(
           'Now %1 of %2, peak %3; %4 out-of-memory kills in the range.',
           formatBytes(latestOf(columns.memory_bytes)),
           formatBytes(memoryLimit),
           formatBytes(peakOf(columns.memory_bytes_max)),
           marks.length
-        )}
-      />
-    );
-    const withMemory = kernels.filter(k => k.columns.memory_bytes);
-    const bands = stacked(withMemory, 'memory_bytes', times.length);
-    charts.push(
-      <TimeChart
-        key="kernel-memory"
-        id="kernel-memory"
-        title={trans.__('Memory per kernel (stacked)')}
-        empty={
-          withMemory.length ? null : trans.__('No kernel ran in this range.')
-        }
-        unit={trans.__('bytes')}
-        times={times}
-        format={formatBytes}
-        yMin={memoryLimit}
-        marks={marks}
-        series={[
+        )
+      },
+      {
+        id: 'kernel-memory',
+        kind: 'bytes',
+        title: trans.__('Memory per kernel (stacked)'),
+        empty: withMemory.length ? null : noKernel,
+        yMin: memoryLimit,
+        marks,
+        series: [
           // The top band first, so each lower one is drawn over it.
           ...withMemory
             .map((kernel, i) => ({
@@ -207,151 +207,125 @@ export function DashboardView(props: IDashboardViewProps): JSX.Element {
               fill: true
             }))
             .reverse(),
-          ...limitSeries(memoryLimit, trans.__('Limit'))
-        ]}
-        summary={
-          withMemory.length
-            ? withMemory
-                .map(
-                  k => `${kernelTitle(k)}: ${formatBytes(k.peak_memory_bytes)}`
-                )
-                .join(', ')
-            : trans.__('No kernel ran in this range.')
-        }
-      />
-    );
-    const withCpu = kernels.filter(k => k.columns.cpu_cores);
-    charts.push(
-      <TimeChart
-        key="kernel-cpu"
-        id="kernel-cpu"
-        title={trans.__('CPU per kernel')}
-        empty={withCpu.length ? null : trans.__('No kernel ran in this range.')}
-        unit={trans.__('cores')}
-        times={times}
-        format={formatCores}
-        yMin={cpuTop}
-        series={[
+          ...limit(memoryLimit, trans.__('Limit'))
+        ],
+        summary: withMemory.length
+          ? withMemory
+              .map(
+                k => `${kernelTitle(k)}: ${formatBytes(k.peak_memory_bytes)}`
+              )
+              .join(', ')
+          : noKernel
+      },
+      {
+        id: 'kernel-cpu',
+        kind: 'cores',
+        title: trans.__('CPU per kernel'),
+        empty: withCpu.length ? null : noKernel,
+        yMin: cpuTop,
+        series: [
           ...withCpu.map((kernel, i) => ({
             label: kernelTitle(kernel),
             values: kernel.columns.cpu_cores,
             color: KERNEL_COLORS[i % KERNEL_COLORS.length]
           })),
-          ...limitSeries(cpuLimit, trans.__('Limit'))
-        ]}
-        summary={
-          withCpu.length
-            ? withCpu
-                .map(k => `${kernelTitle(k)}: ${formatCores(k.peak_cpu_cores)}`)
-                .join(', ')
-            : trans.__('No kernel ran in this range.')
-        }
-      />
+          ...limit(cpuLimit, trans.__('Limit'))
+        ],
+        summary: withCpu.length
+          ? withCpu
+              .map(k => `${kernelTitle(k)}: ${formatCores(k.peak_cpu_cores)}`)
+              .join(', ')
+          : noKernel
+      }
     );
     for (const gpu of snapshot?.gpus ?? []) {
       const name = `gpu${gpu.index}`;
-      charts.push(
-        <TimeChart
-          key={`${name}-utilization`}
-          id={`${name}-utilization`}
-          title={trans.__('GPU %1 utilization · %2', gpu.index, gpu.name ?? '')}
-          unit="%"
-          times={times}
-          format={formatPercent}
-          yMin={100}
-          series={[
+      specs.push(
+        {
+          id: `${name}-utilization`,
+          kind: 'percent',
+          title: trans.__('GPU %1 utilization · %2', gpu.index, gpu.name ?? ''),
+          yMin: 100,
+          series: [
             {
               label: trans.__('Utilization'),
               values: columns[`${name}_utilization_percent`] ?? [],
               color: BRAND
             },
-            ...limitSeries(100, trans.__('100 %'))
-          ]}
-          summary={trans.__('Now %1.', formatPercent(gpu.utilization_percent))}
-        />,
-        <TimeChart
-          key={`${name}-memory`}
-          id={`${name}-memory`}
-          title={trans.__('GPU %1 memory · %2', gpu.index, gpu.name ?? '')}
-          unit={trans.__('bytes')}
-          times={times}
-          format={formatBytes}
-          yMin={gpu.memory_total_bytes}
-          series={[
+            ...limit(100, trans.__('100 %'))
+          ],
+          summary: trans.__('Now %1.', formatPercent(gpu.utilization_percent))
+        },
+        {
+          id: `${name}-memory`,
+          kind: 'bytes',
+          title: trans.__('GPU %1 memory · %2', gpu.index, gpu.name ?? ''),
+          yMin: gpu.memory_total_bytes,
+          series: [
             {
               label: trans.__('GPU memory used'),
               values: columns[`${name}_memory_bytes`] ?? [],
               color: BRAND
             },
-            ...limitSeries(gpu.memory_total_bytes, trans.__('GPU memory'))
-          ]}
-          summary={trans.__(
+            ...limit(gpu.memory_total_bytes, trans.__('GPU memory'))
+          ],
+          summary: trans.__(
             'Now %1 of %2.',
             formatBytes(gpu.memory_used_bytes),
             formatBytes(gpu.memory_total_bytes)
-          )}
-        />
+          )
+        }
       );
     }
     const disk = snapshot?.disk[0];
     if (disk && columns.disk_used_bytes) {
-      charts.push(
-        <TimeChart
-          key="disk"
-          id="disk"
-          title={trans.__('Disk · %1', disk.path)}
-          unit={trans.__('bytes')}
-          times={times}
-          format={formatBytes}
-          yMin={disk.total_bytes}
-          series={[
-            {
-              label: trans.__('Disk used'),
-              values: columns.disk_used_bytes,
-              color: BRAND
-            },
-            ...limitSeries(
-              disk.total_bytes,
-              trans.__('Quota or filesystem size')
-            )
-          ]}
-          summary={trans.__(
-            'Now %1 of %2.',
-            formatBytes(disk.used_bytes),
-            formatBytes(disk.total_bytes)
-          )}
-        />
-      );
+      specs.push({
+        id: 'disk',
+        kind: 'bytes',
+        title: trans.__('Disk · %1', disk.path),
+        yMin: disk.total_bytes,
+        series: [
+          {
+            label: trans.__('Disk used'),
+            values: columns.disk_used_bytes,
+            color: BRAND
+          },
+          ...limit(disk.total_bytes, trans.__('Quota or filesystem size'))
+        ],
+        summary: trans.__(
+          'Now %1 of %2.',
+          formatBytes(disk.used_bytes),
+          formatBytes(disk.total_bytes)
+        )
+      });
     }
     if (columns.network_rx_bytes_per_second) {
-      charts.push(
-        <TimeChart
-          key="network"
-          id="network"
-          title={trans.__('Network')}
-          unit={trans.__('bytes/s')}
-          times={times}
-          format={formatRate}
-          series={[
-            {
-              label: trans.__('Received'),
-              values: columns.network_rx_bytes_per_second,
-              color: BRAND
-            },
-            {
-              label: trans.__('Sent'),
-              values: columns.network_tx_bytes_per_second ?? [],
-              color: ACCENT
-            }
-          ]}
-          summary={trans.__(
-            'Now %1 received, %2 sent.',
-            formatRate(latestOf(columns.network_rx_bytes_per_second)),
-            formatRate(latestOf(columns.network_tx_bytes_per_second))
-          )}
-        />
-      );
+      specs.push({
+        id: 'network',
+        kind: 'rate',
+        title: trans.__('Network'),
+        series: [
+          {
+            label: trans.__('Received'),
+            values: columns.network_rx_bytes_per_second,
+            color: BRAND
+          },
+          {
+            label: trans.__('Sent'),
+            values: columns.network_tx_bytes_per_second ?? [],
+            color: ACCENT
+          }
+        ],
+        summary: trans.__(
+          'Now %1 received, %2 sent.',
+          formatRate(latestOf(columns.network_rx_bytes_per_second)),
+          formatRate(latestOf(columns.network_tx_bytes_per_second))
+        )
+      });
     }
+  }
+  const charts = specs.map(chart);
+  if (columns && times.length) {
     charts.push(costChart(props, times, columns.cost_total ?? []));
   }
 

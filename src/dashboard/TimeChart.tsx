@@ -1,6 +1,8 @@
 import * as React from 'react';
 import uPlot from 'uplot';
 
+import { binaryTicks, formatBinaryTick } from './axes';
+
 /**
  * A full-width time chart of the dashboard, drawn by uPlot like the panel's
  * sparklines: axes with units, limits as dashed lines, a live legend with exact
@@ -35,6 +37,11 @@ export interface ITimeChartProps {
   series: readonly IChartSeries[];
   /** Values for people, in the chart's unit. */
   format: (value: number) => string;
+  /**
+   * The y axis counts bytes (`bytes`) or bytes per second (`rate`): ticks then fall at
+   * binary-round values (512 MiB, 1 GiB, …) and read as such.
+   */
+  binary?: 'bytes' | 'rate';
   /** The y axis reaches at least this far (a limit); 0 … data max otherwise. */
   yMin?: number | null;
   /** Vertical marks (out-of-memory kills). */
@@ -154,7 +161,27 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
           stroke: axisColor,
           grid: { stroke: gridColor, width: 1 },
           ticks: { stroke: gridColor, width: 1 },
-          values: (_u, splits) => splits.map(value => format(value))
+          ...(latest.current.binary
+            ? {
+                splits: (
+                  _u: uPlot,
+                  _axis: number,
+                  min: number,
+                  max: number,
+                  found: number
+                ) => binaryTicks(min, max, found),
+                values: (_u: uPlot, splits: number[]) =>
+                  splits.map(value =>
+                    formatBinaryTick(
+                      value,
+                      latest.current.binary === 'rate' ? '/s' : ''
+                    )
+                  )
+              }
+            : {
+                values: (_u: uPlot, splits: number[]) =>
+                  splits.map(value => format(value))
+              })
         }
       ],
       series: [

@@ -1,13 +1,8 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import type { IDisposable } from '@lumino/disposable';
 
-import type { IUsageModel } from '../tokens';
-import {
-  INotificationRule,
-  IReading,
-  NOTIFICATION_KINDS,
-  NotificationKind
-} from './types';
+import type { IUsageModel, UsagePart } from '../tokens';
+import { INotificationRule, IReading, NotificationKind } from './types';
 import { defaultRules } from './rules';
 
 /** The part of JupyterLab's `Notification` API the notifier uses (injected in tests). */
@@ -20,8 +15,13 @@ export interface INotify {
       actions: { label: string; caption?: string; callback: () => void }[];
     }
   ): string;
+  /** A countdown's notification, with its new words. */
+  update(id: string, message: string, type: IReading['type']): void;
   dismiss(id: string): void;
 }
+
+/** What a rule keeps fresh when it does not say. */
+const DEFAULT_WATCHES: readonly UsagePart[] = ['snapshot', 'session'];
 
 export interface INotifierSettings {
   warnFraction: number;
@@ -30,14 +30,15 @@ export interface INotifierSettings {
 
 /**
  * Tells the user about trouble through JupyterLab's notifications, with or without
- * the Usage panel open: it reads the same model as the status bar item and keeps its
- * snapshot and session fresh while any kind of notification is on.
+ * the Usage panel open: it reads the same model as the status bar item and keeps what
+ * the rules of the kinds that are on read fresh (the snapshot and session; the
+ * budgets for the budget rule).
  *
  * Each rule reports episodes. An episode is told once, when it starts firing; it ends
  * only when its figure falls clearly below the threshold (hysteresis), and only then
- * can it be told again. The notification of an episode that ended is dismissed. Each
- * notification offers "Open Usage" and "Not again this session" (for its kind, until
- * the page is loaded again).
+ * can it be told again. The notification of an episode that ended is dismissed; a
+ * countdown's is updated while it fires. Each notification offers "Open Usage" and
+ * "Not again this session" (for its kind, until the page is loaded again).
  */
 export class UsageNotifier implements IDisposable {
   constructor(options: UsageNotifier.IOptions) {
@@ -56,13 +57,7 @@ export class UsageNotifier implements IDisposable {
 
   set settings(settings: INotifierSettings) {
     this._settings = settings;
-    const on = NOTIFICATION_KINDS.some(kind => this._enabled(kind));
-    if (on && !this._watch) {
-      this._watch = this._model.watch(['snapshot', 'session']);
-    } else if (!on && this._watch) {
-      this._watch.dispose();
-      this._watch = null;
-    }
+    this._rewatch();
   }
 
   /** Kinds silenced with "Not again this session". */
@@ -82,6 +77,24 @@ export class UsageNotifier implements IDisposable {
     this._model.changed.disconnect(this._check, this);
     this._watch?.dispose();
     this._watch = null;
+    this._watching = '';
+  }
+
+  /** Watch what the rules that are on read, and nothing while all are off. */
+  private _rewatch(): void {
+    const parts = new Set<UsagePart>();
+    for (const rule of this._rules) {
+      if (this._enabled(rule.kind)) {
+        (rule.watches ?? DEFAULT_WATCHES).forEach(part => parts.add(part));
+      }
+    }
+    const key = [...parts].sort().join();
+    if (key === this._watching) {
+      return;
+    }
+    this._watch?.dispose();
+    this._watch = parts.size ? this._model.watch([...parts]) : null;
+    this._watching = key;
   }
 
   private _enabled(kind: NotificationKind): boolean {
@@ -117,7 +130,13 @@ export class UsageNotifier implements IDisposable {
       }
       return;
     }
-    if (reading.state !== 'firing' || shown !== undefined) {
+    if (reading.state !== 'firing') {
+      return;
+    }
+    if (shown !== undefined) {
+      if (reading.countdown && shown !== null) {
+        this._notify.update(shown, reading.message, reading.type);
+      }
       return;
     }
     const trans = this._trans;
@@ -136,6 +155,7 @@ export class UsageNotifier implements IDisposable {
           ),
           callback: () => {
             this._muted.add(kind);
+            this._rewatch();
           }
         }
       ]
@@ -154,6 +174,8 @@ export class UsageNotifier implements IDisposable {
   private _told = new Map<string, string | null>();
   private _trans: TranslationBundle;
   private _watch: IDisposable | null = null;
+  /** The parts `_watch` holds, sorted and joined. */
+  private _watching = '';
 }
 
 export namespace UsageNotifier {

@@ -1,16 +1,18 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 
-import type { IUsageModel } from '../tokens';
+import type { IUsageModel, UsagePart } from '../tokens';
 
 /** The kinds of notification; each can be turned off in Settings. */
-export type NotificationKind = 'memory' | 'disk' | 'gpu' | 'culler' | 'oom';
+export type NotificationKind =
+  'memory' | 'disk' | 'gpu' | 'culler' | 'oom' | 'budget';
 
 export const NOTIFICATION_KINDS: readonly NotificationKind[] = [
   'memory',
   'disk',
   'gpu',
   'culler',
-  'oom'
+  'oom',
+  'budget'
 ];
 
 /** What a rule sees: the model that feeds the status bar, and the user's settings. */
@@ -33,11 +35,16 @@ export interface IReading {
   /** The words to show when it fires, in the user's language. */
   message: string;
   type: 'info' | 'warning' | 'error';
+  /** A countdown: its notification is updated with each new message while it fires. */
+  countdown?: boolean;
 }
 
 /** One small rule per kind; a new kind of notification is one more rule. */
 export interface INotificationRule {
   kind: NotificationKind;
+  /** The parts of the model the rule reads, kept fresh while it is on (default: the
+   * snapshot and the session). */
+  watches?: readonly UsagePart[];
   read(input: IRuleInput): IReading[];
 }
 

@@ -1,38 +1,12 @@
 import { expect, galata, test } from '@jupyterlab/galata';
-import type { IJupyterLabPageFixture } from '@jupyterlab/galata';
 
-const PANEL = '#jupyter-usage-panel';
-
-/** A one-cell Python notebook. */
-function notebook(source: string): string {
-  return JSON.stringify({
-    cells: [
-      {
-        cell_type: 'code',
-        execution_count: null,
-        metadata: {},
-        outputs: [],
-        source
-      }
-    ],
-    metadata: {
-      kernelspec: {
-        display_name: 'Python 3 (ipykernel)',
-        language: 'python',
-        name: 'python3'
-      }
-    },
-    nbformat: 4,
-    nbformat_minor: 5
-  });
-}
-
-async function openPanel(page: IJupyterLabPageFixture) {
-  await page.sidebar.openTab('jupyter-usage-panel');
-  const panel = page.locator(PANEL);
-  await expect(panel).toBeVisible();
-  return panel;
-}
+import {
+  hideNotifications,
+  notebook,
+  openPanel,
+  PANEL,
+  runNotebook
+} from './helpers';
 
 test.describe('Usage panel', () => {
   // Room for the panel's four sections in the screenshots.
@@ -159,5 +133,83 @@ test.describe('Usage settings', () => {
     await expect(
       page.locator('#jp-main-statusbar .jp-Usage-status')
     ).toBeHidden();
+  });
+});
+
+test.describe('Usage panel widths', () => {
+  test.use({ viewport: { width: 1280, height: 1000 } });
+
+  test('fits at 250, 320 and 400 px: nothing spills, one line per kernel', async ({
+    page,
+    tmpPath
+  }) => {
+    const long = 'a-notebook-with-a-rather-long-name-for-analysis.ipynb';
+    await runNotebook(page, tmpPath, long, 32);
+    await page.sidebar.openTab('jupyter-usage-panel');
+    const panel = page.locator(PANEL);
+    await expect(panel.locator('.jp-Usage-kernels tbody tr')).toHaveCount(1);
+    await expect(panel.locator('.jp-Usage-sparkScale').first()).toBeVisible();
+
+    for (const width of [250, 320, 400]) {
+      await page.sidebar.setWidth(width, 'right');
+      await expect
+        .poll(async () => (await panel.boundingBox())!.width)
+        .toBeGreaterThan(width - 12);
+      await expect
+        .poll(async () => (await panel.boundingBox())!.width)
+        .toBeLessThan(width + 12);
+      const problems = await panel.evaluate(node => {
+        const edge = node.getBoundingClientRect().right + 1;
+        const found: string[] = [];
+        for (const element of node.querySelectorAll<HTMLElement>(
+          '.jp-Usage-section *'
+        )) {
+          const rect = element.getBoundingClientRect();
+          if (rect.width > 0 && rect.right > edge) {
+            found.push(`${element.className || element.tagName} spills`);
+          }
+        }
+        for (const section of node.querySelectorAll<HTMLElement>(
+          '.jp-Usage-section'
+        )) {
+          if (section.scrollWidth > section.clientWidth + 1) {
+            found.push(`${section.dataset.section} scrolls sideways`);
+          }
+        }
+        for (const row of node.querySelectorAll<HTMLElement>(
+          '.jp-Usage-kernels tr'
+        )) {
+          if (row.getBoundingClientRect().height > 32) {
+            found.push('a kernel row takes two lines');
+          }
+        }
+        for (const header of node.querySelectorAll<HTMLElement>(
+          '.jp-Usage-meterHeader'
+        )) {
+          if (header.getBoundingClientRect().height > 24) {
+            found.push(`${header.textContent} wraps`);
+          }
+        }
+        return found;
+      });
+      expect(problems).toEqual([]);
+      // The long name ends in an ellipsis and shows in full on hover.
+      const name = panel.locator('.jp-Usage-kernelName').first();
+      await expect(name).toHaveAttribute('title', new RegExp(long));
+      const label = name.locator('.jp-Usage-kernelLabel');
+      const truncated = await label.evaluate(
+        node => node.scrollWidth > node.clientWidth
+      );
+      expect(truncated).toBe(true);
+      // Sparklines carry their scale: the peak and the limit.
+      const scale = panel.locator('[data-key="cpu"] .jp-Usage-sparkScale');
+      await expect(scale).toContainText('peak');
+      await expect(scale).toContainText('limit');
+      const chart = panel.locator('[data-key="cpu"] .jp-Usage-sparkline');
+      expect((await chart.boundingBox())!.height).toBeGreaterThanOrEqual(40);
+      // Budget notices would lie over the panel's foot.
+      await hideNotifications(page);
+      await panel.screenshot({ path: `test-results/usage-panel-${width}.png` });
+    }
   });
 });
