@@ -122,21 +122,32 @@ def sweep_scopes(
     groups, cpu_throttled_seconds) come in order of `started`."""
     low, high = first_hour, last_hour + HOUR_SECONDS
     sweeps: dict[str, _Sweep] = {}
-    pressure: dict[tuple[str, float], list[float]] = {}
+    # Throttling by (groups, hour) first: sessions share their groups, so each hour of a
+    # session costs one dictionary update, whatever the number of its scopes.
+    by_groups: dict[tuple[tuple[str, ...], float], list[float]] = {}
     for started, last_seen, groups, throttled in rows:
         start, end = max(started, low), min(last_seen, high)
         if not start < end:
             continue
-        for scope in ("", *(groups or ())):
+        names = tuple(groups or ())
+        for scope in ("", *names):
             if scope not in sweeps:
                 sweeps[scope] = _Sweep(first_hour)
             sweeps[scope].add(start, end)
         if throttled is not None:
             for hour, seconds, share in spread(start, end, last_seen - started, throttled):
-                for scope in ("", *(groups or ())):
-                    figures = pressure.setdefault((scope, hour), [0.0, 0.0])
+                figures = by_groups.get((names, hour))
+                if figures is None:
+                    by_groups[(names, hour)] = [seconds, share]
+                else:
                     figures[0] += seconds
                     figures[1] += share
+    pressure: dict[tuple[str, float], list[float]] = {}
+    for (names, hour), (seconds, share) in by_groups.items():
+        for scope in ("", *names):
+            figures = pressure.setdefault((scope, hour), [0.0, 0.0])
+            figures[0] += seconds
+            figures[1] += share
     found: dict[tuple[str, float], Hour] = {}
     for scope, state in sweeps.items():
         for hour, (peak, at) in state.finish(last_hour).items():
@@ -150,12 +161,15 @@ def spread(
 ) -> Iterable[tuple[float, float, float]]:
     """(hour, seconds, throttled seconds) of each hour of `[start, end)`, a part of a
     session `length` seconds long whose throttling is spread evenly over its time."""
+    rate = throttled / length if length > 0 else 0.0
     moment = start
     while moment < end:
-        hour = hour_of(moment)
-        boundary = min(end, hour + HOUR_SECONDS)
-        seconds = boundary - moment
-        yield hour, seconds, throttled * seconds / length if length > 0 else 0.0
+        # Exact: `moment % HOUR_SECONDS` is exact, so is the multiple of an hour it leaves.
+        hour = moment - moment % HOUR_SECONDS
+        boundary = hour + HOUR_SECONDS
+        if boundary > end:
+            boundary = end
+        yield hour, boundary - moment, (boundary - moment) * rate
         moment = boundary
 
 

@@ -76,12 +76,12 @@ class SessionRow(Base):
     __table_args__ = (
         UniqueConstraint("user_name", "session_id", name="usage_sessions_user_session"),
         Index("usage_sessions_started", "started"),
-        Index("usage_sessions_last_seen", "last_seen"),
         # Session lengths in order, for the percentiles, without reading the rows.
         Index("usage_sessions_lengths", "duration_seconds", "started", "ended"),
         # The running sessions (`ended` NULL) without a scan of every session.
         Index("usage_sessions_ended", "ended"),
-        # Sessions overlapping a recent window, counted by source from the index alone.
+        # Sessions overlapping a recent window, counted by source from the index alone
+        # (and the sessions seen since a time: it replaces an index on last_seen alone).
         Index("usage_sessions_spans", "last_seen", "started", "from_hub"),
         # Peak memory to limit in order, for sizing's percentiles, without reading rows.
         Index("usage_sessions_peak_ratios", "memory_peak_ratio", "profile", "last_seen", "started"),
@@ -216,6 +216,7 @@ def _migrate_v5(connection: Connection) -> None:
     for index in Base.metadata.tables[SessionRow.__tablename__].indexes:
         if index.name in ("usage_sessions_spans", "usage_sessions_peak_ratios"):
             index.create(connection, checkfirst=True)
+    connection.execute(text("DROP INDEX IF EXISTS usage_sessions_last_seen"))
     if connection.dialect.name == "sqlite":
         # Recreated in key order (WITHOUT ROWID, see rollups.py), then refilled.
         for table in (rollups.user_days, rollups.user_day_costs):
