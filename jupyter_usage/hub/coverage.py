@@ -6,13 +6,13 @@ Counted by the database (SQL `COUNT`), not by loading sessions.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from .rollups import session_groups
 from .session_query import active_in
 from .storage import SessionRow, UsageDB
 
@@ -85,9 +85,7 @@ def running(db: UsageDB, now: float, group: str | None = None) -> dict[str, Any]
 
 
 def in_group(group: str) -> ColumnElement[bool]:
-    # `groups` is a JSON list: its text holds each name as a JSON string, on SQLite and
-    # PostgreSQL alike (both store what json.dumps wrote), which stays portable without
-    # JSON-array functions.
-    quoted = json.dumps(group)
-    pattern = "%" + "".join("!" + c if c in "%_!" else c for c in quoted) + "%"
-    return cast(SessionRow.groups, String).like(pattern, escape="!")
+    # The groups' link table (one row per session and group, see rollups.py): an index
+    # finds a group's sessions, where a pattern on the JSON list would read every row.
+    link = session_groups.c
+    return SessionRow.pk.in_(select(link.session_pk).where(link.group_name == group))
