@@ -294,7 +294,15 @@ class UsageDB:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
-        self.engine: Engine = create_engine(url, echo=echo, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if url.startswith("postgresql+psycopg"):
+            # No server-side prepared statements: a plan cached while a table was empty
+            # (a new rollup table, an import) would stay a sequential scan as it grows
+            # to millions of rows; planning each statement afresh costs far less.
+            connect_args["prepare_threshold"] = None
+        self.engine: Engine = create_engine(
+            url, echo=echo, pool_pre_ping=True, connect_args=connect_args
+        )
         self._write_lock: AbstractContextManager[Any] = contextlib.nullcontext()
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
