@@ -64,52 +64,41 @@ def _key_columns() -> list[Column[Any]]:
     ]
 
 
-user_days = Table(
-    "usage_rollup_days",
-    metadata,
-    *_key_columns(),
-    Column("sessions", Integer, nullable=False),
-    Column("server_seconds", Float, nullable=False),
-    *(Column(name, Float, nullable=False) for name in RESOURCE_TOTALS),
-    PrimaryKeyConstraint(*_KEY, name="usage_rollup_days_key"),
-    # A refresh replaces one user's days.
-    Index("usage_rollup_days_user", "user_name", "day"),
-    **_CLUSTERED,
-)
+def _totals(name: str) -> Table:
+    """A table of sessions, server-seconds and resource totals per key."""
+    return Table(
+        name,
+        metadata,
+        *_key_columns(),
+        Column("sessions", Integer, nullable=False),
+        Column("server_seconds", Float, nullable=False),
+        *(Column(column, Float, nullable=False) for column in RESOURCE_TOTALS),
+        PrimaryKeyConstraint(*_KEY, name=f"{name}_key"),
+        # A refresh replaces one user's days.
+        Index(f"{name}_user", "user_name", "day"),
+        **_CLUSTERED,
+    )
 
-user_day_costs = Table(
-    "usage_rollup_costs",
-    metadata,
-    *_key_columns(),
-    Column("currency", String(16), nullable=False),
-    Column("amount", Float, nullable=False),
-    PrimaryKeyConstraint(*_KEY, "currency", name="usage_rollup_costs_key"),
-    Index("usage_rollup_costs_user", "user_name", "day"),
-    **_CLUSTERED,
-)
 
-user_months = Table(
-    "usage_rollup_months",
-    metadata,
-    *_key_columns(),  # `day`: the month's first day
-    Column("sessions", Integer, nullable=False),
-    Column("server_seconds", Float, nullable=False),
-    *(Column(name, Float, nullable=False) for name in RESOURCE_TOTALS),
-    PrimaryKeyConstraint(*_KEY, name="usage_rollup_months_key"),
-    Index("usage_rollup_months_user", "user_name", "day"),
-    **_CLUSTERED,
-)
+def _costs(name: str) -> Table:
+    """A table of the amounts per key and currency."""
+    return Table(
+        name,
+        metadata,
+        *_key_columns(),
+        Column("currency", String(16), nullable=False),
+        Column("amount", Float, nullable=False),
+        PrimaryKeyConstraint(*_KEY, "currency", name=f"{name}_key"),
+        Index(f"{name}_user", "user_name", "day"),
+        **_CLUSTERED,
+    )
 
-user_month_costs = Table(
-    "usage_rollup_month_costs",
-    metadata,
-    *_key_columns(),
-    Column("currency", String(16), nullable=False),
-    Column("amount", Float, nullable=False),
-    PrimaryKeyConstraint(*_KEY, "currency", name="usage_rollup_month_costs_key"),
-    Index("usage_rollup_month_costs_user", "user_name", "day"),
-    **_CLUSTERED,
-)
+
+user_days = _totals("usage_rollup_days")
+user_day_costs = _costs("usage_rollup_costs")
+# `day`: the month's first day.
+user_months = _totals("usage_rollup_months")
+user_month_costs = _costs("usage_rollup_month_costs")
 
 session_groups = Table(
     "usage_session_groups",
