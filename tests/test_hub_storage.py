@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from jupyter_usage.hub.coverage import coverage
 from jupyter_usage.hub.kpis_sql import database_kpis
@@ -57,19 +57,19 @@ def test_upgrade_creates_a_versioned_schema_once(db_url: str) -> None:
     database = UsageDB(db_url)
     try:
         assert database.schema_version() == 0
-        assert database.upgrade() == len(MIGRATIONS) == 6
-        assert database.upgrade() == 6  # again: nothing to do
-        assert database.schema_version() == 6
+        assert database.upgrade() == len(MIGRATIONS) == 7
+        assert database.upgrade() == 7  # again: nothing to do
+        assert database.schema_version() == 7
     finally:
         database.close()
 
 
 def test_a_newer_schema_is_left_alone(db: UsageDB) -> None:
     with db.engine.begin() as connection:
-        connection.execute(text("INSERT INTO usage_schema_version (version) VALUES (7)"))
-    with pytest.raises(NewerSchemaError, match="schema version 7"):
+        connection.execute(text("INSERT INTO usage_schema_version (version) VALUES (8)"))
+    with pytest.raises(NewerSchemaError, match="schema version 8"):
         db.upgrade()
-    assert db.schema_version() == 7
+    assert db.schema_version() == 8
 
 
 def test_a_session_round_trips(db: UsageDB) -> None:
@@ -156,6 +156,42 @@ def test_a_version_1_database_is_migrated_and_keeps_its_sessions(db_url: str) ->
         database.close()
 
 
+def test_a_version_6_database_gets_the_covering_indexes_of_sizing(db_url: str) -> None:
+    old = UsageDB(db_url)
+    old.upgrade(MIGRATIONS[:6])
+    with old.engine.begin() as connection:
+        # What version 6 had: narrower indexes under other names.
+        connection.execute(text("DROP INDEX usage_sessions_window_figures"))
+        connection.execute(text("DROP INDEX usage_sessions_profile_ratios"))
+        connection.execute(
+            text("CREATE INDEX usage_sessions_spans ON usage_sessions (last_seen, started)")
+        )
+        connection.execute(
+            text(
+                "CREATE INDEX usage_sessions_peak_ratios ON usage_sessions "
+                "(memory_peak_ratio, profile)"
+            )
+        )
+    old.close()
+    database = UsageDB(db_url)
+    try:
+        assert database.upgrade() == 7
+        with database.engine.connect() as connection:
+            found = {
+                index["name"]: index["column_names"]
+                for index in inspect(connection).get_indexes("usage_sessions")
+            }
+        assert "usage_sessions_spans" not in found
+        assert "usage_sessions_peak_ratios" not in found
+        assert found["usage_sessions_window_figures"][-2:] == [
+            "oom_kills",
+            "memory_near_limit_seconds",
+        ]
+        assert found["usage_sessions_profile_ratios"][:2] == ["profile", "memory_peak_ratio"]
+    finally:
+        database.close()
+
+
 TOTALS = '{"oom_kills": 1, "peak_memory_bytes": 3, "cpu_throttled_seconds": 60}'
 
 
@@ -164,8 +200,8 @@ def test_a_version_4_database_gets_its_sources_and_monthly_rollups(db_url: str) 
     old.upgrade(MIGRATIONS[:4])
     with old.engine.begin() as connection:
         # What version 4 had: no source column, no monthly rollups.
-        connection.execute(text("DROP INDEX usage_sessions_spans"))
-        connection.execute(text("DROP INDEX usage_sessions_peak_ratios"))
+        connection.execute(text("DROP INDEX usage_sessions_window_figures"))
+        connection.execute(text("DROP INDEX usage_sessions_profile_ratios"))
         for column in DERIVED_COLUMNS:
             connection.execute(text(f"ALTER TABLE usage_sessions DROP COLUMN {column}"))
         for column in ("figure_seconds", "throttled_seconds"):

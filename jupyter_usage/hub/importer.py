@@ -106,6 +106,12 @@ def import_files(
         concurrency.refresh_hours(
             connection, SessionRow.__table__, _merged(list(result.ranges.values()))
         )
+    if db.engine.dialect.name == "postgresql":
+        # Statistics and the visibility map of the tables just filled, before the first
+        # report: the planner would otherwise guess, and index-only scans read the rows.
+        print("Updating PostgreSQL's statistics", file=progress)
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM (ANALYZE)")
     elapsed = time.monotonic() - began
     print(
         f"Done in {elapsed:.1f} s: {result.created} created, {result.updated} updated, "

@@ -83,24 +83,29 @@ def sizing(db: UsageDB, since: float, until: float, group: str | None = None) ->
     server = [0.0] * WEEK_HOURS
     ratios: dict[str, tuple[int, list[float | None]]] = {}
     with db.engine.connect() as connection:
+        # One pass over the covering index of the window's figures, by the week started.
         hit = or_(c.oom_kills > 0, c.memory_near_limit_seconds > 0)
-        with_figures, hit_limit, oom_sessions = connection.execute(
-            select(
-                func.count(),
-                func.coalesce(func.sum(case((hit, 1), else_=0)), 0),
-                func.coalesce(func.sum(case((c.oom_kills > 0, 1), else_=0)), 0),
-            ).where(*where)
-        ).one()
         week = _floor(connection, (c.started - MONDAY_EPOCH) / WEEK_SECONDS)
-        weeks = select(week, func.sum(c.oom_kills)).where(*where, c.oom_kills > 0).group_by(week)
-        for index, kills in connection.execute(weeks):
-            kills_by_week[_iso_week(MONDAY_EPOCH + int(index) * WEEK_SECONDS)] = float(kills)
+        weeks = select(
+            week,
+            func.count(),
+            func.sum(case((hit, 1), else_=0)),
+            func.sum(case((c.oom_kills > 0, 1), else_=0)),
+            func.sum(case((c.oom_kills > 0, c.oom_kills), else_=0)),
+        ).where(*where)
+        with_figures = hit_limit = oom_sessions = 0
+        for index, count, hits, ooms, kills in connection.execute(weeks.group_by(week)):
+            with_figures, hit_limit, oom_sessions = (
+                with_figures + int(count),
+                hit_limit + int(hits),
+                oom_sessions + int(ooms),
+            )
+            if ooms:
+                kills_by_week[_iso_week(MONDAY_EPOCH + int(index) * WEEK_SECONDS)] = float(kills)
         _throttling(connection, since, until, group, throttled, server)
         for profile, values in _ratio_percentiles(connection, since, until, group).items():
             ratios[profile] = values
-    body = _sizing_body(
-        int(with_figures), int(hit_limit), int(oom_sessions), kills_by_week, throttled, server, {}
-    )
+    body = _sizing_body(with_figures, hit_limit, oom_sessions, kills_by_week, throttled, server, {})
     body["peak_memory_to_limit_by_profile"] = [
         {"profile": profile, "sessions": count, "p50": p50, "p90": p90, "p99": p99}
         for profile, (count, [p50, p90, p99]) in sorted(ratios.items())
@@ -172,8 +177,9 @@ def _ratio_percentiles(
     last_seen: Any = c.last_seen
     started: Any = c.started
     if connection.dialect.name == "sqlite" and group is None:
-        # Without statistics SQLite would take the index on last_seen and sort; `+ 0`
-        # leaves it the ratios' index (ratio, profile, last_seen, started), walked in order.
+        # Without statistics SQLite would take the index of the window's figures and
+        # sort; `+ 0` leaves it the index (profile, ratio, last_seen, started, from_hub),
+        # one profile's entries walked in order.
         last_seen, started = c.last_seen + 0, c.started + 0
     where = [
         c.memory_peak_ratio.is_not(None),

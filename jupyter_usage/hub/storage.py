@@ -80,11 +80,27 @@ class SessionRow(Base):
         Index("usage_sessions_lengths", "duration_seconds", "started", "ended"),
         # The running sessions (`ended` NULL) without a scan of every session.
         Index("usage_sessions_ended", "ended"),
-        # Sessions overlapping a recent window, counted by source from the index alone
+        # Sessions overlapping a window, counted by source and by sizing's memory figures
+        # from the index alone: a session's row is ~1 KiB of JSON, its entry here 40 bytes
         # (and the sessions seen since a time: it replaces an index on last_seen alone).
-        Index("usage_sessions_spans", "last_seen", "started", "from_hub"),
-        # Peak memory to limit in order, for sizing's percentiles, without reading rows.
-        Index("usage_sessions_peak_ratios", "memory_peak_ratio", "profile", "last_seen", "started"),
+        Index(
+            "usage_sessions_window_figures",
+            "last_seen",
+            "started",
+            "from_hub",
+            "oom_kills",
+            "memory_near_limit_seconds",
+        ),
+        # Each profile's peak memory to limit in order, for sizing's percentiles: an
+        # offset into one profile's entries, without reading rows.
+        Index(
+            "usage_sessions_profile_ratios",
+            "profile",
+            "memory_peak_ratio",
+            "last_seen",
+            "started",
+            "from_hub",
+        ),
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -213,9 +229,7 @@ def _migrate_v5(connection: Connection) -> None:
                 )
             )
         concurrency.rebuild(connection, SessionRow.__table__)
-    for index in Base.metadata.tables[SessionRow.__tablename__].indexes:
-        if index.name in ("usage_sessions_spans", "usage_sessions_peak_ratios"):
-            index.create(connection, checkfirst=True)
+    # Version 5's indexes on the spans and the peak ratios are version 7's wider ones.
     connection.execute(text("DROP INDEX IF EXISTS usage_sessions_last_seen"))
     if connection.dialect.name == "sqlite":
         # Recreated in key order (WITHOUT ROWID, see rollups.py), then refilled.
@@ -251,6 +265,16 @@ def _migrate_v6(connection: Connection) -> None:
     budget_refusals.create_tables(connection)
 
 
+def _migrate_v7(connection: Connection) -> None:
+    # Sizing counted from covering indexes (see SessionRow): the two indexes of version 5
+    # become wider ones; a year of a large hub is then read as index entries, not rows.
+    connection.execute(text("DROP INDEX IF EXISTS usage_sessions_spans"))
+    connection.execute(text("DROP INDEX IF EXISTS usage_sessions_peak_ratios"))
+    for index in Base.metadata.tables[SessionRow.__tablename__].indexes:
+        if index.name in ("usage_sessions_window_figures", "usage_sessions_profile_ratios"):
+            index.create(connection, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -258,6 +282,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v4,
     _migrate_v5,
     _migrate_v6,
+    _migrate_v7,
 )
 
 
