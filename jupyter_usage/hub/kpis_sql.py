@@ -438,10 +438,15 @@ def with_previous_period(
     value is 0 or missing), as "+12 % vs the previous 30 days". `compute(since, until,
     tables)` is asked for the lists (per user, per group, by month) of the window only.
     """
-    report = compute(since, until, True)
     length = until - since
-    before = compute(since - length, since, False)
-    report["previous_period"] = {"since": since - length, "until": since}
+    return compared(compute(since, until, True), compute(since - length, since, False))
+
+
+def compared(report: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """`report` with each number KPI compared with `before`, the report of the
+    same-length period before it (see `with_previous_period`)."""
+    since, until = report["since"], report["until"]
+    report["previous_period"] = {"since": since - (until - since), "until": since}
     for name, item in report["kpis"].items():
         old = before["kpis"][name]["value"]
         value = item["value"]

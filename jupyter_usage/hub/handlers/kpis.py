@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +10,7 @@ from tornado import web
 
 from jupyter_usage.hub.coverage import coverage, running
 from jupyter_usage.hub.export import KPI_TABLES, kpis_csv
-from jupyter_usage.hub.kpis_sql import database_kpis, with_previous_period
+from jupyter_usage.hub.kpis_sql import compared, database_kpis
 from jupyter_usage.hub.sizing import sizing
 
 from .base import ApiHandler
@@ -23,24 +24,29 @@ async def kpi_report(
 ) -> dict[str, Any]:
     """The KPIs of the window and of the period before it, with coverage and what runs."""
 
-    def compute() -> dict[str, Any]:
-        report = with_previous_period(
-            lambda a, b, tables: database_kpis(
-                service.db,
-                since=a,
-                until=b,
-                group=group,
-                regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
-                tables=tables,
-            ),
-            since,
-            until,
+    def kpis(a: float, b: float, tables: bool) -> dict[str, Any]:
+        return database_kpis(
+            service.db,
+            since=a,
+            until=b,
+            group=group,
+            regular_seconds_per_week=service.regular_user_hours_per_week * 3600,
+            tables=tables,
         )
-        report["coverage"] = coverage(service.db, since, until, group)
-        report["running"] = running(service.db, time.time(), group)
-        return report
 
-    return await service.run_db(compute)
+    def state() -> tuple[dict[str, Any], dict[str, Any]]:
+        return coverage(service.db, since, until, group), running(service.db, time.time(), group)
+
+    # Three independent reads at once: the answer takes as long as the slowest.
+    length = until - since
+    report, before, (report_coverage, now_running) = await asyncio.gather(
+        service.run_db(lambda: kpis(since, until, True)),
+        service.run_db(lambda: kpis(since - length, since, False)),
+        service.run_db(state),
+    )
+    report = compared(report, before)
+    report["coverage"], report["running"] = report_coverage, now_running
+    return report
 
 
 class KpisHandler(ApiHandler):
