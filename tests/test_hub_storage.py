@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +18,13 @@ from jupyter_usage.hub.rollups import month_of, next_month
 from jupyter_usage.hub.sizing import sizing
 from jupyter_usage.hub.storage import (
     DERIVED_COLUMNS,
+    JSON_COLUMNS,
     MIGRATIONS,
+    REPORT_COLUMNS,
     NewerSchemaError,
     SessionInput,
     UsageDB,
+    report_values,
 )
 from jupyter_usage.hub.validation import parse_session
 
@@ -109,6 +114,21 @@ def test_reposting_is_idempotent(db: UsageDB) -> None:
     assert db.upsert_session("alice", record(), ["physics"], now=T0 + 1) == "unchanged"
     assert len(db.list_sessions(user=None)) == 1
     assert db.list_sessions(user="alice")[0]["received_at"] == T0
+
+
+def test_the_digest_is_of_the_whole_report_and_the_json_columns_are_its_parts() -> None:
+    # Digests stored by earlier versions must stay equal, or every replay would rewrite rows.
+    values = report_values(record(), ["physics"])
+    columns = {name: values[name] for name in REPORT_COLUMNS if name not in DERIVED_COLUMNS}
+    decoded = {
+        name: json.loads(value) if name in JSON_COLUMNS else value
+        for name, value in columns.items()
+        if name != "report_digest"
+    }
+    canonical = json.dumps(decoded, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert values["report_digest"] == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    assert decoded["summary"] == {"advice": ["Ünïcode ✓"]}
+    assert decoded["groups"] == ["physics"]
 
 
 def test_a_later_report_updates_and_an_older_one_does_not(db: UsageDB) -> None:

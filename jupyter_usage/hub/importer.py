@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from . import concurrency, rollups
 from .storage import (
+    JSON_COLUMNS,
     MAX_NAME_LENGTH,
     REPORT_COLUMNS,
     SessionInput,
@@ -128,13 +129,14 @@ _COLUMNS = (
     "updated_at",
     *REPORT_COLUMNS,
 )
-_JSON = frozenset(("groups", "totals", "cost", "summary", "meta"))
 
 
 def _placeholder(dialect: Any, column: str) -> str:
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     # psycopg sends text as 'unknown', but a cast says what the JSON columns take.
-    return f"CAST({mark} AS JSON)" if column in _JSON and dialect.name == "postgresql" else mark
+    return (
+        f"CAST({mark} AS JSON)" if column in JSON_COLUMNS and dialect.name == "postgresql" else mark
+    )
 
 
 def _update_sql(dialect: Any) -> str:
@@ -145,8 +147,8 @@ def _update_sql(dialect: Any) -> str:
 
 
 def _params(values: dict[str, Any], columns: Iterable[str]) -> tuple[Any, ...]:
-    # The JSON columns as the ORM writes them (json.dumps; None as JSON null).
-    return tuple(json.dumps(values[c]) if c in _JSON else values[c] for c in columns)
+    # The JSON columns are text already (`report_values`; None as JSON null, as the ORM).
+    return tuple(values[c] for c in columns)
 
 
 @dataclass

@@ -598,11 +598,20 @@ REPORT_COLUMNS = (
 
 
 def report_values(body: SessionInput, groups: Sequence[str]) -> dict[str, Any]:
-    """The columns a report sets, its digest among them (see `_values`)."""
-    return _values(body, groups)
+    """The columns a report sets, its digest among them, with the JSON columns
+    (`JSON_COLUMNS`) already encoded as text: the import writes them as they are."""
+    return _values(body, groups, encoded=True)
 
 
-def _values(body: SessionInput, groups: Sequence[str]) -> dict[str, Any]:
+JSON_COLUMNS = frozenset(("groups", "totals", "cost", "summary", "meta"))
+"""The report's columns stored as JSON."""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _values(body: SessionInput, groups: Sequence[str], *, encoded: bool = False) -> dict[str, Any]:
     """The columns a report sets, its digest among them."""
     total = (body.cost or {}).get("total")
     cost_total = None
@@ -626,8 +635,13 @@ def _values(body: SessionInput, groups: Sequence[str]) -> dict[str, Any]:
         "cost_total": cost_total,
         "currency": currency[:16] if isinstance(currency, str) else None,
     }
-    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # The digest of the whole as `_json(values)` writes it, joined from each value's
+    # text, so that the import's JSON columns are encoded once, not twice.
+    texts = {name: _json(value) for name, value in values.items()}
+    canonical = "{" + ",".join(f'"{name}":{texts[name]}' for name in sorted(texts)) + "}"
     values["report_digest"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    if encoded:
+        values.update((name, texts[name]) for name in JSON_COLUMNS)
     # Derived, so outside the digest: replays of older reports stay "unchanged".
     values.update(derived_values(body.totals, body.meta))
     return values
