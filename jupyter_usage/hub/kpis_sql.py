@@ -59,6 +59,7 @@ class _Window:
         self.group = group
         self._edges: dict[tuple[float, float], list[KpiSession]] = {}
         self._user_sums: dict[tuple[float, float], dict[str, Tally]] = {}
+        self._group_user_sums: dict[tuple[float, float], list[Any]] = {}
 
     # -- splitting a window into whole days and edges ---------------------------------
 
@@ -225,8 +226,32 @@ class _Window:
         def key_of(grouping: int, name: str) -> str | None:
             return name if grouping == BY_GROUP else None
 
-        for (table, cost_table), span in self.spans(days):
-            c, k = table.c, cost_table.c
+        for row in self.group_user_sums(days):
+            tally = tallies[key_of(row[0], row[1])]
+            tally.users.add(row[2])
+            tally.sessions += int(row[3] or 0)
+            tally.server_seconds += float(row[4] or 0.0)
+            for index, name in enumerate(RESOURCE_TOTALS):
+                tally.resources[name] += float(row[5 + index] or 0.0)
+        for (_, cost_table), span in self.spans(days):
+            k = cost_table.c
+            costs = (
+                select(k.grouping, k.group_name, k.currency, func.sum(k.amount))
+                .where(self.rows(cost_table, span, BY_GROUP))
+                .group_by(k.grouping, k.group_name, k.currency)
+            )
+            for grouping, name, currency, amount in self.connection.execute(costs):
+                cost = tallies[key_of(grouping, name)].cost
+                cost[currency] = cost.get(currency, 0.0) + float(amount)
+
+    def group_user_sums(self, days: tuple[float, float]) -> list[Any]:
+        """Sums per (grouping, group, user) of whole days: one pass over the rollups,
+        shared by the per-group table and the groups of each user."""
+        if days in self._group_user_sums:
+            return self._group_user_sums[days]
+        found: list[Any] = []
+        for (table, _), span in self.spans(days):
+            c = table.c
             sums = [func.sum(c.sessions), func.sum(c.server_seconds)] + [
                 func.sum(c[name]) for name in RESOURCE_TOTALS
             ]
@@ -236,21 +261,9 @@ class _Window:
                 .where(self.rows(table, span, BY_GROUP))
                 .group_by(c.grouping, c.group_name, c.user_name)
             )
-            for row in self.connection.execute(query):
-                tally = tallies[key_of(row[0], row[1])]
-                tally.users.add(row[2])
-                tally.sessions += int(row[3] or 0)
-                tally.server_seconds += float(row[4] or 0.0)
-                for index, name in enumerate(RESOURCE_TOTALS):
-                    tally.resources[name] += float(row[5 + index] or 0.0)
-            costs = (
-                select(k.grouping, k.group_name, k.currency, func.sum(k.amount))
-                .where(self.rows(cost_table, span, BY_GROUP))
-                .group_by(k.grouping, k.group_name, k.currency)
-            )
-            for grouping, name, currency, amount in self.connection.execute(costs):
-                cost = tallies[key_of(grouping, name)].cost
-                cost[currency] = cost.get(currency, 0.0) + float(amount)
+            found.extend(self.connection.execute(query))
+        self._group_user_sums[days] = found
+        return found
 
     def seconds_by_user(self, since: float, until: float) -> dict[str, float]:
         """Exact server seconds per user (sums of lengths, as the reference adds them)."""
@@ -267,14 +280,8 @@ class _Window:
     def user_groups(self, since: float, until: float) -> dict[str, set[str]]:
         groups: dict[str, set[str]] = defaultdict(set)
         days, edges = self.split(since, until)
-        for (table, _), span in self.spans(days) if days is not None else []:
-            c = table.c
-            query = (
-                select(c.user_name, c.group_name)
-                .where(self.rows(table, span, BY_GROUP), c.grouping == BY_GROUP)
-                .distinct()
-            )
-            for user, group in self.connection.execute(query):
+        for grouping, group, user, *_ in self.group_user_sums(days) if days is not None else []:
+            if grouping == BY_GROUP:
                 groups[user].add(group)
         for edge in edges:
             for session in self.edge_sessions(*edge):
