@@ -73,7 +73,7 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 env=self.env,
                 start_new_session=self.new_session,
-                preexec_fn=None if self.cgroup is None else self._join_cgroup,
+                preexec_fn=self._child_setup,
             )
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:
@@ -86,9 +86,13 @@ class ServerProcess:
                 time.sleep(0.2)
         raise TimeoutError(f"the server did not answer within {timeout_seconds} s:\n{self.log()}")
 
-    def _join_cgroup(self) -> None:
-        assert self.cgroup is not None
-        (self.cgroup / "cgroup.procs").write_text(f"{os.getpid()}\n")
+    def _child_setup(self) -> None:
+        # A spawner's server starts with the stop signals at their defaults, whatever this
+        # test run inherited (`nohup` ignores SIGHUP, a shell's background job SIGINT).
+        for number in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(number, signal.SIG_DFL)
+        if self.cgroup is not None:
+            (self.cgroup / "cgroup.procs").write_text(f"{os.getpid()}\n")
 
     def request(self, path: str, method: str = "GET", body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
