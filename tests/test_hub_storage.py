@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 
 from jupyter_usage.hub.coverage import coverage
 from jupyter_usage.hub.kpis_sql import database_kpis
@@ -153,10 +154,25 @@ def test_session_ids_are_unique_per_user_only(db: UsageDB) -> None:
     assert len(db.list_sessions(user="bob")) == 1
 
 
-def test_a_version_1_database_is_migrated_and_keeps_its_sessions(db_url: str) -> None:
+@contextlib.contextmanager
+def schema_of_version(db_url: str, version: int) -> Iterator[Connection]:
+    """A transaction on a database of the schema `version`, to make it what that version
+    had: the migrations up to it create what the current schema has (version 7's indexes
+    among them, dropped here from older ones)."""
     old = UsageDB(db_url)
-    old.upgrade(MIGRATIONS[:1])
-    with old.engine.begin() as connection:
+    old.upgrade(MIGRATIONS[:version])
+    try:
+        with old.engine.begin() as connection:
+            if version < 7:
+                connection.execute(text("DROP INDEX usage_sessions_window_figures"))
+                connection.execute(text("DROP INDEX usage_sessions_profile_ratios"))
+            yield connection
+    finally:
+        old.close()
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_sessions(db_url: str) -> None:
+    with schema_of_version(db_url, 1) as connection:
         connection.execute(text("ALTER TABLE usage_sessions DROP COLUMN report_digest"))
         connection.execute(
             text(
@@ -166,7 +182,6 @@ def test_a_version_1_database_is_migrated_and_keeps_its_sessions(db_url: str) ->
             ),
             {"t": T0},
         )
-    old.close()
     database = UsageDB(db_url)
     try:
         assert database.upgrade() == len(MIGRATIONS)
@@ -177,12 +192,8 @@ def test_a_version_1_database_is_migrated_and_keeps_its_sessions(db_url: str) ->
 
 
 def test_a_version_6_database_gets_the_covering_indexes_of_sizing(db_url: str) -> None:
-    old = UsageDB(db_url)
-    old.upgrade(MIGRATIONS[:6])
-    with old.engine.begin() as connection:
+    with schema_of_version(db_url, 6) as connection:
         # What version 6 had: narrower indexes under other names.
-        connection.execute(text("DROP INDEX usage_sessions_window_figures"))
-        connection.execute(text("DROP INDEX usage_sessions_profile_ratios"))
         connection.execute(
             text("CREATE INDEX usage_sessions_spans ON usage_sessions (last_seen, started)")
         )
@@ -192,7 +203,6 @@ def test_a_version_6_database_gets_the_covering_indexes_of_sizing(db_url: str) -
                 "(memory_peak_ratio, profile)"
             )
         )
-    old.close()
     database = UsageDB(db_url)
     try:
         assert database.upgrade() == 7
@@ -216,12 +226,8 @@ TOTALS = '{"oom_kills": 1, "peak_memory_bytes": 3, "cpu_throttled_seconds": 60}'
 
 
 def test_a_version_4_database_gets_its_sources_and_monthly_rollups(db_url: str) -> None:
-    old = UsageDB(db_url)
-    old.upgrade(MIGRATIONS[:4])
-    with old.engine.begin() as connection:
+    with schema_of_version(db_url, 4) as connection:
         # What version 4 had: no source column, no monthly rollups.
-        connection.execute(text("DROP INDEX usage_sessions_window_figures"))
-        connection.execute(text("DROP INDEX usage_sessions_profile_ratios"))
         for column in DERIVED_COLUMNS:
             connection.execute(text(f"ALTER TABLE usage_sessions DROP COLUMN {column}"))
         for column in ("figure_seconds", "throttled_seconds"):
@@ -247,7 +253,6 @@ def test_a_version_4_database_gets_its_sources_and_monthly_rollups(db_url: str) 
                     "totals": TOTALS if number else "{}",
                 },
             )
-    old.close()
     database = UsageDB(db_url)
     try:
         assert database.upgrade() == len(MIGRATIONS)
