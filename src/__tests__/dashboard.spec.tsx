@@ -506,6 +506,40 @@ describe('the dashboard model', () => {
     }
   });
 
+  it('names a kernel by the notebook the snapshot knows, before the next fetch', () => {
+    const history = dashboardHistory();
+    const unnamed = {
+      ...history,
+      kernels: history.kernels!.map(k =>
+        k.id === 'k1' ? { ...k, path: null } : k
+      )
+    };
+    const next = appendSnapshot(
+      unnamed,
+      snapshot({
+        time: 112,
+        kernels: [
+          {
+            id: 'k1',
+            name: 'python3',
+            path: 'work/analysis.ipynb',
+            pid: 1,
+            cpu_cores: 0.25,
+            memory_bytes: 3 * GIB,
+            gpu_memory_bytes: null,
+            execution_state: 'idle'
+          }
+        ]
+      }),
+      0.35,
+      900
+    );
+    const [k1, k2] = next.kernels!;
+    expect(k1.path).toBe('work/analysis.ipynb');
+    // An ended kernel keeps the name the history gave it.
+    expect(k2.path).toBe(history.kernels![1].path);
+  });
+
   it('appends a snapshot to every kernel, a gap for ended ones', () => {
     const next = appendSnapshot(
       dashboardHistory(),

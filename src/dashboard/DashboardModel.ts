@@ -167,8 +167,9 @@ const KERNEL_FIGURES = ['cpu_cores', 'memory_bytes'] as const;
 
 /**
  * `history` with one more point from `snapshot` (when it is newer), kernels included:
- * a running kernel gets its figures, an ended one a gap, and one that started since
- * the history was fetched joins with this point (the next fetch brings its own buckets).
+ * a running kernel gets its figures (and its notebook, when the server has learned it
+ * since), an ended one a gap, and one that started since the history was fetched joins
+ * with this point (the next fetch brings its own buckets).
  */
 export function appendSnapshot(
   history: IHistory,
@@ -220,6 +221,9 @@ export function appendSnapshot(
     }
     return {
       ...kernel,
+      // The server may learn a kernel's notebook after the fetch: the snapshot names it.
+      name: now?.name ?? kernel.name,
+      path: now?.path ?? kernel.path,
       running: now !== undefined,
       last_seen: now ? snapshot.time : kernel.last_seen,
       columns

@@ -59,10 +59,13 @@ test.describe('Usage dashboard', () => {
       dashboard.locator('[data-chart="cost"] .u-legend')
     ).toContainText('Cost so far');
 
-    // The kernel, by its notebook's name, in the stacked chart and the table.
+    // The kernel, by its notebook's name, in the stacked chart and the table: the
+    // server learns the notebook at its next look at the sessions, the chart from the
+    // snapshot after that.
     const perKernel = dashboard.locator('[data-chart="kernel-memory"]');
     await expect(perKernel.locator('.u-legend')).toContainText(
-      'which-ate-memory.ipynb'
+      'which-ate-memory.ipynb',
+      { timeout: 15000 }
     );
     // (A retry's first try left an ended kernel of the same notebook.)
     const row = dashboard
