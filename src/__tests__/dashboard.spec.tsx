@@ -506,6 +506,24 @@ describe('the dashboard model', () => {
     }
   });
 
+  /** A snapshot at 112 s in which k1 of `dashboardHistory` runs on. */
+  const k1Runs = () =>
+    snapshot({
+      time: 112,
+      kernels: [
+        {
+          id: 'k1',
+          name: 'python3',
+          path: 'work/analysis.ipynb',
+          pid: 1,
+          cpu_cores: 0.25,
+          memory_bytes: 3 * GIB,
+          gpu_memory_bytes: null,
+          execution_state: 'idle'
+        }
+      ]
+    });
+
   it('names a kernel by the notebook the snapshot knows, before the next fetch', () => {
     const history = dashboardHistory();
     const unnamed = {
@@ -514,26 +532,7 @@ describe('the dashboard model', () => {
         k.id === 'k1' ? { ...k, path: null } : k
       )
     };
-    const next = appendSnapshot(
-      unnamed,
-      snapshot({
-        time: 112,
-        kernels: [
-          {
-            id: 'k1',
-            name: 'python3',
-            path: 'work/analysis.ipynb',
-            pid: 1,
-            cpu_cores: 0.25,
-            memory_bytes: 3 * GIB,
-            gpu_memory_bytes: null,
-            execution_state: 'idle'
-          }
-        ]
-      }),
-      0.35,
-      900
-    );
+    const next = appendSnapshot(unnamed, k1Runs(), 0.35, 900);
     const [k1, k2] = next.kernels!;
     expect(k1.path).toBe('work/analysis.ipynb');
     // An ended kernel keeps the name the history gave it.
@@ -541,26 +540,7 @@ describe('the dashboard model', () => {
   });
 
   it('appends a snapshot to every kernel, a gap for ended ones', () => {
-    const next = appendSnapshot(
-      dashboardHistory(),
-      snapshot({
-        time: 112,
-        kernels: [
-          {
-            id: 'k1',
-            name: 'python3',
-            path: 'work/analysis.ipynb',
-            pid: 1,
-            cpu_cores: 0.25,
-            memory_bytes: 3 * GIB,
-            gpu_memory_bytes: null,
-            execution_state: 'idle'
-          }
-        ]
-      }),
-      0.35,
-      10
-    );
+    const next = appendSnapshot(dashboardHistory(), k1Runs(), 0.35, 10);
     // A 10 s window keeps 104, 108 and the new point.
     expect(next.columns.time).toEqual([104, 108, 112]);
     expect(next.columns.cost_total).toEqual([0.2, 0.3, 0.35]);
