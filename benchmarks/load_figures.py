@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 
-from jupyter_usage.hub.kpis import percentile
+from jupyter_usage.hub.kpis.model import percentile
 
 MIB = 2**20
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from support.postgres_server import PostgresServer, Unavailable, running_postgres
 
-from jupyter_usage.hub.storage import UsageDB
+from jupyter_usage.hub.db.storage import UsageDB
 
 pytest_plugins = ("pytest_jupyter.jupyter_server", "jupyter_events.pytest_plugin")
 

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.hub_db import empty
 
-from jupyter_usage.hub.activity import (
+from jupyter_usage.hub.db.storage import SessionInput, UsageDB
+from jupyter_usage.hub.kpis.activity import (
     concurrency_series,
     database_activity,
     group_exists,
@@ -19,8 +20,7 @@ from jupyter_usage.hub.activity import (
     known_groups,
     session_details,
 )
-from jupyter_usage.hub.kpis import DAY_SECONDS, KpiSession, Tally, in_group
-from jupyter_usage.hub.storage import SessionInput, UsageDB
+from jupyter_usage.hub.kpis.model import DAY_SECONDS, KpiSession, Tally, in_group
 
 # Monday 2 November 2026, midnight UTC.
 T0 = 1_793_577_600.0

@@ -21,8 +21,9 @@ from support.server_process import free_port
 from tornado import web
 from traitlets.config import Config
 
-from jupyter_usage.hub.budget_enforcer import BudgetEnforcer
-from jupyter_usage.hub.budget_rules import (
+from jupyter_usage.hub.budgets import chain_hooks, refuse_over_budget
+from jupyter_usage.hub.budgets.enforcer import BudgetEnforcer
+from jupyter_usage.hub.budgets.rules import (
     BudgetConfigError,
     applicable,
     calendar_bounds,
@@ -30,12 +31,11 @@ from jupyter_usage.hub.budget_rules import (
     parse_budgets,
     refusal_message,
 )
-from jupyter_usage.hub.budget_use import budgets_of, everyone_budgets
-from jupyter_usage.hub.budgets import chain_hooks, refuse_over_budget
-from jupyter_usage.hub.kpis import KpiSession
-from jupyter_usage.hub.report import _env as report_templates
-from jupyter_usage.hub.report_budgets import budgets_view
-from jupyter_usage.hub.storage import SessionInput, UsageDB
+from jupyter_usage.hub.budgets.use import budgets_of, everyone_budgets
+from jupyter_usage.hub.db.storage import SessionInput, UsageDB
+from jupyter_usage.hub.kpis.model import KpiSession
+from jupyter_usage.hub.report.budgets import budgets_view
+from jupyter_usage.hub.report.page import _env as report_templates
 from jupyter_usage.hubclient import HubClient
 
 UTC = timezone.utc

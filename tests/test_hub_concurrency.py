@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jupyter_usage.hub.concurrency import HOUR_SECONDS, sweep_scopes
-from jupyter_usage.hub.kpis import KpiSession, peak_concurrency
+from jupyter_usage.hub.db.concurrency import HOUR_SECONDS, sweep_scopes
+from jupyter_usage.hub.kpis.model import KpiSession, peak_concurrency
 
 T0 = 1_793_577_600.0  # Monday 2 November 2026, midnight UTC
 HOURS = 30

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jupyter_usage.hub.importer import export_sessions, import_files
-from jupyter_usage.hub.kpis_sql import database_kpis
-from jupyter_usage.hub.storage import UsageDB
+from jupyter_usage.hub.db.storage import UsageDB
+from jupyter_usage.hub.intake.jsonl import export_sessions, import_files
+from jupyter_usage.hub.kpis.database import database_kpis
 
 T0 = 1_790_000_000.0
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_usage.hub.kpis import (
+from jupyter_usage.hub.kpis.model import (
     DAY_SECONDS,
     KpiSession,
     compute_kpis,

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from support.approx import close
 from support.hub_db import empty
 
-from jupyter_usage.hub.importer import import_files
-from jupyter_usage.hub.kpis import DAY_SECONDS, MAU_SECONDS, compute_kpis
-from jupyter_usage.hub.kpis_sql import database_kpis
-from jupyter_usage.hub.rollups import user_months
-from jupyter_usage.hub.storage import MIGRATIONS, SessionInput, UsageDB
+from jupyter_usage.hub.db.rollups import user_months
+from jupyter_usage.hub.db.storage import MIGRATIONS, SessionInput, UsageDB
+from jupyter_usage.hub.intake.jsonl import import_files
+from jupyter_usage.hub.kpis.database import database_kpis
+from jupyter_usage.hub.kpis.model import DAY_SECONDS, MAU_SECONDS, compute_kpis
 
 # Monday 2 November 2026, midnight UTC.
 T0 = 1_793_577_600.0

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from jupyter_usage.hub.hub_sessions import HubSessions
-from jupyter_usage.hub.server_poller import HubPoller
-from jupyter_usage.hub.storage import UsageDB
+from jupyter_usage.hub.db.storage import UsageDB
+from jupyter_usage.hub.intake.hub_sessions import HubSessions
+from jupyter_usage.hub.intake.hub_watch import HubPoller
 from jupyter_usage.hubclient import HubClient
 
 
@@ -77,7 +77,7 @@ def test_an_outage_closes_nothing_warns_once_and_polling_resumes(
     assert poller.poll_once() is not None
     assert len(open_sessions(poller)) == 1
 
-    caplog.set_level(logging.INFO, logger="jupyter_usage.hub.server_poller")
+    caplog.set_level(logging.INFO, logger="jupyter_usage.hub.intake.hub_watch")
     for status in (500, 503, 502):
         api.status = status
         assert poller.poll_once() is None

@@ -15,9 +15,9 @@ import pytest
 from support.race_reports import REPORTS_PER_SESSION, post_all, process_main, torn
 from support.reliability_log import record
 
-from jupyter_usage.hub.kpis import compute_kpis
-from jupyter_usage.hub.kpis_sql import database_kpis
-from jupyter_usage.hub.storage import UsageDB
+from jupyter_usage.hub.db.storage import UsageDB
+from jupyter_usage.hub.kpis.database import database_kpis
+from jupyter_usage.hub.kpis.model import compute_kpis
 
 SESSIONS = 150
 

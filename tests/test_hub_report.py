@@ -12,11 +12,11 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from jupyter_usage.hub import formatting as fmt
-from jupyter_usage.hub.activity import hour_of_week
-from jupyter_usage.hub.kpis import KpiSession, compute_kpis
-from jupyter_usage.hub.kpis_sql import with_previous_period
-from jupyter_usage.hub.report import (
+from jupyter_usage.hub.kpis.activity import hour_of_week
+from jupyter_usage.hub.kpis.database import with_previous_period
+from jupyter_usage.hub.kpis.model import KpiSession, compute_kpis
+from jupyter_usage.hub.report import formatting as fmt
+from jupyter_usage.hub.report.page import (
     REPORT_SECTIONS,
     heat_cells,
     render_not_admin,
@@ -26,7 +26,9 @@ from jupyter_usage.hub.report import (
 
 T0 = datetime(2026, 11, 2, tzinfo=timezone.utc).timestamp()
 GIB = 2**30
-TEMPLATES = Path(__file__).resolve().parent.parent / "jupyter_usage" / "hub" / "templates"
+TEMPLATES = (
+    Path(__file__).resolve().parent.parent / "jupyter_usage" / "hub" / "report" / "templates"
+)
 
 
 def sessions() -> list[KpiSession]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from support.server_process import free_port
 
-from jupyter_usage.hub.hub_servers import HubUnavailable, running_servers, servers_of
+from jupyter_usage.hub.intake.hub_servers import HubUnavailable, running_servers, servers_of
 from jupyter_usage.hubclient import HubClient
 
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from jupyter_usage.hub.coverage import coverage
-from jupyter_usage.hub.coverage import running as running_servers
-from jupyter_usage.hub.hub_servers import RunningServer
-from jupyter_usage.hub.hub_sessions import CLOSED_BY_POLL, HubSessions
-from jupyter_usage.hub.kpis_sql import database_kpis
-from jupyter_usage.hub.server_events import InferredSession
-from jupyter_usage.hub.storage import UsageDB
-from jupyter_usage.hub.validation import parse_session
+from jupyter_usage.hub.db.storage import UsageDB
+from jupyter_usage.hub.intake.hub_servers import RunningServer
+from jupyter_usage.hub.intake.hub_sessions import CLOSED_BY_POLL, HubSessions
+from jupyter_usage.hub.intake.server_events import InferredSession
+from jupyter_usage.hub.intake.validation import parse_session
+from jupyter_usage.hub.kpis.coverage import coverage
+from jupyter_usage.hub.kpis.coverage import running as running_servers
+from jupyter_usage.hub.kpis.database import database_kpis
 
 T0 = 1_790_000_000.0
 

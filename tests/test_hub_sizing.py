@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from support.approx import close
 from support.hub_db import empty
 
-from jupyter_usage.hub.hub_servers import RunningServer
-from jupyter_usage.hub.hub_sessions import HubSessions
-from jupyter_usage.hub.sizing import sizing, sizing_reference
-from jupyter_usage.hub.storage import UsageDB
-from jupyter_usage.hub.validation import parse_session
+from jupyter_usage.hub.db.storage import UsageDB
+from jupyter_usage.hub.intake.hub_servers import RunningServer
+from jupyter_usage.hub.intake.hub_sessions import HubSessions
+from jupyter_usage.hub.intake.validation import parse_session
+from jupyter_usage.hub.kpis.sizing import sizing, sizing_reference
 
 GIB = 2**30
 # Monday 2026-11-30 10:00 UTC: hour of week 10.

@@ -13,11 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, inspect, text
 
-from jupyter_usage.hub.coverage import coverage
-from jupyter_usage.hub.kpis_sql import database_kpis
-from jupyter_usage.hub.rollups import month_of, next_month
-from jupyter_usage.hub.sizing import sizing
-from jupyter_usage.hub.storage import (
+from jupyter_usage.hub.db.rollups import month_of, next_month
+from jupyter_usage.hub.db.storage import (
     DERIVED_COLUMNS,
     JSON_COLUMNS,
     MIGRATIONS,
@@ -27,7 +24,10 @@ from jupyter_usage.hub.storage import (
     UsageDB,
     report_values,
 )
-from jupyter_usage.hub.validation import parse_session
+from jupyter_usage.hub.intake.validation import parse_session
+from jupyter_usage.hub.kpis.coverage import coverage
+from jupyter_usage.hub.kpis.database import database_kpis
+from jupyter_usage.hub.kpis.sizing import sizing
 
 T0 = 1_790_000_000.0
 

@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_usage.hub.export import kpis_csv, sessions_csv
-from jupyter_usage.hub.kpis import KpiSession, compute_kpis
-from jupyter_usage.hub.validation import (
+from jupyter_usage.hub.intake.validation import (
     MAX_BODY_BYTES,
     BadRequest,
     claimed_groups,
@@ -20,6 +18,8 @@ from jupyter_usage.hub.validation import (
     parse_session,
     parse_time,
 )
+from jupyter_usage.hub.kpis.export import kpis_csv, sessions_csv
+from jupyter_usage.hub.kpis.model import KpiSession, compute_kpis
 
 T0 = datetime(2026, 11, 2, tzinfo=timezone.utc).timestamp()
 

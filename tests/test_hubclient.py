@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_usage.hub.availability import UNAVAILABLE
+from jupyter_usage.hub.db.availability import UNAVAILABLE
 from jupyter_usage.hubclient import (
     Backoff,
     HubClient,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from jupyter_usage.hub.export import sessions_csv as hub_sessions_csv
+from jupyter_usage.hub.kpis.export import sessions_csv as hub_sessions_csv
 from jupyter_usage.records import sessions_csv
 
 RECORD = {

@@ -13,13 +13,13 @@ import jupyterhub
 import pytest
 from jupyter_events import EventLogger
 
-from jupyter_usage.hub.server_events import (
+from jupyter_usage.hub.db.storage import UsageDB
+from jupyter_usage.hub.intake.server_events import (
     SCHEMA,
     ServerAction,
     infer_sessions,
     read_events,
 )
-from jupyter_usage.hub.storage import UsageDB
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

@@ -13,7 +13,7 @@ import sys
 
 def run(argv: list[str]) -> int:
     if argv[:1] == ["import-events"]:
-        from .import_events import main as import_events
+        from .intake.import_events import main as import_events
 
         return import_events(argv[1:])
     if argv[:1] in (["import"], ["export"]):

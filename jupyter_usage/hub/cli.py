@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from .importer import export_sessions, import_files
-from .storage import UsageDB
+from .db.storage import UsageDB
+from .intake.jsonl import export_sessions, import_files
 
 COMMANDS = ("import", "export")
 

@@ -36,19 +36,19 @@ from jupyter_usage._version import __version__
 from jupyter_usage.hubclient import HubClient
 from jupyter_usage.traits import BoundedFloat
 
-from .availability import (
+from .budgets.config import BudgetConfig
+from .budgets.keeper import BudgetKeeper
+from .db.availability import (
     UNAVAILABLE,
     DatabaseHealth,
     is_unavailable,
 )
-from .availability import reason as failure_reason
-from .budget_config import BudgetConfig
-from .budget_keeper import BudgetKeeper
+from .db.availability import reason as failure_reason
+from .db.storage import NewerSchemaError, UsageDB
 from .handlers import Unavailable, routes
-from .hub_sessions import HubSessions
-from .server_poller import HubPoller
-from .storage import NewerSchemaError, UsageDB
-from .validation import (
+from .intake.hub_sessions import HubSessions
+from .intake.hub_watch import HubPoller
+from .intake.validation import (
     MAX_BODY_BYTES,
 )
 

@@ -40,7 +40,7 @@ from support.hub_process import (
     wait_for,
 )
 
-from jupyter_usage.hub.hub_servers import running_servers
+from jupyter_usage.hub.intake.hub_servers import running_servers
 from jupyter_usage.hubclient import HubClient, parse_hub_time
 from jupyter_usage.store import SessionStore
 from jupyter_usage.uploader import SessionUploader

@@ -22,8 +22,8 @@ from support.hub_process import Hub, service_pid, start_hub, wait_for
 from support.postgres_server import PostgresServer, Unavailable, running_postgres
 from support.reliability_log import record
 
-from jupyter_usage.hub.availability import NOT_READY, UNAVAILABLE
-from jupyter_usage.hub.storage import UsageDB
+from jupyter_usage.hub.db.availability import NOT_READY, UNAVAILABLE
+from jupyter_usage.hub.db.storage import UsageDB
 
 SESSIONS_BEFORE = 10
 SESSIONS_DURING = 10

@@ -41,12 +41,12 @@ def test_wheel_install_enables_server_and_lab_extensions(tmp_path: Path) -> None
         "grafana/jupyter-usage.json",
         "prometheus/rules.yml",
         # The hub's report page: its templates, scripts and uPlot with its licence.
-        "hub/templates/report.html",
-        "hub/templates/sections/cards.html",
-        "hub/static/report.js",
-        "hub/static/report.css",
-        "hub/static/uplot/uPlot.iife.min.js",
-        "hub/static/uplot/LICENSE",
+        "hub/report/templates/report.html",
+        "hub/report/templates/sections/cards.html",
+        "hub/report/static/report.js",
+        "hub/report/static/report.css",
+        "hub/report/static/uplot/uPlot.iife.min.js",
+        "hub/report/static/uplot/LICENSE",
     ):
         assert f"jupyter_usage/{shipped}" in names, shipped
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from jupyter_usage.hub import concurrency, rollups
-from jupyter_usage.hub.storage import SessionRow, UsageDB
+from jupyter_usage.hub.db import concurrency, rollups
+from jupyter_usage.hub.db.storage import SessionRow, UsageDB
 
 
 def empty(db: UsageDB) -> None:

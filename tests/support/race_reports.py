@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from jupyter_usage.hub.storage import SessionInput, UsageDB
-from jupyter_usage.hub.validation import parse_session
+from jupyter_usage.hub.db.storage import SessionInput, UsageDB
+from jupyter_usage.hub.intake.validation import parse_session
 
 T0 = 1_790_000_000.0
 HOUR = 3600.0

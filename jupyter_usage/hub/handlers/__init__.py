@@ -23,7 +23,7 @@ from .sessions import SessionsCsvHandler, SessionsHandler
 if TYPE_CHECKING:
     from jupyter_usage.hub.service import UsageService
 
-STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
+STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "report", "static")
 """The report page's scripts and styles (uPlot included), served as files: the page's
 Content-Security-Policy allows no inline script."""
 

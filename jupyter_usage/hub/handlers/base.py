@@ -10,10 +10,15 @@ from typing import TYPE_CHECKING, Any
 from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado import web
 
-from jupyter_usage.hub.availability import RETRY_AFTER_SECONDS
-from jupyter_usage.hub.report import CONTENT_SECURITY_POLICY
-from jupyter_usage.hub.storage import MAX_NAME_LENGTH
-from jupyter_usage.hub.validation import MAX_BODY_BYTES, BadRequest, parse_json_object, parse_time
+from jupyter_usage.hub.db.availability import RETRY_AFTER_SECONDS
+from jupyter_usage.hub.db.storage import MAX_NAME_LENGTH
+from jupyter_usage.hub.intake.validation import (
+    MAX_BODY_BYTES,
+    BadRequest,
+    parse_json_object,
+    parse_time,
+)
+from jupyter_usage.hub.report.page import CONTENT_SECURITY_POLICY
 
 if TYPE_CHECKING:
     from jupyter_usage.hub.service import UsageService

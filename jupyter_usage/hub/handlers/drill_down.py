@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from jupyter_usage.hub.activity import database_activity, group_exists, session_details
-from jupyter_usage.hub.kpis_sql import database_kpis
+from jupyter_usage.hub.kpis.activity import database_activity, group_exists, session_details
+from jupyter_usage.hub.kpis.database import database_kpis
 
 from .base import ApiHandler
 

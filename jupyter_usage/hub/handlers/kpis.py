@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from tornado import web
 
-from jupyter_usage.hub.coverage import coverage, running
-from jupyter_usage.hub.export import KPI_TABLES, kpis_csv
-from jupyter_usage.hub.kpis_sql import compared, database_kpis
-from jupyter_usage.hub.sizing import sizing
+from jupyter_usage.hub.kpis.coverage import coverage, running
+from jupyter_usage.hub.kpis.database import compared, database_kpis
+from jupyter_usage.hub.kpis.export import KPI_TABLES, kpis_csv
+from jupyter_usage.hub.kpis.sizing import sizing
 
 from .base import ApiHandler
 

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
-from jupyter_usage.hub.activity import database_activity, known_groups
-from jupyter_usage.hub.report import (
+from jupyter_usage.hub.kpis.activity import database_activity, known_groups
+from jupyter_usage.hub.kpis.sizing import sizing
+from jupyter_usage.hub.report.page import (
     render_message,
     render_not_admin,
     render_report,
     render_sessions,
 )
-from jupyter_usage.hub.sizing import sizing
 
 from .base import DAY_SECONDS, ApiHandler
 from .drill_down import group_state, session_records

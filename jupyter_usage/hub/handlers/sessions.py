@@ -8,9 +8,9 @@ from typing import Any
 
 from tornado import web
 
-from jupyter_usage.hub.export import sessions_csv
-from jupyter_usage.hub.hub_sessions import HubSessions
-from jupyter_usage.hub.validation import BadRequest, claimed_groups, parse_session
+from jupyter_usage.hub.intake.hub_sessions import HubSessions
+from jupyter_usage.hub.intake.validation import BadRequest, claimed_groups, parse_session
+from jupyter_usage.hub.kpis.export import sessions_csv
 
 from .base import ApiHandler
 

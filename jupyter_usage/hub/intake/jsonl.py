@@ -19,8 +19,8 @@ from typing import Any, TextIO
 from sqlalchemy import event, select, tuple_
 from sqlalchemy.orm import Session
 
-from . import concurrency, rollups
-from .storage import (
+from jupyter_usage.hub.db import concurrency, rollups
+from jupyter_usage.hub.db.storage import (
     JSON_COLUMNS,
     MAX_NAME_LENGTH,
     REPORT_COLUMNS,
@@ -30,6 +30,7 @@ from .storage import (
     report_values,
     stored_is_newer,
 )
+
 from .validation import BadRequest, claimed_groups, parse_json_object, parse_session
 
 BATCH = 20_000

@@ -14,7 +14,7 @@ from traitlets import Bool, HasTraits, List, TraitError, Unicode, validate
 
 from jupyter_usage.traits import BoundedFloat, NamedCaselessStrEnum
 
-from .budget_rules import COMBINE_RULES, ENFORCEMENTS, Budget, BudgetConfigError, parse_budgets
+from .rules import COMBINE_RULES, ENFORCEMENTS, Budget, BudgetConfigError, parse_budgets
 
 
 class BudgetConfig(HasTraits):

@@ -45,11 +45,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from jupyter_usage.hub.kpis.model import KpiSession
 from jupyter_usage.records import LIMITS_KEY
 
 from . import concurrency, rollups
-from .kpis import KpiSession
-from .session_query import active_in
+from .queries import active_in
 from .sqlite_lock import SingleProcessLock, sqlite_path
 
 log = logging.getLogger(__name__)
@@ -260,7 +260,7 @@ def _fill_derived(connection: Connection) -> None:
 
 def _migrate_v6(connection: Connection) -> None:
     # Spawns refused over a budget, so that their count survives a restart of the service.
-    from . import budget_refusals
+    from jupyter_usage.hub.budgets import refusals as budget_refusals
 
     budget_refusals.create_tables(connection)
 

@@ -24,9 +24,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from tornado.web import HTTPError
 
+from jupyter_usage.hub.intake.hub_servers import HubUnavailable, RunningServer, running_servers
 from jupyter_usage.hubclient import HubClient
-
-from .hub_servers import HubUnavailable, RunningServer, running_servers
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from jupyter_usage.currencies import ACTIVE_CURRENCY_CODES
-
-from .kpis import DAY_SECONDS, KpiSession
+from jupyter_usage.hub.kpis.model import DAY_SECONDS, KpiSession
 
 HOUR_SECONDS = 3600.0
 GIB = 2.0**30

@@ -24,9 +24,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jupyter_usage.hub.db.storage import HUB_SOURCE, SOURCE_KEY, SessionInput, SessionRow, UsageDB
+
 from .hub_servers import RunningServer
 from .server_events import InferredSession, hub_session_id
-from .storage import HUB_SOURCE, SOURCE_KEY, SessionInput, SessionRow, UsageDB
 
 log = logging.getLogger(__name__)
 

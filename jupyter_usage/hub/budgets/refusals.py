@@ -23,7 +23,7 @@ from sqlalchemy import (
     select,
 )
 
-from .storage import MAX_NAME_LENGTH
+from jupyter_usage.hub.db.storage import MAX_NAME_LENGTH
 
 MAX_SCOPE_LENGTH = MAX_NAME_LENGTH + len("group:")
 MAX_MESSAGE_LENGTH = 2000

@@ -15,11 +15,11 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from jupyter_usage.hub.kpis.export import KPI_TABLES
 from jupyter_usage.records import iso_utc
 
 from . import formatting as fmt
-from .export import KPI_TABLES
-from .report_budgets import budgets_view
+from .budgets import budgets_view
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -47,7 +47,7 @@ DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 HEAT_LEVELS = 6
 
 _env = Environment(
-    loader=PackageLoader("jupyter_usage.hub", "templates"),
+    loader=PackageLoader("jupyter_usage.hub.report", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from .budget_rules import refusal_message
+from .rules import refusal_message
 
 log = logging.getLogger("jupyter_usage.budgets")
 

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from .rollups import session_groups
-from .session_query import active_in
-from .storage import SessionRow, UsageDB
+from jupyter_usage.hub.db.queries import active_in
+from jupyter_usage.hub.db.rollups import session_groups
+from jupyter_usage.hub.db.storage import SessionRow, UsageDB
 
 STALE_REPORT_SECONDS = 15 * 60.0
 """A running session whose last report is older than this may have lost its server."""

@@ -15,9 +15,10 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from jupyter_usage.hub.db.storage import UsageDB
+
 from .hub_sessions import HubSessions
 from .server_events import SCHEMA, infer_sessions, read_events
-from .storage import UsageDB
 
 DEFAULT_DB_URL = "sqlite:///jupyter_usage_hub.sqlite"
 MAX_LISTED = 20

@@ -15,12 +15,12 @@ from urllib.parse import quote
 
 from jupyter_usage.hubclient import HubClient
 
-from . import budget_refusals
-from .budget_enforcer import BudgetEnforcer
-from .budget_use import budgets_of, everyone_budgets, latest_groups
+from . import refusals as budget_refusals
+from .enforcer import BudgetEnforcer
+from .use import budgets_of, everyone_budgets, latest_groups
 
 if TYPE_CHECKING:
-    from .service import UsageService
+    from jupyter_usage.hub.service import UsageService
 
 
 class BudgetKeeper:

@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from jupyter_usage.hub.db import concurrency, rollups
+from jupyter_usage.hub.db.queries import active_in, kpi_columns
+from jupyter_usage.hub.db.rollups import TOTAL, session_groups, user_day_costs, user_days
+from jupyter_usage.hub.db.storage import HUB_SOURCE, SOURCE_KEY
 from jupyter_usage.records import LIMITS_KEY
 
-from . import concurrency, rollups
-from .kpis import DAY_SECONDS, Tally, day_starts, in_group, utc_day
-from .rollups import TOTAL, session_groups, user_day_costs, user_days
-from .session_query import active_in, kpi_columns
-from .storage import HUB_SOURCE, SOURCE_KEY
+from .model import DAY_SECONDS, Tally, day_starts, in_group, utc_day
 
 HOUR = 3600.0
 WEEK_HOURS = 168
@@ -168,7 +168,7 @@ def activity(
 
 def database_activity(db: Any, since: float, until: float, group: str | None) -> dict[str, Any]:
     """`activity` over a `UsageDB`, in one read transaction."""
-    from .storage import SessionRow
+    from jupyter_usage.hub.db.storage import SessionRow
 
     with db.engine.connect() as connection:
         return activity(connection, SessionRow.__table__, since, until, group)

@@ -37,8 +37,9 @@ from sqlalchemy import (
     text,
 )
 
-from .kpis import DAY_SECONDS, RESOURCE_TOTALS, KpiSession, finite_number
-from .session_query import active_in, kpi_columns
+from jupyter_usage.hub.kpis.model import DAY_SECONDS, RESOURCE_TOTALS, KpiSession, finite_number
+
+from .queries import active_in, kpi_columns
 
 TOTAL, BY_GROUP, NO_GROUP = 0, 1, 2
 """Values of `grouping`: the scope's total, one group (`group_name`), users in no group."""

@@ -11,17 +11,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .budget_rules import Budget, applicable, evaluate, window_start
-from .kpis import KpiSession
-from .rollups import session_groups
-from .session_query import active_in
+from jupyter_usage.hub.db.queries import active_in
+from jupyter_usage.hub.db.rollups import session_groups
+from jupyter_usage.hub.kpis.model import KpiSession
+
+from .rules import Budget, applicable, evaluate, window_start
 
 if TYPE_CHECKING:
-    from .storage import UsageDB
+    from jupyter_usage.hub.db.storage import UsageDB
 
 
 def user_sessions(db: UsageDB, user: str, since: float, until: float) -> list[KpiSession]:
-    from .storage import SessionRow
+    from jupyter_usage.hub.db.storage import SessionRow
 
     query = select(SessionRow).where(SessionRow.user == user, active_in(SessionRow, since, until))
     with Session(db.engine) as session:
@@ -29,7 +30,7 @@ def user_sessions(db: UsageDB, user: str, since: float, until: float) -> list[Kp
 
 
 def group_sessions(db: UsageDB, group: str, since: float, until: float) -> list[KpiSession]:
-    from .storage import SessionRow
+    from jupyter_usage.hub.db.storage import SessionRow
 
     members = select(session_groups.c.session_pk).where(session_groups.c.group_name == group)
     query = select(SessionRow).where(
@@ -41,7 +42,7 @@ def group_sessions(db: UsageDB, group: str, since: float, until: float) -> list[
 
 def latest_groups(db: UsageDB, user: str) -> tuple[str, ...]:
     """The groups of the user's latest stored session: a fallback when the hub cannot say."""
-    from .storage import SessionRow
+    from jupyter_usage.hub.db.storage import SessionRow
 
     query = (
         select(SessionRow.groups)
@@ -67,7 +68,7 @@ def everyone_budgets(
     """Every user's budgets who has a session in the longest period: one query for all of
     them (the report page's Budgets section). A user's groups are those of their latest
     session; shared group budgets add up the sessions of the group."""
-    from .storage import SessionRow
+    from jupyter_usage.hub.db.storage import SessionRow
 
     if not budgets:
         return {}

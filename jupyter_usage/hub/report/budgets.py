@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from jupyter_usage.hub.budgets.enforcer import fill
+from jupyter_usage.hub.budgets.rules import describe_amount, describe_period
 from jupyter_usage.records import iso_utc
-
-from .budget_enforcer import fill
-from .budget_rules import describe_amount, describe_period
 
 NEAR_SHARE = 0.8
 """From this share of its limit on, a budget is listed as near."""

@@ -22,11 +22,12 @@ from typing import Any
 from sqlalchemy import Connection, Integer, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from .concurrency import hour_peaks
+from jupyter_usage.hub.db.concurrency import hour_peaks
+from jupyter_usage.hub.db.queries import active_in
+from jupyter_usage.hub.db.storage import SessionRow, UsageDB
+
 from .coverage import in_group
-from .kpis import percentile
-from .session_query import active_in
-from .storage import SessionRow, UsageDB
+from .model import percentile
 
 HOUR = 3600.0
 WEEK_HOURS = 168

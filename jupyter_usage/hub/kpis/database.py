@@ -16,8 +16,22 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from . import concurrency, rollups
-from .kpis import (
+from jupyter_usage.hub.db import concurrency, rollups
+from jupyter_usage.hub.db.queries import active_in, kpi_columns
+from jupyter_usage.hub.db.rollups import (
+    BY_GROUP,
+    NO_GROUP,
+    TOTAL,
+    month_of,
+    next_month,
+    session_groups,
+    user_day_costs,
+    user_days,
+    user_month_costs,
+    user_months,
+)
+
+from .model import (
     DAY_SECONDS,
     MAU_SECONDS,
     RESOURCE_TOTALS,
@@ -32,19 +46,6 @@ from .kpis import (
     utc_day,
     utc_month,
 )
-from .rollups import (
-    BY_GROUP,
-    NO_GROUP,
-    TOTAL,
-    month_of,
-    next_month,
-    session_groups,
-    user_day_costs,
-    user_days,
-    user_month_costs,
-    user_months,
-)
-from .session_query import active_in, kpi_columns
 
 _DAYS = (user_days, user_day_costs)
 _MONTHS = (user_months, user_month_costs)
@@ -430,7 +431,7 @@ def compute_kpis_db(
 
 def database_kpis(db: Any, **window: Any) -> dict[str, Any]:
     """`compute_kpis_db` over a `UsageDB`, in one read transaction (one snapshot)."""
-    from .storage import SessionRow
+    from jupyter_usage.hub.db.storage import SessionRow
 
     with db.engine.connect() as connection:
         return compute_kpis_db(connection, SessionRow.__table__, **window)
