@@ -21,6 +21,13 @@ LIMITS_KEY = "limits"
 SEEN_KEY = "summary_seen"
 """`meta` key: true once the user has seen the session's summary."""
 
+RESOURCE_TOTALS = ("cpu_core_seconds", "memory_byte_seconds", "gpu_seconds")
+"""The resources a session's `totals` count, in SI units (core-, byte-, device-seconds):
+one list for the store's CSV and the hub's KPIs, rollups, CSVs and budgets."""
+SERVER_SECONDS = "server_seconds"
+"""What the hub counts besides them: server time. With RESOURCE_TOTALS, the units a
+budget can count (`BudgetUnit` in src/wire.ts, checked by tests/test_records.py)."""
+
 
 class SessionRecord(TypedDict, total=False):
     """A stored session, as the store returns it and the hub service receives it."""
@@ -89,7 +96,7 @@ def _breakdown(resource: str) -> Column:
     )
 
 
-_TOTALS = ("idle_seconds", "cpu_core_seconds", "memory_byte_seconds", "gpu_seconds")
+_TOTALS = ("idle_seconds", *RESOURCE_TOTALS)
 
 LOCAL_COLUMNS: tuple[Column, ...] = (
     *((key, _top(key)) for key in ("id", "user", "server_name", "started", "ended")),

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.hub_db import empty
 
+from jupyter_usage.hub.db.queries import KpiSession
 from jupyter_usage.hub.db.storage import SessionInput, UsageDB
 from jupyter_usage.hub.kpis.activity import (
     concurrency_series,
@@ -20,7 +21,8 @@ from jupyter_usage.hub.kpis.activity import (
     known_groups,
     session_details,
 )
-from jupyter_usage.hub.kpis.model import DAY_SECONDS, KpiSession, Tally, in_group
+from jupyter_usage.hub.kpis.model import Tally, in_group
+from jupyter_usage.hub.periods import DAY_SECONDS
 
 # Monday 2 November 2026, midnight UTC.
 T0 = 1_793_577_600.0

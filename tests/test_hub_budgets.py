@@ -32,8 +32,8 @@ from jupyter_usage.hub.budgets.rules import (
     refusal_message,
 )
 from jupyter_usage.hub.budgets.use import budgets_of, everyone_budgets
+from jupyter_usage.hub.db.queries import KpiSession
 from jupyter_usage.hub.db.storage import SessionInput, UsageDB
-from jupyter_usage.hub.kpis.model import KpiSession
 from jupyter_usage.hub.report.budgets import budgets_view
 from jupyter_usage.hub.report.page import _env as report_templates
 from jupyter_usage.hubclient import HubClient

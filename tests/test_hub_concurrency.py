@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.kpi_reference import peak_concurrency
 
-from jupyter_usage.hub.db.concurrency import HOUR_SECONDS, sweep_scopes
-from jupyter_usage.hub.kpis.model import KpiSession, peak_concurrency
+from jupyter_usage.hub.db.concurrency import sweep_scopes
+from jupyter_usage.hub.db.queries import KpiSession
+from jupyter_usage.hub.periods import HOUR_SECONDS
 
 T0 = 1_793_577_600.0  # Monday 2 November 2026, midnight UTC
 HOURS = 30

@@ -6,20 +6,19 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-
-from jupyter_usage.hub.kpis.model import (
-    DAY_SECONDS,
-    KpiSession,
+from support.kpi_reference import (
     compute_kpis,
     daily_active_users,
-    day_starts,
     monthly_active_users,
     peak_concurrency,
-    percentile,
     regular_users,
     usage_by_group,
     usage_by_user,
 )
+
+from jupyter_usage.hub.db.queries import KpiSession
+from jupyter_usage.hub.kpis.model import percentile
+from jupyter_usage.hub.periods import DAY_SECONDS, day_starts
 
 HOUR = 3600.0
 # Monday 2 November 2026, midnight UTC.

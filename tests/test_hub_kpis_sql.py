@@ -13,13 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from support.approx import close
-from support.hub_db import empty
+from support.hub_db import empty, kpi_sessions
+from support.kpi_reference import compute_kpis
 
-from jupyter_usage.hub.db.rollups import user_months
-from jupyter_usage.hub.db.storage import MIGRATIONS, SessionInput, UsageDB
+from jupyter_usage.hub.db.migrations import MIGRATIONS
+from jupyter_usage.hub.db.schema import user_months
+from jupyter_usage.hub.db.storage import SessionInput, UsageDB
 from jupyter_usage.hub.intake.jsonl import import_files
 from jupyter_usage.hub.kpis.database import database_kpis
-from jupyter_usage.hub.kpis.model import DAY_SECONDS, MAU_SECONDS, compute_kpis
+from jupyter_usage.hub.kpis.model import MAU_SECONDS
+from jupyter_usage.hub.periods import DAY_SECONDS
 
 # Monday 2 November 2026, midnight UTC.
 T0 = 1_793_577_600.0
@@ -56,7 +59,7 @@ def store(db: UsageDB, sessions: list[dict[str, Any]]) -> None:
 
 def reference(db: UsageDB, **window: Any) -> dict[str, Any]:
     since, until = window["since"], window["until"]
-    return compute_kpis(db.kpi_sessions(min(since, until - MAU_SECONDS), until), **window)
+    return compute_kpis(kpi_sessions(db, min(since, until - MAU_SECONDS), until), **window)
 
 
 @settings(

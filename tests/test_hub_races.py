@@ -12,12 +12,13 @@ import threading
 from collections import Counter
 
 import pytest
+from support.hub_db import kpi_sessions
+from support.kpi_reference import compute_kpis
 from support.race_reports import REPORTS_PER_SESSION, post_all, process_main, torn
 from support.reliability_log import record
 
 from jupyter_usage.hub.db.storage import UsageDB
 from jupyter_usage.hub.kpis.database import database_kpis
-from jupyter_usage.hub.kpis.model import compute_kpis
 
 SESSIONS = 150
 
@@ -31,7 +32,7 @@ def check_stored(url: str, outcomes: list[str]) -> None:
         until = max(row["started"] + row["duration_seconds"] for row in rows) + 86400
         from_rollups = database_kpis(db, since=since, until=until)["kpis"]
         reference = compute_kpis(
-            db.kpi_sessions(since - 40 * 86400, until), since=since, until=until
+            kpi_sessions(db, since - 40 * 86400, until), since=since, until=until
         )
     finally:
         db.close()

@@ -11,10 +11,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from support.kpi_reference import compute_kpis
 
+from jupyter_usage.hub.db.queries import KpiSession
 from jupyter_usage.hub.kpis.activity import hour_of_week
 from jupyter_usage.hub.kpis.database import with_previous_period
-from jupyter_usage.hub.kpis.model import KpiSession, compute_kpis
 from jupyter_usage.hub.report import formatting as fmt
 from jupyter_usage.hub.report.page import (
     REPORT_SECTIONS,

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, inspect, text
+from support.hub_db import kpi_sessions
 
-from jupyter_usage.hub.db.rollups import month_of, next_month
+from jupyter_usage.hub.db.migrations import MIGRATIONS
+from jupyter_usage.hub.db.schema import DERIVED_COLUMNS
 from jupyter_usage.hub.db.storage import (
-    DERIVED_COLUMNS,
     JSON_COLUMNS,
-    MIGRATIONS,
     REPORT_COLUMNS,
     NewerSchemaError,
     SessionInput,
@@ -28,6 +28,7 @@ from jupyter_usage.hub.intake.validation import parse_session
 from jupyter_usage.hub.kpis.coverage import coverage
 from jupyter_usage.hub.kpis.database import database_kpis
 from jupyter_usage.hub.kpis.sizing import sizing
+from jupyter_usage.hub.periods import month_of, next_month
 
 T0 = 1_790_000_000.0
 
@@ -316,7 +317,7 @@ def test_kpi_sessions_are_those_overlapping_the_window(db: UsageDB) -> None:
     }
     for body in bodies.values():
         db.upsert_session("alice", body, ["physics"], now=T0)
-    sessions = db.kpi_sessions(T0, T0 + 3600)
+    sessions = kpi_sessions(db, T0, T0 + 3600)
     assert sorted(s.started for s in sessions) == [T0 - 1800, T0, T0 + 100]
     crossing = next(s for s in sessions if s.started == T0 - 1800)
     assert crossing.groups == ("physics",)

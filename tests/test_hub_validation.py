@@ -9,7 +9,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from support.kpi_reference import compute_kpis
 
+from jupyter_usage.hub.db.queries import KpiSession
 from jupyter_usage.hub.intake.validation import (
     MAX_BODY_BYTES,
     BadRequest,
@@ -19,7 +21,6 @@ from jupyter_usage.hub.intake.validation import (
     parse_time,
 )
 from jupyter_usage.hub.kpis.export import kpis_csv, sessions_csv
-from jupyter_usage.hub.kpis.model import KpiSession, compute_kpis
 
 T0 = datetime(2026, 11, 2, tzinfo=timezone.utc).timestamp()
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from pathlib import Path
 
+from jupyter_usage.hub.budgets.rules import RESOURCE_LIMITS
 from jupyter_usage.hub.kpis.export import sessions_csv as hub_sessions_csv
-from jupyter_usage.records import sessions_csv
+from jupyter_usage.records import RESOURCE_TOTALS, SERVER_SECONDS, sessions_csv
 
 RECORD = {
     "id": "s1",
@@ -34,3 +37,12 @@ def test_both_exports_defuse_formulas() -> None:
     (local_row,) = csv.DictReader(io.StringIO(sessions_csv([RECORD])))
     assert local_row["cost_cpu"] == "0.5"
     assert local_row["started"] == "0.0"
+
+
+def test_the_resource_list_is_the_one_of_the_frontend_and_of_the_budgets() -> None:
+    wire = (Path(__file__).resolve().parent.parent / "src" / "wire.ts").read_text()
+    declared = re.search(r"export type BudgetUnit =([^;]*);", wire)
+    assert declared is not None, "src/wire.ts declares BudgetUnit"
+    units = re.findall(r"'(\w+)'", declared.group(1))
+    assert units == [*RESOURCE_TOTALS, SERVER_SECONDS]
+    assert [unit for unit, _ in RESOURCE_LIMITS.values()] == units

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from support.hub_process import SERVICE_PREFIX, Hub, shared_hub
 from support.reliability_log import record
 
-from jupyter_usage.hub.db.storage import MAX_ID_LENGTH, MAX_NAME_LENGTH
+from jupyter_usage.hub.db.schema import MAX_ID_LENGTH, MAX_NAME_LENGTH
 from jupyter_usage.hub.intake.validation import MAX_BODY_BYTES
 
 DEFAULT_EXAMPLES = 250

@@ -10,42 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
     func,
     insert,
     select,
 )
 
-from jupyter_usage.hub.db.storage import MAX_NAME_LENGTH
+from jupyter_usage.hub.db.schema import refusals
 
-MAX_SCOPE_LENGTH = MAX_NAME_LENGTH + len("group:")
-MAX_MESSAGE_LENGTH = 2000
 LATEST = 100
 """How many refusals, newest first, the API lists beside its counts."""
-
-metadata = MetaData()
-
-refusals = Table(
-    "usage_budget_refusals",
-    metadata,
-    Column("pk", Integer, primary_key=True, autoincrement=True),
-    Column("user_name", String(MAX_NAME_LENGTH), nullable=False),
-    Column("scope", String(MAX_SCOPE_LENGTH), nullable=False),
-    Column("refused_at", Float, nullable=False),
-    Column("message", String(MAX_MESSAGE_LENGTH), nullable=True),
-    Index("usage_budget_refusals_refused_at", "refused_at"),
-)
-
-
-def create_tables(connection: Connection) -> None:
-    metadata.create_all(connection)
 
 
 def record(

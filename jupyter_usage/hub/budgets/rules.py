@@ -26,9 +26,9 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from jupyter_usage.currencies import ACTIVE_CURRENCY_CODES
-from jupyter_usage.hub.kpis.model import DAY_SECONDS, KpiSession
+from jupyter_usage.hub.db.queries import KpiSession
+from jupyter_usage.hub.periods import DAY_SECONDS, HOUR_SECONDS
 
-HOUR_SECONDS = 3600.0
 GIB = 2.0**30
 
 RESOURCE_LIMITS: dict[str, tuple[str, float]] = {

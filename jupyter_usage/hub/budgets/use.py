@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jupyter_usage.hub.db.queries import active_in
-from jupyter_usage.hub.db.rollups import session_groups
-from jupyter_usage.hub.kpis.model import KpiSession
+from jupyter_usage.hub.db.queries import KpiSession, active_in, kpi_sessions, of_group
+from jupyter_usage.hub.db.schema import SessionRow
 
 from .rules import Budget, applicable, evaluate, window_start
 
@@ -22,28 +21,19 @@ if TYPE_CHECKING:
 
 
 def user_sessions(db: UsageDB, user: str, since: float, until: float) -> list[KpiSession]:
-    from jupyter_usage.hub.db.storage import SessionRow
-
-    query = select(SessionRow).where(SessionRow.user == user, active_in(SessionRow, since, until))
-    with Session(db.engine) as session:
-        return [row.kpi_session() for row in session.scalars(query)]
+    c = SessionRow.__table__.c
+    with db.engine.connect() as connection:
+        return kpi_sessions(connection, c.user_name == user, active_in(c, since, until))
 
 
 def group_sessions(db: UsageDB, group: str, since: float, until: float) -> list[KpiSession]:
-    from jupyter_usage.hub.db.storage import SessionRow
-
-    members = select(session_groups.c.session_pk).where(session_groups.c.group_name == group)
-    query = select(SessionRow).where(
-        SessionRow.pk.in_(members), active_in(SessionRow, since, until)
-    )
-    with Session(db.engine) as session:
-        return [row.kpi_session() for row in session.scalars(query)]
+    c = SessionRow.__table__.c
+    with db.engine.connect() as connection:
+        return kpi_sessions(connection, of_group(c.pk, group), active_in(c, since, until))
 
 
 def latest_groups(db: UsageDB, user: str) -> tuple[str, ...]:
     """The groups of the user's latest stored session: a fallback when the hub cannot say."""
-    from jupyter_usage.hub.db.storage import SessionRow
-
     query = (
         select(SessionRow.groups)
         .where(SessionRow.user == user)
@@ -68,14 +58,12 @@ def everyone_budgets(
     """Every user's budgets who has a session in the longest period: one query for all of
     them (the report page's Budgets section). A user's groups are those of their latest
     session; shared group budgets add up the sessions of the group."""
-    from jupyter_usage.hub.db.storage import SessionRow
-
     if not budgets:
         return {}
     earliest = min(window_start(budget.period, now, zone) for budget in budgets)
-    query = select(SessionRow).where(active_in(SessionRow, earliest, now))
-    with Session(db.engine) as session:
-        rows = [(row.kpi_session(), row.last_seen) for row in session.scalars(query)]
+    c = SessionRow.__table__.c
+    with db.engine.connect() as connection:
+        rows = [(s, s.end) for s in kpi_sessions(connection, active_in(c, earliest, now))]
     by_user: dict[str, list[KpiSession]] = {}
     by_group: dict[str, list[KpiSession]] = {}
     latest: dict[str, tuple[float, tuple[str, ...]]] = {}

@@ -2,7 +2,7 @@
 
 A row holds, for one scope (`filter_group`: '' = every session, else that group's) and
 one hour, the most servers running at once inside the hour and the first instant it
-happened, as `kpis.peak_concurrency` computes it over the hour alone (and sizing's CPU
+happened, as the reference `peak_concurrency` computes it over the hour alone (and sizing's CPU
 throttling in it). A window's peak is then the largest of its whole hours' (a few
 thousand rows a year) and of its two partial hours, computed from the raw sessions active
 in them; the first instant of the largest is the earliest of theirs. Hours without a
@@ -21,47 +21,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
-    Float,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
     delete,
     func,
     select,
     text,
 )
 
+from jupyter_usage.hub.db.schema import hour_peaks
+from jupyter_usage.hub.periods import HOUR_SECONDS, hour_of
+
 from .rollups import insert_rows
-
-HOUR_SECONDS = 3600.0
-
-metadata = MetaData()
-
-hour_peaks = Table(
-    "usage_concurrency_hours",
-    metadata,
-    Column("filter_group", String(255), nullable=False),
-    Column("hour", Float, nullable=False),
-    Column("peak", Integer, nullable=False),
-    Column("peak_at", Float, nullable=False),
-    # Sizing's CPU pressure: the seconds of sessions with a throttling figure inside the
-    # hour, and the part of their throttling that falls in it (spread evenly).
-    Column("figure_seconds", Float, nullable=False, server_default="0"),
-    Column("throttled_seconds", Float, nullable=False, server_default="0"),
-    PrimaryKeyConstraint("filter_group", "hour", name="usage_concurrency_hours_key"),
-)
-
-
-def hour_of(time: float) -> float:
-    return math.floor(time / HOUR_SECONDS) * HOUR_SECONDS
-
-
-def create_tables(connection: Connection) -> None:
-    metadata.create_all(connection)
 
 
 class _Sweep:
@@ -285,7 +255,7 @@ def hour_peaks_of(
 def window_peak(
     connection: Connection, sessions_table: Any, group: str | None, since: float, until: float
 ) -> tuple[int, float | None]:
-    """`kpis.peak_concurrency` of the window: its whole hours from the table, its partial
+    """The reference `peak_concurrency` of the window: its whole hours from the table, its partial
     hours at the edges from the sessions active in them."""
     whole, edges = _split(since, until)
     parts: list[tuple[int, float]] = []

@@ -19,111 +19,32 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
     Table,
     delete,
     select,
     text,
 )
 
-from jupyter_usage.hub.kpis.model import DAY_SECONDS, RESOURCE_TOTALS, KpiSession, finite_number
+from jupyter_usage.hub.db.queries import KpiSession, finite_number, kpi_session
+from jupyter_usage.hub.db.schema import (
+    ROLLUP_KEY,
+    session_groups,
+    user_day_costs,
+    user_days,
+    user_month_costs,
+    user_months,
+)
+from jupyter_usage.hub.periods import DAY_SECONDS, day_of, month_of, next_month
+from jupyter_usage.records import RESOURCE_TOTALS
 
 from .queries import active_in, kpi_columns
 
 TOTAL, BY_GROUP, NO_GROUP = 0, 1, 2
 """Values of `grouping`: the scope's total, one group (`group_name`), users in no group."""
-
-metadata = MetaData()
-
-# Day before user: a window reads a range of days of one scope.
-_KEY = ("filter_group", "grouping", "group_name", "day", "user_name")
-
-
-# On SQLite the rows are stored in key order (no rowid): a window's rows of one scope are
-# then read in one sweep, not looked up one by one from the key's index.
-_CLUSTERED: dict[str, Any] = {"sqlite_with_rowid": False}
-
-
-def _key_columns() -> list[Column[Any]]:
-    return [
-        Column("filter_group", String(255), nullable=False),
-        Column("grouping", Integer, nullable=False),
-        Column("group_name", String(255), nullable=False),
-        Column("day", Float, nullable=False),
-        Column("user_name", String(255), nullable=False),
-    ]
-
-
-def _totals(name: str) -> Table:
-    """A table of sessions, server-seconds and resource totals per key."""
-    return Table(
-        name,
-        metadata,
-        *_key_columns(),
-        Column("sessions", Integer, nullable=False),
-        Column("server_seconds", Float, nullable=False),
-        *(Column(column, Float, nullable=False) for column in RESOURCE_TOTALS),
-        PrimaryKeyConstraint(*_KEY, name=f"{name}_key"),
-        # A refresh replaces one user's days.
-        Index(f"{name}_user", "user_name", "day"),
-        **_CLUSTERED,
-    )
-
-
-def _costs(name: str) -> Table:
-    """A table of the amounts per key and currency."""
-    return Table(
-        name,
-        metadata,
-        *_key_columns(),
-        Column("currency", String(16), nullable=False),
-        Column("amount", Float, nullable=False),
-        PrimaryKeyConstraint(*_KEY, "currency", name=f"{name}_key"),
-        Index(f"{name}_user", "user_name", "day"),
-        **_CLUSTERED,
-    )
-
-
-user_days = _totals("usage_rollup_days")
-user_day_costs = _costs("usage_rollup_costs")
-# `day`: the month's first day.
-user_months = _totals("usage_rollup_months")
-user_month_costs = _costs("usage_rollup_month_costs")
-
-session_groups = Table(
-    "usage_session_groups",
-    metadata,
-    Column("session_pk", Integer, nullable=False),
-    Column("group_name", String(255), nullable=False),
-    PrimaryKeyConstraint("session_pk", "group_name", name="usage_session_groups_key"),
-)
-"""Groups of each session, one per row: SQL filters on them, JSON columns are not portable."""
-
-
-def day_of(time: float) -> float:
-    return math.floor(time / DAY_SECONDS) * DAY_SECONDS
-
-
-def month_of(time: float) -> float:
-    """The start of the UTC calendar month of `time`."""
-    moment = datetime.fromtimestamp(time, timezone.utc)
-    return datetime(moment.year, moment.month, 1, tzinfo=timezone.utc).timestamp()
-
-
-def next_month(month: float) -> float:
-    """The start of the month after the one starting at `month`."""
-    return month_of(month + 32 * DAY_SECONDS)
 
 
 def session_days(session: KpiSession) -> Iterable[float]:
@@ -144,29 +65,12 @@ def scopes(groups: Sequence[str]) -> list[tuple[str, int, str]]:
     ]
 
 
-def create_tables(connection: Connection) -> None:
-    metadata.create_all(connection)
-
-
 def _session_query(sessions_table: Any, users: list[str], first_day: float, last_day: float) -> Any:
     c = sessions_table.c
     end = last_day + DAY_SECONDS
     return select(*kpi_columns(c)).where(
         c.user_name.in_(users),
         active_in(c, first_day, end),
-    )
-
-
-def kpi_session(row: Any) -> KpiSession:
-    return KpiSession(
-        user=row.user_name,
-        started=row.started,
-        end=row.last_seen,
-        ended=row.ended is not None,
-        groups=tuple(row.groups or ()),
-        cost_total=row.cost_total,
-        currency=row.currency,
-        totals=row.totals or {},
     )
 
 
@@ -225,13 +129,13 @@ def refresh_many(
         _insert_many(
             connection,
             table,
-            (*_KEY, "sessions", "server_seconds", *RESOURCE_TOTALS),
+            (*ROLLUP_KEY, "sessions", "server_seconds", *RESOURCE_TOTALS),
             [(*key, int(figures[0]), *figures[1:]) for key, figures in values.items()],
         )
         _insert_many(
             connection,
             cost_table,
-            (*_KEY, "currency", "amount"),
+            (*ROLLUP_KEY, "currency", "amount"),
             [(*key, amount) for key, amount in amounts.items()],
         )
 

@@ -13,43 +13,38 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
-    Connection,
-    Float,
-    Index,
-    Integer,
-    String,
-    UniqueConstraint,
     and_,
-    bindparam,
     create_engine,
     delete,
     event,
-    false,
     func,
     insert,
-    inspect,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from jupyter_usage.hub.kpis.model import KpiSession
-from jupyter_usage.records import LIMITS_KEY
+from jupyter_usage.hub.db.migrations import MIGRATIONS, Migration
+from jupyter_usage.hub.db.queries import of_group
+from jupyter_usage.hub.db.schema import (
+    DERIVED_COLUMNS,
+    Base,
+    SchemaVersion,
+    SessionRow,
+    derived_values,
+    session_groups,
+)
 
 from . import concurrency, rollups
-from .queries import active_in
 from .sqlite_lock import SingleProcessLock, sqlite_path
 
 log = logging.getLogger(__name__)
@@ -57,233 +52,6 @@ log = logging.getLogger(__name__)
 Upsert = Literal["created", "updated", "unchanged", "stale"]
 """What storing a report did: a new session, a newer report, the same report again, or an
 older report than the stored one (which is kept)."""
-
-MAX_NAME_LENGTH = 255
-MAX_ID_LENGTH = 200
-SOURCE_KEY = "source"
-HUB_SOURCE = "hub"
-"""`meta.source` of a session known from the hub alone (its server has no extension)."""
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class SessionRow(Base):
-    """One server session of one user, as its server last reported it."""
-
-    __tablename__ = "usage_sessions"
-    __table_args__ = (
-        UniqueConstraint("user_name", "session_id", name="usage_sessions_user_session"),
-        Index("usage_sessions_started", "started"),
-        # Session lengths in order, for the percentiles, without reading the rows.
-        Index("usage_sessions_lengths", "duration_seconds", "started", "ended"),
-        # The running sessions (`ended` NULL) without a scan of every session.
-        Index("usage_sessions_ended", "ended"),
-        # Sessions overlapping a window, counted by source and by sizing's memory figures
-        # from the index alone: a session's row is ~1 KiB of JSON, its entry here 40 bytes
-        # (and the sessions seen since a time: it replaces an index on last_seen alone).
-        Index(
-            "usage_sessions_window_figures",
-            "last_seen",
-            "started",
-            "from_hub",
-            "oom_kills",
-            "memory_near_limit_seconds",
-        ),
-        # Each profile's peak memory to limit in order, for sizing's percentiles: an
-        # offset into one profile's entries, without reading rows.
-        Index(
-            "usage_sessions_profile_ratios",
-            "profile",
-            "memory_peak_ratio",
-            "last_seen",
-            "started",
-            "from_hub",
-        ),
-    )
-
-    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user: Mapped[str] = mapped_column("user_name", String(MAX_NAME_LENGTH))
-    session_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH))
-    server_name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH), default="")
-    started: Mapped[float] = mapped_column(Float)
-    ended: Mapped[float | None] = mapped_column(Float, nullable=True)
-    last_checkpoint: Mapped[float | None] = mapped_column(Float, nullable=True)
-    last_seen: Mapped[float] = mapped_column(Float)
-    """`ended`, else `last_checkpoint`, else `started`: the end of the known activity."""
-    ended_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    duration_seconds: Mapped[float] = mapped_column(Float)
-    groups: Mapped[list[str]] = mapped_column(JSON)
-    profile: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH), nullable=True)
-    cost_total: Mapped[float | None] = mapped_column(Float, nullable=True)
-    currency: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    totals: Mapped[dict[str, Any]] = mapped_column(JSON)
-    cost: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    meta: Mapped[dict[str, Any]] = mapped_column(JSON)
-    received_at: Mapped[float] = mapped_column(Float)
-    updated_at: Mapped[float] = mapped_column(Float)
-    from_hub: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    """`meta.source` is the hub's: a session without the extension's figures."""
-    # Sizing's figures, copied out of `totals` and `meta.limits` so that SQL reads them.
-    oom_kills: Mapped[float | None] = mapped_column(Float, nullable=True)
-    memory_near_limit_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
-    cpu_throttled_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
-    memory_peak_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
-    """`totals.peak_memory_bytes` over `meta.limits.memory_limit_bytes`."""
-    report_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    """SHA-256 of the stored report: tells "the same report again" from "a different one
-    of the same moment" inside the UPDATE's WHERE (PostgreSQL's `json` has no `=`)."""
-
-    def to_json(self) -> dict[str, Any]:
-        """The record as the single-user store shows it, plus `received_at`."""
-        return {
-            "id": self.session_id,
-            "user": self.user,
-            "server_name": self.server_name,
-            "started": self.started,
-            "ended": self.ended,
-            "ended_by": self.ended_by,
-            "last_checkpoint": self.last_checkpoint,
-            "duration_seconds": self.duration_seconds,
-            "totals": self.totals,
-            "cost": self.cost,
-            "summary": self.summary,
-            "meta": {**self.meta, "groups": list(self.groups), "profile": self.profile},
-            "received_at": self.received_at,
-        }
-
-    def kpi_session(self) -> KpiSession:
-        return KpiSession(
-            user=self.user,
-            started=self.started,
-            end=self.last_seen,
-            ended=self.ended is not None,
-            server_name=self.server_name,
-            groups=tuple(self.groups or ()),
-            cost_total=self.cost_total,
-            currency=self.currency,
-            totals=self.totals or {},
-        )
-
-
-class SchemaVersion(Base):
-    __tablename__ = "usage_schema_version"
-
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-
-
-Migration = Callable[[Connection], None]
-
-
-def _migrate_v1(connection: Connection) -> None:
-    # Version 1 is the initial schema; later versions alter it with explicit DDL.
-    Base.metadata.create_all(connection, tables=[SessionRow.__table__])  # type: ignore[list-item]
-
-
-def _migrate_v2(connection: Connection) -> None:
-    # Rollups for KPIs computed by the database; built from the sessions already stored.
-    rollups.create_tables(connection)
-    rollups.rebuild_rollups(connection, SessionRow.__table__)
-
-
-def _migrate_v3(connection: Connection) -> None:
-    # v1 creates the table from the current model, so a fresh database has the column
-    # already; a database made by an older version gets it here.
-    columns = {c["name"] for c in inspect(connection).get_columns(SessionRow.__tablename__)}
-    if "report_digest" not in columns:
-        connection.execute(text("ALTER TABLE usage_sessions ADD COLUMN report_digest VARCHAR(64)"))
-
-
-def _migrate_v4(connection: Connection) -> None:
-    # Peak concurrency per hour, so that a window's peak reads hours, not sessions; the
-    # lengths in order, so that percentiles need no sort; the running sessions indexed.
-    for index in Base.metadata.tables[SessionRow.__tablename__].indexes:
-        if index.name in ("usage_sessions_lengths", "usage_sessions_ended"):
-            index.create(connection, checkfirst=True)
-    concurrency.create_tables(connection)
-    concurrency.rebuild(connection, SessionRow.__table__)
-
-
-def _migrate_v5(connection: Connection) -> None:
-    # Rollups per user per month beside those per day, so that a year reads months, and
-    # on SQLite stored in key order; the source and sizing's figures of a session as
-    # columns, and CPU throttling per hour with the hour peaks, so that coverage and
-    # sizing are counted by the database.
-    columns = {c["name"] for c in inspect(connection).get_columns(SessionRow.__tablename__)}
-    if "from_hub" not in columns:
-        connection.execute(
-            text("ALTER TABLE usage_sessions ADD COLUMN from_hub BOOLEAN NOT NULL DEFAULT false")
-        )
-        for name in DERIVED_COLUMNS[1:]:
-            connection.execute(text(f"ALTER TABLE usage_sessions ADD COLUMN {name} FLOAT"))
-        _fill_derived(connection)
-    hours = {c["name"] for c in inspect(connection).get_columns(concurrency.hour_peaks.name)}
-    if "figure_seconds" not in hours:
-        for name in ("figure_seconds", "throttled_seconds"):
-            connection.execute(
-                text(
-                    f"ALTER TABLE {concurrency.hour_peaks.name} ADD COLUMN {name} FLOAT "
-                    "NOT NULL DEFAULT 0"
-                )
-            )
-        concurrency.rebuild(connection, SessionRow.__table__)
-    # Version 5's indexes on the spans and the peak ratios are version 7's wider ones.
-    connection.execute(text("DROP INDEX IF EXISTS usage_sessions_last_seen"))
-    if connection.dialect.name == "sqlite":
-        # Recreated in key order (WITHOUT ROWID, see rollups.py), then refilled.
-        for table in (rollups.user_days, rollups.user_day_costs):
-            table.drop(connection, checkfirst=True)
-    rollups.create_tables(connection)
-    rollups.rebuild_rollups(connection, SessionRow.__table__)
-
-
-def _fill_derived(connection: Connection) -> None:
-    """The derived columns of every stored session, in batches of 5,000."""
-    last = 0
-    while True:
-        rows = connection.execute(
-            select(SessionRow.pk, SessionRow.totals, SessionRow.meta)
-            .where(SessionRow.pk > last)
-            .order_by(SessionRow.pk)
-            .limit(5000)
-        ).all()
-        if not rows:
-            return
-        connection.execute(
-            update(SessionRow).where(SessionRow.pk == bindparam("row_pk")),
-            [{"row_pk": pk, **derived_values(totals, meta)} for pk, totals, meta in rows],
-        )
-        last = rows[-1][0]
-
-
-def _migrate_v6(connection: Connection) -> None:
-    # Spawns refused over a budget, so that their count survives a restart of the service.
-    from jupyter_usage.hub.budgets import refusals as budget_refusals
-
-    budget_refusals.create_tables(connection)
-
-
-def _migrate_v7(connection: Connection) -> None:
-    # Sizing counted from covering indexes (see SessionRow): the two indexes of version 5
-    # become wider ones; a year of a large hub is then read as index entries, not rows.
-    connection.execute(text("DROP INDEX IF EXISTS usage_sessions_spans"))
-    connection.execute(text("DROP INDEX IF EXISTS usage_sessions_peak_ratios"))
-    for index in Base.metadata.tables[SessionRow.__tablename__].indexes:
-        if index.name in ("usage_sessions_window_figures", "usage_sessions_profile_ratios"):
-            index.create(connection, checkfirst=True)
-
-
-MIGRATIONS: tuple[Migration, ...] = (
-    _migrate_v1,
-    _migrate_v2,
-    _migrate_v3,
-    _migrate_v4,
-    _migrate_v5,
-    _migrate_v6,
-    _migrate_v7,
-)
 
 
 class NewerSchemaError(RuntimeError):
@@ -466,8 +234,8 @@ class UsageDB:
                 if not found:
                     return 0
                 connection.execute(
-                    delete(rollups.session_groups).where(
-                        rollups.session_groups.c.session_pk.in_([row.pk for row in found])
+                    delete(session_groups).where(
+                        session_groups.c.session_pk.in_([row.pk for row in found])
                     )
                 )
                 connection.execute(delete(SessionRow).where(*where))
@@ -503,10 +271,7 @@ class UsageDB:
         if user is not None:
             query = query.where(SessionRow.user == user)
         if group is not None:
-            link = rollups.session_groups.c
-            query = query.where(
-                SessionRow.pk.in_(select(link.session_pk).where(link.group_name == group))
-            )
+            query = query.where(of_group(SessionRow.pk, group))
         if since is not None:
             query = query.where(SessionRow.last_seen >= since)
         if until is not None:
@@ -514,12 +279,6 @@ class UsageDB:
         query = query.order_by(SessionRow.started.desc(), SessionRow.pk.desc()).limit(limit)
         with Session(self.engine) as session:
             return [row.to_json() for row in session.scalars(query)]
-
-    def kpi_sessions(self, since: float, until: float) -> list[KpiSession]:
-        """Sessions overlapping `[since, until)`, instants at `since` included."""
-        query = select(SessionRow).where(active_in(SessionRow, since, until))
-        with Session(self.engine) as session:
-            return [row.kpi_session() for row in session.scalars(query)]
 
     def groups(self, since: float | None = None) -> list[str]:
         """Groups seen in sessions active since `since` (all when None), sorted."""
@@ -565,15 +324,6 @@ def stored_is_newer(row: StoredExtent, body: SessionInput) -> bool:
         return True
     return body.last_seen < row.last_seen
 
-
-DERIVED_COLUMNS = (
-    "from_hub",
-    "oom_kills",
-    "memory_near_limit_seconds",
-    "cpu_throttled_seconds",
-    "memory_peak_ratio",
-)
-"""Columns copied out of a report's `totals` and `meta` (see `derived_values`)."""
 
 REPORT_COLUMNS = (
     "server_name",
@@ -645,25 +395,3 @@ def _values(body: SessionInput, groups: Sequence[str], *, encoded: bool = False)
     # Derived, so outside the digest: replays of older reports stay "unchanged".
     values.update(derived_values(body.totals, body.meta))
     return values
-
-
-def derived_values(totals: Any, meta: Any) -> dict[str, Any]:
-    """The columns SQL reads instead of the JSON of `totals` and `meta`."""
-    totals = totals if isinstance(totals, dict) else {}
-    meta = meta if isinstance(meta, dict) else {}
-    limits = meta.get(LIMITS_KEY)
-    peak = _number(totals.get("peak_memory_bytes"))
-    limit = _number(limits.get("memory_limit_bytes")) if isinstance(limits, dict) else None
-    return {
-        "from_hub": meta.get(SOURCE_KEY) == HUB_SOURCE,
-        "oom_kills": _number(totals.get("oom_kills")),
-        "memory_near_limit_seconds": _number(totals.get("memory_near_limit_seconds")),
-        "cpu_throttled_seconds": _number(totals.get("cpu_throttled_seconds")),
-        "memory_peak_ratio": peak / limit if peak is not None and limit else None,
-    }
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)

@@ -11,19 +11,18 @@ from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado import web
 
 from jupyter_usage.hub.db.availability import RETRY_AFTER_SECONDS
-from jupyter_usage.hub.db.storage import MAX_NAME_LENGTH
+from jupyter_usage.hub.db.schema import MAX_NAME_LENGTH
 from jupyter_usage.hub.intake.validation import (
     MAX_BODY_BYTES,
     BadRequest,
     parse_json_object,
     parse_time,
 )
+from jupyter_usage.hub.periods import DAY_SECONDS
 from jupyter_usage.hub.report.page import CONTENT_SECURITY_POLICY
 
 if TYPE_CHECKING:
     from jupyter_usage.hub.service import UsageService
-
-DAY_SECONDS = 86400.0
 
 
 class Unavailable(web.HTTPError):

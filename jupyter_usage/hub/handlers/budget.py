@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from tornado import web
 
-from jupyter_usage.hub.budgets.refusals import MAX_MESSAGE_LENGTH, MAX_SCOPE_LENGTH
+from jupyter_usage.hub.db.schema import MAX_MESSAGE_LENGTH, MAX_SCOPE_LENGTH
 
 from .base import ApiHandler, bad_user_name
 

@@ -12,6 +12,7 @@ from tornado import web
 
 from jupyter_usage.hub.kpis.activity import database_activity, known_groups
 from jupyter_usage.hub.kpis.sizing import sizing
+from jupyter_usage.hub.periods import DAY_SECONDS
 from jupyter_usage.hub.report.page import (
     render_message,
     render_not_admin,
@@ -19,7 +20,7 @@ from jupyter_usage.hub.report.page import (
     render_sessions,
 )
 
-from .base import DAY_SECONDS, ApiHandler
+from .base import ApiHandler
 from .drill_down import group_state, session_records
 from .kpis import kpi_report
 

@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jupyter_usage.hub.db.storage import HUB_SOURCE, SOURCE_KEY, SessionInput, SessionRow, UsageDB
+from jupyter_usage.hub.db.schema import HUB_SOURCE, SOURCE_KEY, SessionRow
+from jupyter_usage.hub.db.storage import SessionInput, UsageDB
 
 from .hub_servers import RunningServer
 from .server_events import InferredSession, hub_session_id

@@ -20,12 +20,11 @@ from sqlalchemy import event, select, tuple_
 from sqlalchemy.orm import Session
 
 from jupyter_usage.hub.db import concurrency, rollups
+from jupyter_usage.hub.db.schema import MAX_NAME_LENGTH, SessionRow
 from jupyter_usage.hub.db.storage import (
     JSON_COLUMNS,
-    MAX_NAME_LENGTH,
     REPORT_COLUMNS,
     SessionInput,
-    SessionRow,
     UsageDB,
     report_values,
     stored_is_newer,

@@ -7,7 +7,8 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from jupyter_usage.hub.db.storage import MAX_ID_LENGTH, MAX_NAME_LENGTH, SessionInput
+from jupyter_usage.hub.db.schema import MAX_ID_LENGTH, MAX_NAME_LENGTH
+from jupyter_usage.hub.db.storage import SessionInput
 from jupyter_usage.records import LIMITS_KEY, RATES_KEY, SessionRecord
 
 MAX_BODY_BYTES = 1024 * 1024

@@ -16,15 +16,27 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from jupyter_usage.hub.db import concurrency, rollups
-from jupyter_usage.hub.db.queries import active_in, kpi_columns
-from jupyter_usage.hub.db.rollups import TOTAL, session_groups, user_day_costs, user_days
-from jupyter_usage.hub.db.storage import HUB_SOURCE, SOURCE_KEY
+from jupyter_usage.hub.db.queries import active_in, kpi_columns, kpi_session, of_group
+from jupyter_usage.hub.db.rollups import TOTAL
+from jupyter_usage.hub.db.schema import (
+    HUB_SOURCE,
+    SOURCE_KEY,
+    SessionRow,
+    user_day_costs,
+    user_days,
+)
+from jupyter_usage.hub.periods import (
+    DAY_SECONDS,
+    HOUR_SECONDS,
+    WEEK_HOURS,
+    day_of,
+    day_starts,
+    utc_day,
+)
 from jupyter_usage.records import LIMITS_KEY
 
-from .model import DAY_SECONDS, Tally, day_starts, in_group, utc_day
+from .model import Tally, in_group
 
-HOUR = 3600.0
-WEEK_HOURS = 168
 EPOCH_HOUR_OF_WEEK = 72
 """1970-01-01 was a Thursday: its first hour is hour 72 of a week starting on Monday."""
 MAX_SESSIONS_LISTED = 2000
@@ -33,8 +45,7 @@ MAX_SESSIONS_LISTED = 2000
 def _in_group(query: Any, sessions: Any, group: str | None) -> Any:
     if group is None:
         return query
-    link = session_groups.c
-    return query.where(sessions.c.pk.in_(select(link.session_pk).where(link.group_name == group)))
+    return query.where(of_group(sessions.c.pk, group))
 
 
 def hourly_concurrency(
@@ -43,12 +54,12 @@ def hourly_concurrency(
     """Per UTC hour touching `[since, until)`: the most servers running at once in it.
 
     Sessions are clipped to the window; an end and a start at the same instant do not
-    overlap (as in `kpis.peak_concurrency`). Whole hours read the table of hour peaks.
+    overlap (as in the reference `peak_concurrency`). Whole hours read the table of hour peaks.
     """
     peaks = concurrency.hour_peaks_of(connection, sessions, group, since, until)
     return [
-        {"time": index * HOUR, "servers": peaks.get(index * HOUR, 0)}
-        for index in range(math.floor(since / HOUR), math.ceil(until / HOUR))
+        {"time": index * HOUR_SECONDS, "servers": peaks.get(index * HOUR_SECONDS, 0)}
+        for index in range(math.floor(since / HOUR_SECONDS), math.ceil(until / HOUR_SECONDS))
     ]
 
 
@@ -62,7 +73,7 @@ def concurrency_series(hourly: list[dict[str, Any]], until: float) -> dict[str, 
         chunk = hourly[index : index + step_hours]
         times.append(chunk[0]["time"])
         servers.append(max(row["servers"] for row in chunk))
-    return {"step_seconds": step_hours * HOUR, "time": times, "servers": servers}
+    return {"step_seconds": step_hours * HOUR_SECONDS, "time": times, "servers": servers}
 
 
 def hour_of_week(hourly: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -70,7 +81,7 @@ def hour_of_week(hourly: list[dict[str, Any]]) -> list[dict[str, Any]]:
     peaks of the window's weeks."""
     seen: dict[int, list[int]] = defaultdict(list)
     for row in hourly:
-        index = (int(row["time"] // HOUR) + EPOCH_HOUR_OF_WEEK) % WEEK_HOURS
+        index = (int(row["time"] // HOUR_SECONDS) + EPOCH_HOUR_OF_WEEK) % WEEK_HOURS
         seen[index].append(row["servers"])
     return [
         {
@@ -124,12 +135,12 @@ def daily_use(
         # `last_seen >= a` follows from active_in; said, it lets the index pick the few.
         query = select(*kpi_columns(c)).where(active_in(c, a, b), c.last_seen >= a)
         query = _in_group(query, sessions, group)
-        found = [rollups.kpi_session(row) for row in connection.execute(query)]
+        found = [kpi_session(row) for row in connection.execute(query)]
         tally = Tally()
         for session in in_group(found, group):
             tally.add(session, a, b)
         row = tally.row()
-        days[rollups.day_of(a)] = {"server_seconds": row["server_seconds"], "cost": row["cost"]}
+        days[day_of(a)] = {"server_seconds": row["server_seconds"], "cost": row["cost"]}
     return [{"day": utc_day(day), "time": day, **figures} for day, figures in sorted(days.items())]
 
 
@@ -168,8 +179,6 @@ def activity(
 
 def database_activity(db: Any, since: float, until: float, group: str | None) -> dict[str, Any]:
     """`activity` over a `UsageDB`, in one read transaction."""
-    from jupyter_usage.hub.db.storage import SessionRow
-
     with db.engine.connect() as connection:
         return activity(connection, SessionRow.__table__, since, until, group)
 
@@ -222,7 +231,7 @@ def known_groups(connection: Connection, since: float | None = None) -> list[str
     c = user_days.c
     query = select(c.group_name).where(c.filter_group == "", c.grouping == rollups.BY_GROUP)
     if since is not None:
-        query = query.where(c.day >= rollups.day_of(since))
+        query = query.where(c.day >= day_of(since))
     return sorted(connection.execute(query.distinct()).scalars())
 
 

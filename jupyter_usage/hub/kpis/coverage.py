@@ -10,11 +10,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
-from jupyter_usage.hub.db.queries import active_in
-from jupyter_usage.hub.db.rollups import session_groups
-from jupyter_usage.hub.db.storage import SessionRow, UsageDB
+from jupyter_usage.hub.db.queries import active_in, of_group
+from jupyter_usage.hub.db.schema import SessionRow
+from jupyter_usage.hub.db.storage import UsageDB
 
 STALE_REPORT_SECONDS = 15 * 60.0
 """A running session whose last report is older than this may have lost its server."""
@@ -27,7 +26,7 @@ def coverage(db: UsageDB, since: float, until: float, group: str | None = None) 
     # from_hub) answers both counts without reading a row.
     overlapping = [SessionRow.last_seen >= since, active_in(SessionRow, since, until)]
     if group is not None:
-        overlapping.append(in_group(group))
+        overlapping.append(of_group(SessionRow.pk, group))
     with Session(db.engine) as session:
         total = session.scalar(select(func.count()).where(*overlapping)) or 0
         from_hub = (
@@ -58,7 +57,7 @@ def running(db: UsageDB, now: float, group: str | None = None) -> dict[str, Any]
         SessionRow.from_hub,
     ).where(SessionRow.ended.is_(None))
     if group is not None:
-        query = query.where(in_group(group))
+        query = query.where(of_group(SessionRow.pk, group))
     query = query.order_by(SessionRow.started.desc()).limit(MAX_RUNNING_LISTED)
     with Session(db.engine) as session:
         rows = session.execute(query).all()
@@ -82,10 +81,3 @@ def running(db: UsageDB, now: float, group: str | None = None) -> dict[str, Any]
             f"'stale': no word for more than {STALE_REPORT_SECONDS / 60:.0f} minutes."
         ),
     }
-
-
-def in_group(group: str) -> ColumnElement[bool]:
-    # The groups' link table (one row per session and group, see rollups.py): an index
-    # finds a group's sessions, where a pattern on the JSON list would read every row.
-    link = session_groups.c
-    return SessionRow.pk.in_(select(link.session_pk).where(link.group_name == group))

@@ -1,9 +1,9 @@
-"""The KPIs of `kpis.compute_kpis`, computed by the database.
+"""The KPIs, computed by the database (checked against tests/support/kpi_reference.py).
 
 Whole UTC months inside a window come from the monthly rollups, its other whole UTC days
 from the daily ones (rows: months or days by active users); the partial days at its edges
-from the raw sessions active on them (at most two days' worth), through the reference
-functions. Session-length percentiles and peak concurrency are single SQL statements over
+from the raw sessions active on them (at most two days' worth), through the model's
+Tally. Session-length percentiles and peak concurrency are single SQL statements over
 the window's sessions, so Python never holds every row.
 """
 
@@ -16,36 +16,29 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from jupyter_usage.hub.db import concurrency, rollups
-from jupyter_usage.hub.db.queries import active_in, kpi_columns
-from jupyter_usage.hub.db.rollups import (
-    BY_GROUP,
-    NO_GROUP,
-    TOTAL,
-    month_of,
-    next_month,
-    session_groups,
+from jupyter_usage.hub.db import concurrency
+from jupyter_usage.hub.db.queries import KpiSession, active_in, kpi_columns, kpi_session, of_group
+from jupyter_usage.hub.db.rollups import BY_GROUP, NO_GROUP, TOTAL
+from jupyter_usage.hub.db.schema import (
+    SessionRow,
     user_day_costs,
     user_days,
     user_month_costs,
     user_months,
 )
-
-from .model import (
+from jupyter_usage.hub.periods import (
     DAY_SECONDS,
-    MAU_SECONDS,
-    RESOURCE_TOTALS,
-    WAU_SECONDS,
     WEEK_SECONDS,
-    KpiSession,
-    Tally,
+    day_of,
     day_starts,
-    in_group,
-    kpi_report,
-    server_seconds_by_user,
+    month_of,
+    next_month,
     utc_day,
     utc_month,
 )
+from jupyter_usage.records import RESOURCE_TOTALS
+
+from .model import MAU_SECONDS, WAU_SECONDS, Tally, in_group, kpi_report, server_seconds_by_user
 
 _DAYS = (user_days, user_day_costs)
 _MONTHS = (user_months, user_month_costs)
@@ -78,16 +71,13 @@ class _Window:
             c = self.sessions.c
             query = select(*kpi_columns(c)).where(active_in(c, since, until))
             rows = self.connection.execute(self._in_group(query)).all()
-            self._edges[(since, until)] = [rollups.kpi_session(row) for row in rows]
+            self._edges[(since, until)] = [kpi_session(row) for row in rows]
         return in_group(self._edges[(since, until)], self.group)
 
     def _in_group(self, query: Any) -> Any:
         if self.group is None:
             return query
-        link = session_groups.c
-        return query.where(
-            self.sessions.c.pk.in_(select(link.session_pk).where(link.group_name == self.group))
-        )
+        return query.where(of_group(self.sessions.c.pk, self.group))
 
     def rows(self, table: Any, days: tuple[float, float], grouping: int = TOTAL) -> Any:
         c = table.c
@@ -138,7 +128,7 @@ class _Window:
             )
             counts.update({float(day): int(n) for day, n in self.connection.execute(query)})
         for edge in edges:
-            day = rollups.day_of(edge[0])
+            day = day_of(edge[0])
             users = {s.user for s in self.edge_sessions(*edge) if s.overlap(*edge)}
             counts[day] = len(users)
         return [{"day": utc_day(day), "users": n} for day, n in sorted(counts.items())]
@@ -369,7 +359,7 @@ def compute_kpis_db(
     regular_seconds_per_week: float = 8 * 3600,
     tables: bool = True,
 ) -> dict[str, Any]:
-    """`kpis.compute_kpis` over the stored sessions, computed by the database.
+    """Every KPI of the window over the stored sessions, computed by the database.
 
     `tables=False` leaves the per-user, per-group and monthly lists empty: a previous
     period needs only the numbers.
@@ -431,8 +421,6 @@ def compute_kpis_db(
 
 def database_kpis(db: Any, **window: Any) -> dict[str, Any]:
     """`compute_kpis_db` over a `UsageDB`, in one read transaction (one snapshot)."""
-    from jupyter_usage.hub.db.storage import SessionRow
-
     with db.engine.connect() as connection:
         return compute_kpis_db(connection, SessionRow.__table__, **window)
 

@@ -6,11 +6,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jupyter_usage import records
-from jupyter_usage.records import write_csv
+from jupyter_usage.records import RESOURCE_TOTALS, SERVER_SECONDS, write_csv
 
 KPI_TABLES = ("summary", "users", "groups", "days", "months")
 
-_RESOURCE_COLUMNS = ("server_seconds", "cpu_core_seconds", "memory_byte_seconds", "gpu_seconds")
+_RESOURCE_COLUMNS = (SERVER_SECONDS, *RESOURCE_TOTALS)
 
 
 def _currencies(rows: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -18,7 +18,7 @@ def _currencies(rows: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def kpis_csv(report: Mapping[str, Any], table: str) -> str:
-    """One table of a `compute_kpis` report as CSV (see KPI_TABLES)."""
+    """One table of a KPI report as CSV (see KPI_TABLES)."""
     kpis = report["kpis"]
     if table == "summary":
         rows: list[list[Any]] = []

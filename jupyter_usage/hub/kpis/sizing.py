@@ -22,18 +22,13 @@ from typing import Any
 from sqlalchemy import Connection, Integer, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from jupyter_usage.hub.db.concurrency import hour_peaks
-from jupyter_usage.hub.db.queries import active_in
-from jupyter_usage.hub.db.storage import SessionRow, UsageDB
+from jupyter_usage.hub.db.queries import active_in, of_group
+from jupyter_usage.hub.db.schema import SessionRow, hour_peaks
+from jupyter_usage.hub.db.storage import UsageDB
+from jupyter_usage.hub.periods import HOUR_SECONDS, MONDAY_EPOCH, WEEK_HOURS, WEEK_SECONDS
 
-from .coverage import in_group
 from .model import percentile
 
-HOUR = 3600.0
-WEEK_HOURS = 168
-WEEK_SECONDS = 7 * 86400.0
-MONDAY_EPOCH = 4 * 86400.0
-"""1970-01-05, the first Monday after the epoch: weeks counted from it start on Mondays."""
 UNKNOWN_PROFILE = "(no profile)"
 
 
@@ -54,7 +49,7 @@ def sizing_reference(
     )
     query = select(*columns).where(*_window(since, until))
     if group is not None:
-        query = query.where(in_group(group))
+        query = query.where(of_group(SessionRow.pk, group))
     hit_limit = oom_sessions = with_figures = 0
     kills_by_week: dict[str, float] = defaultdict(float)
     throttled = [0.0] * WEEK_HOURS
@@ -78,7 +73,7 @@ def sizing(db: UsageDB, since: float, until: float, group: str | None = None) ->
     c = SessionRow
     where = _window(since, until)
     if group is not None:
-        where.append(in_group(group))
+        where.append(of_group(SessionRow.pk, group))
     kills_by_week: dict[str, float] = {}
     throttled = [0.0] * WEEK_HOURS
     server = [0.0] * WEEK_HOURS
@@ -141,8 +136,8 @@ def _throttling(
 ) -> None:
     """Whole hours from the table of hour peaks; the partial hours at the edges from the
     sessions running in them."""
-    low = math.ceil(since / HOUR) * HOUR
-    high = math.floor(until / HOUR) * HOUR
+    low = math.ceil(since / HOUR_SECONDS) * HOUR_SECONDS
+    high = math.floor(until / HOUR_SECONDS) * HOUR_SECONDS
     if low < high:
         h = hour_peaks.c
         query = select(h.hour, h.figure_seconds, h.throttled_seconds).where(
@@ -161,7 +156,7 @@ def _throttling(
             continue
         where = [*_window(start, end), c.cpu_throttled_seconds.is_not(None)]
         if group is not None:
-            where.append(in_group(group))
+            where.append(of_group(SessionRow.pk, group))
         rows = connection.execute(
             select(c.started, c.last_seen, c.cpu_throttled_seconds).where(*where)
         )
@@ -190,7 +185,7 @@ def _ratio_percentiles(
         c.from_hub.is_(False),
     ]
     if group is not None:
-        where.append(in_group(group))
+        where.append(of_group(SessionRow.pk, group))
     counts = connection.execute(select(c.profile, func.count()).where(*where).group_by(c.profile))
     found: dict[str, tuple[int, list[float | None]]] = {}
     for profile, count in counts.all():
@@ -299,7 +294,7 @@ def _spread(
     moment = max(started, since)
     stop = min(end, until)
     while moment < stop:
-        boundary = min(stop, (math.floor(moment / HOUR) + 1) * HOUR)
+        boundary = min(stop, (math.floor(moment / HOUR_SECONDS) + 1) * HOUR_SECONDS)
         seconds = boundary - moment
         hour = _hour_of_week(moment)
         server[hour] += seconds

@@ -95,12 +95,3 @@ def format_utc(time: float | None, *, seconds: bool = False) -> str:
         return NONE
     shape = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     return datetime.fromtimestamp(time, timezone.utc).strftime(shape) + " UTC"
-
-
-def utc_date(time: float) -> str:
-    return datetime.fromtimestamp(time, timezone.utc).strftime("%Y-%m-%d")
-
-
-def day_start(day: str) -> float:
-    """Unix seconds of a UTC day's midnight, from `2026-11-30`."""
-    return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from jupyter_usage.hub.kpis.export import KPI_TABLES
+from jupyter_usage.hub.periods import day_start, utc_day
 from jupyter_usage.records import iso_utc
 
 from . import formatting as fmt
@@ -129,7 +130,7 @@ def cards(report: Mapping[str, Any]) -> list[Card]:
         old = previous_cost.get(currency)
         if old:
             cost_note = fmt.format_change(round(100 * (amount - old) / old, 1), days)
-    until = fmt.utc_date(report["until"] - 1)
+    until = utc_day(report["until"] - 1)
     return [
         Card(
             "active_users",
@@ -332,7 +333,7 @@ def render_report(
     window = window_query(report)
     charts: dict[str, dict[str, Any]] = {}
     daily_users = kpis["daily_active_users"]["value"]
-    day_times = [fmt.day_start(d["day"]) for d in daily_users]
+    day_times = [day_start(d["day"]) for d in daily_users]
     charts["active_users"] = _chart(
         "Active users per day",
         "bars",
@@ -397,9 +398,9 @@ def render_report(
         group=chosen,
         groups=groups,
         empty_group=empty_group,
-        since_day=fmt.utc_date(report["since"]),
+        since_day=utc_day(report["since"]),
         # The form's "until" is a day included in full (the API reads a date that way).
-        until_day=fmt.utc_date(report["until"] - 1),
+        until_day=utc_day(report["until"] - 1),
         days=days,
         previous=report.get("previous_period"),
         presets=[(n, preset_url(base_url, report["until"], n, chosen)) for n in PRESET_DAYS],
@@ -467,8 +468,8 @@ def render_sessions(
         totals=totals,
         truncated=len(sessions) >= limit,
         limit=limit,
-        since_day=fmt.utc_date(since),
-        until_day=fmt.utc_date(until - 1),
+        since_day=utc_day(since),
+        until_day=utc_day(until - 1),
         report_url=base_url + "?" + urlencode({k: v for k, v in window.items() if k != "group"}),
         group_url=base_url + "?" + urlencode(window) if group else None,
         csv_url=f"{base_url}api/v1/sessions.csv?" + urlencode({**filters, "limit": "10000"}),
