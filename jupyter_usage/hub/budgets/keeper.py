@@ -2,29 +2,53 @@
 that enforces them (budget_enforcer.py), and the refused spawns (budget_refusals.py).
 
 Handlers ask it; it reads the traits of `BudgetConfig` on the service, and does its
-database work through `UsageService.run_db`.
+database work through the service's `run_db`: all it knows of the service is
+`BudgetService`, so it never imports service.py (which makes it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import tzinfo
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
+from jupyter_usage.hub.db.storage import UsageDB
 from jupyter_usage.hubclient import HubClient
 
 from . import refusals as budget_refusals
 from .enforcer import BudgetEnforcer
+from .rules import Budget
 from .use import budgets_of, everyone_budgets, latest_groups
 
-if TYPE_CHECKING:
-    from jupyter_usage.hub.service import UsageService
+_T = TypeVar("_T")
+
+
+class BudgetService(Protocol):
+    """What the keeper uses of the service: its budget traits, its log, its database."""
+
+    log: logging.Logger
+    db: UsageDB
+    budgets: list[Any]
+    budget_combine: str
+    budget_enforcement: str
+    budget_grace_seconds: float
+    hub_poll_interval: float
+
+    @property
+    def parsed_budgets(self) -> list[Budget]: ...
+
+    @property
+    def budget_zone(self) -> tzinfo: ...
+
+    def run_db(self, function: Callable[[], _T]) -> Awaitable[_T]: ...
 
 
 class BudgetKeeper:
-    def __init__(self, service: UsageService) -> None:
+    def __init__(self, service: BudgetService) -> None:
         self.service = service
         client = HubClient.from_env(timeout_seconds=10, logger=service.log)
         self.enforcer = BudgetEnforcer(

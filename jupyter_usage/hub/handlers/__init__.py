@@ -1,27 +1,24 @@
 """The hub service's HTTP handlers: thin, each raising `web.HTTPError` with a message.
 
 The JSON API answers errors as `{"message": …}`; the pages as HTML. Every database call
-goes through `UsageService.run_db`, so a slow or absent database never blocks the loop.
+goes through the service's `run_db`, so a slow or absent database never blocks the loop.
 One module per area; `routes` is the one list of what the service serves.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jupyterhub.utils import url_path_join
 from tornado import web
 
-from .base import ApiHandler, BaseHandler, Unavailable, bad_user_name
+from .base import ApiHandler, BaseHandler, Service, Unavailable, bad_user_name
 from .budget import BudgetHandler, BudgetRefusalsHandler, MetricsHandler
 from .drill_down import ActivityHandler, SessionDetailsHandler, UsersHandler
 from .kpis import KpisCsvHandler, KpisHandler, SizingHandler
 from .pages import OAuthCallbackHandler, PageHandler, ReportHandler, SessionsPageHandler
 from .sessions import SessionsCsvHandler, SessionsHandler
-
-if TYPE_CHECKING:
-    from jupyter_usage.hub.service import UsageService
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "report", "static")
 """The report page's scripts and styles (uPlot included), served as files: the page's
@@ -51,7 +48,7 @@ __all__ = [
 ]
 
 
-def routes(service: UsageService) -> list[Any]:
+def routes(service: Service) -> list[Any]:
     """Every route of the service, under its `service_prefix`."""
     prefix = service.service_prefix
     api = url_path_join(prefix, "api/v1")

@@ -1,17 +1,22 @@
-"""What every handler of the hub service shares: the caller from the hub, the count of
-requests in flight, errors as `{"message": …}`, and the checked query arguments."""
+"""What every handler of the hub service shares: the service as `Service` (what they may
+use of it), the caller from the hub, the count of requests in flight, errors as
+`{"message": …, "reason": …}` like jupyter_server's, and the checked query arguments."""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado import web
 
+from jupyter_usage.hub.budgets.keeper import BudgetKeeper
+from jupyter_usage.hub.budgets.rules import Budget
 from jupyter_usage.hub.db.availability import RETRY_AFTER_SECONDS
 from jupyter_usage.hub.db.schema import MAX_NAME_LENGTH
+from jupyter_usage.hub.db.storage import UsageDB
 from jupyter_usage.hub.intake.validation import (
     MAX_BODY_BYTES,
     BadRequest,
@@ -21,8 +26,34 @@ from jupyter_usage.hub.intake.validation import (
 from jupyter_usage.hub.periods import DAY_SECONDS
 from jupyter_usage.hub.report.page import CONTENT_SECURITY_POLICY
 
-if TYPE_CHECKING:
-    from jupyter_usage.hub.service import UsageService
+_T = TypeVar("_T")
+
+
+class Service(Protocol):
+    """What the handlers use of the service, as the single-user handlers use `UsageCore`:
+    its settings, its database (through `run_db`: off the loop, 503 while it is away), its
+    budgets, and the count of requests in flight that its stop waits for."""
+
+    hub_auth: Any
+    service_prefix: str
+    hub_name: str
+    admin_scope: str
+    default_window_days: int
+    max_window_days: int
+    regular_user_hours_per_week: float
+    db: UsageDB
+    stopping: bool
+    requests_in_flight: int
+
+    @property
+    def parsed_budgets(self) -> list[Budget]: ...
+
+    @property
+    def budget_keeper(self) -> BudgetKeeper: ...
+
+    def is_reader_of_all(self, model: dict[str, Any]) -> bool: ...
+
+    def run_db(self, function: Callable[[], _T]) -> Awaitable[_T]: ...
 
 
 class Unavailable(web.HTTPError):
@@ -35,9 +66,9 @@ class Unavailable(web.HTTPError):
 class BaseHandler(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
     """Identifies the caller with the hub, without blocking the event loop."""
 
-    service: UsageService
+    service: Service
 
-    def initialize(self, service: UsageService) -> None:
+    def initialize(self, service: Service) -> None:
         self.service = service
         self.hub_auth = service.hub_auth
         self.refused: str | None = None
@@ -119,9 +150,13 @@ class ApiHandler(BaseHandler):
         self.finish(json.dumps(body, allow_nan=False))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = self.error_message(kwargs.get("exc_info"))
+        # jupyter_server's shape, so that a client reads both APIs' errors alike.
+        exc_info = kwargs.get("exc_info")
+        message = self.error_message(exc_info)
+        error = exc_info[1] if exc_info is not None else None
+        reason = error.reason if isinstance(error, web.HTTPError) else None
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"message": message}))
+        self.finish(json.dumps({"message": message, "reason": reason}))
 
     def require_user(self) -> dict[str, Any]:
         if self.current_user is None:

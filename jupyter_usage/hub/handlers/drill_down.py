@@ -3,18 +3,15 @@ per user (of a group), then the sessions one by one."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jupyter_usage.hub.kpis.activity import database_activity, group_exists, session_details
 from jupyter_usage.hub.kpis.database import database_kpis
 
-from .base import ApiHandler
-
-if TYPE_CHECKING:
-    from jupyter_usage.hub.service import UsageService
+from .base import ApiHandler, Service
 
 
-async def group_state(service: UsageService, group: str | None, active: int) -> str | None:
+async def group_state(service: Service, group: str | None, active: int) -> str | None:
     """What to say of a chosen group without sessions in the window, else None."""
     if group is None or active:
         return None
@@ -31,7 +28,7 @@ async def group_state(service: UsageService, group: str | None, active: int) -> 
 
 
 async def session_records(
-    service: UsageService,
+    service: Service,
     user: str | None,
     since: float | None,
     until: float | None,

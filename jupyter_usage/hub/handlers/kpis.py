@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tornado import web
 
@@ -13,14 +13,11 @@ from jupyter_usage.hub.kpis.database import compared, database_kpis
 from jupyter_usage.hub.kpis.export import KPI_TABLES, kpis_csv
 from jupyter_usage.hub.kpis.sizing import sizing
 
-from .base import ApiHandler
-
-if TYPE_CHECKING:
-    from jupyter_usage.hub.service import UsageService
+from .base import ApiHandler, Service
 
 
 async def kpi_report(
-    service: UsageService, since: float, until: float, group: str | None
+    service: Service, since: float, until: float, group: str | None
 ) -> dict[str, Any]:
     """The KPIs of the window and of the period before it, with coverage and what runs."""
 

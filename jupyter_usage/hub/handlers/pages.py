@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
@@ -20,12 +20,9 @@ from jupyter_usage.hub.report.page import (
     render_sessions,
 )
 
-from .base import ApiHandler
+from .base import ApiHandler, Service
 from .drill_down import group_state, session_records
 from .kpis import kpi_report
-
-if TYPE_CHECKING:
-    from jupyter_usage.hub.service import UsageService
 
 
 class PageHandler(ApiHandler):
@@ -137,5 +134,5 @@ class SessionsPageHandler(PageHandler):
 
 
 class OAuthCallbackHandler(HubOAuthCallbackHandler):  # type: ignore[misc]
-    def initialize(self, service: UsageService) -> None:
+    def initialize(self, service: Service) -> None:
         self.hub_auth = service.hub_auth
