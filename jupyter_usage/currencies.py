@@ -10,6 +10,8 @@ list one, so they are accepted too.
 
 from __future__ import annotations
 
+import math
+
 _LIST_ONE = """
     AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
     BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP
@@ -23,3 +25,20 @@ _LIST_ONE = """
 """
 
 ACTIVE_CURRENCY_CODES: frozenset[str] = frozenset(_LIST_ONE.split())
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """`value` with at least `digits` significant digits, thousands separated, so that two
+    different small amounts never both read "0.0"."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else "\N{EN DASH}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{min(decimals, 6)}f}"
+
+
+def format_money(amount: float, currency: str | None) -> str:
+    """An amount of money as the hub's pages and budget texts write it: two decimals from
+    1 up (or 0), three significant digits below, so that 0.004 EUR reads "0.00400 EUR",
+    never "0.00 EUR"."""
+    shown = f"{amount:,.2f}" if abs(amount) >= 1 or amount == 0 else significant(amount)
+    return f"{shown} {currency or ''}".strip()

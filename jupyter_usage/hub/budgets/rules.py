@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from jupyter_usage.currencies import ACTIVE_CURRENCY_CODES
+from jupyter_usage.currencies import ACTIVE_CURRENCY_CODES, format_money
 from jupyter_usage.hub.db.queries import KpiSession
 from jupyter_usage.hub.periods import DAY_SECONDS, HOUR_SECONDS
 
@@ -343,7 +343,7 @@ def evaluate(
 def describe_amount(amount: float, entry: Mapping[str, Any]) -> str:
     """An amount in the unit admins configured it in ("3.5 GPU-hours", "12.40 EUR")."""
     if entry.get("currency"):
-        return f"{amount:.2f} {entry['currency']}"
+        return format_money(amount, entry["currency"])
     unit = entry.get("unit")
     for key, (wire_unit, factor) in RESOURCE_LIMITS.items():
         if wire_unit == unit:

@@ -1,26 +1,20 @@
 """Numbers for humans, as the report page shows them (the API keeps SI base units).
 
-Precision follows the value: three significant digits at least, so that two different
-small amounts never both read "0.0".
+Precision follows the value: three significant digits at least (`significant`), and
+money as the budget texts write it too (jupyter_usage.currencies.format_money).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
+
+from jupyter_usage.currencies import format_money as money
+from jupyter_usage.currencies import significant as significant
 
 GIB = 1024**3
 NONE = "\N{EN DASH}"
 """Shown where a figure is unknown."""
-
-
-def significant(value: float, digits: int = 3) -> str:
-    """`value` with at least `digits` significant digits, thousands separated."""
-    if value == 0 or not math.isfinite(value):
-        return "0" if value == 0 else NONE
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
-    return f"{value:,.{min(decimals, 6)}f}"
 
 
 def format_amount(value: float | None, unit: str) -> str:
@@ -52,10 +46,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 def format_money_amount(amount: float | None, currency: str | None) -> str:
-    if amount is None:
-        return NONE
-    shown = f"{amount:,.2f}" if abs(amount) >= 1 or amount == 0 else significant(amount)
-    return f"{shown} {currency or ''}".strip()
+    return NONE if amount is None else money(amount, currency)
 
 
 def format_money(amounts: Mapping[str, float] | None) -> str:
