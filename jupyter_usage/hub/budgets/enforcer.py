@@ -1,35 +1,30 @@
 """The service's watch over budgets: the latest use of every running user, the stops that
-"stop" enforcement schedules, and their Prometheus metrics.
+"stop" enforcement schedules.
 
 Every check (each `hub_poll_interval`, else each minute) lists the hub's running servers
 and evaluates their users' budgets. Under "stop" enforcement a user whose budget is spent
 is warned (in the budget answer: `stop_at`, which the panel counts down, and in the log),
 and `budget_grace_seconds` later, if the budget is still spent, each of their servers is
 stopped through the hub API (scope `servers`). A budget that frees up again (a new period,
-a raised limit) cancels the stop.
+a raised limit) cancels the stop. The metrics of what it watches are metrics.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any
 from urllib.parse import quote
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import generate_latest
 from tornado.web import HTTPError
 
 from jupyter_usage.hub.intake.hub_servers import HubUnavailable, RunningServer, running_servers
 from jupyter_usage.hubclient import HubClient
 
-log = logging.getLogger(__name__)
+from .metrics import Entries, exposition
 
-Entries = list[dict[str, Any]]
+log = logging.getLogger(__name__)
 
 
 class BudgetEnforcer:
@@ -158,120 +153,8 @@ class BudgetEnforcer:
                     answer.message(),
                 )
 
-    # -- metrics ---------------------------------------------------------------------
+    # -- metrics (metrics.py) ---------------------------------------------------------
 
     def exposition(self, refused_by_scope: Mapping[str, int]) -> bytes:
-        """The metrics in Prometheus text format (a registry of their own, made per scrape:
-        the service's process has no other metrics to mix in), with the spawns refused per
-        budget scope as the database counts them."""
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(self.metrics(refused_by_scope)))
-        return generate_latest(registry)
-
-    def metrics(self, refused_by_scope: Mapping[str, int]) -> list[Metric]:
-        labels = ["user", "scope", "period", "unit"]
-        used = GaugeMetricFamily(
-            "jupyter_usage_budget_used",
-            "Use of a budget in its current period, in its unit (a currency, or seconds, "
-            "core-seconds, byte-seconds), per user",
-            labels=labels,
-        )
-        limit = GaugeMetricFamily(
-            "jupyter_usage_budget_limit",
-            "The limit of a budget, in its unit, per user",
-            labels=labels,
-        )
-        exhausted = GaugeMetricFamily(
-            "jupyter_usage_budget_exhausted", "1 while a user's budget is spent", labels=labels
-        )
-        group_labels = ["group", "period", "unit"]
-        group_used = GaugeMetricFamily(
-            "jupyter_usage_budget_group_used",
-            "Use of a group budget in its period, added up over the group's members "
-            "evaluated (the whole group's for a shared budget)",
-            labels=group_labels,
-        )
-        group_limit = GaugeMetricFamily(
-            "jupyter_usage_budget_group_limit",
-            "A group budget's limit: the shared limit, or per-member limit times the "
-            "members evaluated",
-            labels=group_labels,
-        )
-        groups_used: dict[tuple[str, str, str], float] = {}
-        groups_limit: dict[tuple[str, str, str], float] = {}
-        for user, (_groups, entries) in sorted(self.latest.items()):
-            for entry in entries:
-                values = [user, entry["scope"], period_label(entry["period"]), unit_of(entry)]
-                used.add_metric(values, finite(entry["used"]))
-                limit.add_metric(values, finite(entry["limit"]))
-                exhausted.add_metric(values, 1.0 if entry["exhausted"] else 0.0)
-                if entry["scope"].startswith("group:"):
-                    key = (entry["scope"][6:], values[2], values[3])
-                    if entry["scope"] in self.shared_scopes:
-                        groups_used[key] = finite(entry["used"])
-                        groups_limit[key] = finite(entry["limit"])
-                    else:
-                        groups_used[key] = groups_used.get(key, 0.0) + finite(entry["used"])
-                        groups_limit[key] = groups_limit.get(key, 0.0) + finite(entry["limit"])
-        for key, value in sorted(groups_used.items()):
-            group_used.add_metric(list(key), value)
-            group_limit.add_metric(list(key), groups_limit[key])
-        refused = CounterMetricFamily(
-            "jupyter_usage_budget_spawns_refused",
-            "Spawns the hub refused because a budget was spent (kept in the service's database)",
-            labels=["scope"],
-        )
-        for scope, count in sorted(refused_by_scope.items()):
-            refused.add_metric([scope], float(count))
-        stops = CounterMetricFamily(
-            "jupyter_usage_budget_servers_stopped",
-            "Servers stopped because a budget was spent, since the service started",
-        )
-        stops.add_metric([], float(self.stopped_servers))
-        pending = GaugeMetricFamily(
-            "jupyter_usage_budget_stops_scheduled",
-            "Users whose servers stop when their grace runs out",
-        )
-        pending.add_metric([], float(len(self.stops)))
-        return [used, limit, exhausted, group_used, group_limit, refused, stops, pending]
-
-
-class _Collector:
-    def __init__(self, metrics: list[Metric]) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> Iterable[Metric]:
-        return iter(self._metrics)
-
-
-def finite(value: Any) -> float:
-    number = float(value)
-    return number if math.isfinite(number) else 0.0
-
-
-def period_label(period: Any) -> str:
-    if isinstance(period, Mapping):
-        return f"rolling_{period.get('rolling_days')}d"
-    return str(period)
-
-
-def unit_of(entry: Mapping[str, Any]) -> str:
-    return str(entry.get("currency") or entry.get("unit"))
-
-
-def near_or_over(
-    latest: Mapping[str, tuple[tuple[str, ...], Entries]], share: float = 0.8
-) -> Iterable[tuple[str, dict[str, Any]]]:
-    """(user, budget) of every budget used at `share` of its limit or more, fullest first."""
-    found = [
-        (user, entry)
-        for user, (_groups, entries) in latest.items()
-        for entry in entries
-        if (entry["limit"] > 0 and entry["used"] >= share * entry["limit"]) or entry["exhausted"]
-    ]
-    return sorted(found, key=lambda item: -fill(item[1]))
-
-
-def fill(entry: Mapping[str, Any]) -> float:
-    limit = float(entry["limit"])
-    return float("inf") if limit <= 0 else float(entry["used"]) / limit
+        """The budget metrics in Prometheus text, with the spawns refused per scope."""
+        return exposition(self, refused_by_scope)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jupyter_usage.hub.budgets.enforcer import fill
 from jupyter_usage.hub.budgets.rules import describe_amount, describe_period
 from jupyter_usage.records import iso_utc
 
@@ -59,3 +58,9 @@ def _row(user: str, entry: Mapping[str, Any], refused: int) -> dict[str, Any]:
         "over": bool(entry["exhausted"]),
         "refused": refused,
     }
+
+
+def fill(entry: Mapping[str, Any]) -> float:
+    """How full a budget is: its use over its limit (infinite for a limit of 0)."""
+    limit = float(entry["limit"])
+    return float("inf") if limit <= 0 else float(entry["used"]) / limit
