@@ -51,7 +51,7 @@ class PollResult:
 
 
 @dataclass
-class ImportResult:
+class EventsImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -127,9 +127,9 @@ class HubSessions:
 
     # -- JupyterHub's events -----------------------------------------------------------
 
-    def import_sessions(self, sessions: Iterable[InferredSession]) -> ImportResult:
+    def import_sessions(self, sessions: Iterable[InferredSession]) -> EventsImportResult:
         """Sessions inferred from `server-action` events; running it twice changes nothing."""
-        result = ImportResult()
+        result = EventsImportResult()
         for session in sessions:
             twins = self.twins(session.user, session.server_name, session.started)
             twins = [row for row in twins if row["id"] != session.session_id]

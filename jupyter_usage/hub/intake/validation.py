@@ -9,6 +9,7 @@ from typing import Any
 
 from jupyter_usage.hub.db.schema import MAX_ID_LENGTH, MAX_NAME_LENGTH
 from jupyter_usage.hub.db.storage import SessionInput
+from jupyter_usage.hub.periods import DAY_SECONDS
 from jupyter_usage.records import LIMITS_KEY, RATES_KEY, SessionRecord
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -179,7 +180,7 @@ def parse_time(name: str, raw: str | None, *, end_of_day: bool = False) -> float
             moment = moment.replace(tzinfo=timezone.utc)
         seconds = moment.timestamp()
         date_only = len(raw) == 10
-        return seconds + 86400 if date_only and end_of_day else seconds
+        return seconds + DAY_SECONDS if date_only and end_of_day else seconds
     if not math.isfinite(value) or value < 0:
         raise BadRequest(f"'{name}' must be a finite, non-negative number of seconds")
     return value

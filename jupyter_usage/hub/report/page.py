@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from jupyter_usage.hub.kpis.export import KPI_TABLES
-from jupyter_usage.hub.periods import day_start, utc_day
+from jupyter_usage.hub.periods import DAY_SECONDS, day_start, utc_day
 from jupyter_usage.records import iso_utc
 
 from . import formatting as fmt
@@ -105,7 +105,7 @@ def _render(template: str, page: Page, **context: Any) -> str:
 
 
 def _days(report: Mapping[str, Any]) -> float:
-    return float(round((report["until"] - report["since"]) / 86400, 2))
+    return float(round((report["until"] - report["since"]) / DAY_SECONDS, 2))
 
 
 def cards(report: Mapping[str, Any]) -> list[Card]:
@@ -300,7 +300,7 @@ def heat_cells(hours: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def preset_url(base_url: str, until: float, days: int, group: str | None) -> str:
     """The page for the `days` days up to the same `until`, with the same group."""
-    query = {"since": iso_utc(until - days * 86400), "until": iso_utc(until)}
+    query = {"since": iso_utc(until - days * DAY_SECONDS), "until": iso_utc(until)}
     return base_url + "?" + urlencode({**query, **({"group": group} if group else {})})
 
 
