@@ -2,7 +2,7 @@
 
 A mixin, not a Configurable of its own: the traits belong to `UsageService`, so an admin
 writes `c.UsageService.budgets` and a refused value names `UsageService.budgets`. The hub's
-spawn hook (budgets.py) reads some of them too, from the hub's own config.
+spawn hook (spawn_hook.py) reads some of them too, from the hub's own config.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The service's budgets at run time: each user's use against their budgets, the watch
-that enforces them (budget_enforcer.py), and the refused spawns (budget_refusals.py).
+that enforces them (enforcer.py), and the refused spawns (refusals.py).
 
 Handlers ask it; it reads the traits of `BudgetConfig` on the service, and does its
 database work through the service's `run_db`: all it knows of the service is

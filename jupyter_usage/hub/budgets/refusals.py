@@ -1,6 +1,6 @@
 """Spawns the hub refused over a spent budget, kept in the service's database.
 
-The spawn hook (budgets.py) posts each refusal to `api/v1/budget/refusals`; a row per
+The spawn hook (spawn_hook.py) posts each refusal to `api/v1/budget/refusals`; a row per
 refusal (user, budget scope, time, the message the user saw) lets the report and the API
 count them over any window, and a restart of the service forgets none of them.
 """

@@ -100,7 +100,7 @@ def budgets_of(
     enforcement: str,
     stop_at: float | None = None,
 ) -> list[dict[str, Any]]:
-    """The wire form of the user's budgets (see budget_rules.evaluate)."""
+    """The wire form of the user's budgets (see rules.evaluate)."""
     chosen = applicable(budgets, user, groups, combine)
     if not chosen:
         return []

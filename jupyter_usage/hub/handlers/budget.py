@@ -12,7 +12,7 @@ from .base import ApiHandler, bad_user_name
 
 
 class BudgetHandler(ApiHandler):
-    """`GET api/v1/budget[?user=NAME]`: what the user may still spend (budget_rules.py)."""
+    """`GET api/v1/budget[?user=NAME]`: what the user may still spend (budgets/rules.py)."""
 
     async def get(self) -> None:
         model = self.require_user()

@@ -280,7 +280,7 @@ class _Window:
         return groups
 
     def percentiles(self, since: float, until: float) -> tuple[float | None, float | None]:
-        """Median and p90 of the lengths, as `kpis.percentile` interpolates them: a count,
+        """Median and p90 of the lengths, as `model.percentile` interpolates them: a count,
         then the values at the two positions, read in the order of the index on
         (length, start, ended) without a sort; only four values leave the database."""
         c = self.sessions.c

@@ -168,7 +168,7 @@ def _ratio_percentiles(
     connection: Connection, since: float, until: float, group: str | None
 ) -> dict[str, tuple[int, list[float | None]]]:
     """Per profile: the sessions with a peak-to-limit ratio, and its p50, p90 and p99 as
-    `kpis.percentile` interpolates them, each two values read in the ratio's order."""
+    `model.percentile` interpolates them, each two values read in the ratio's order."""
     c = SessionRow
     last_seen: Any = c.last_seen
     started: Any = c.started
