@@ -21,33 +21,21 @@ section). Needs only the standard library and psutil besides the two extensions
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
-import http.client
-import importlib.metadata
-import json
-import os
-import platform
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support
 
+from figures import fixed, machine, nearest_rank, quartiles, table, version
 from handler_parts import Parts, handler_parts
+from harness import Server, grow_kernels, running_server
 from report_sections import write_section
-from support.server_process import ServerProcess
 
 SECTION = "api-cost"
 
@@ -117,202 +105,6 @@ def path_of(name: str) -> str:
         (time.time() - DASHBOARD_HISTORY_SECONDS) // DASHBOARD_STEP_SECONDS
     ) * DASHBOARD_STEP_SECONDS
     return ENDPOINTS[name].format(since=f"{since:.0f}")
-
-
-# -- the server --------------------------------------------------------------------------
-
-
-class Client:
-    """One keep-alive HTTP/1.1 connection with a token, as a browser tab holds one."""
-
-    def __init__(self, port: int, token: str, timeout_seconds: float = 120) -> None:
-        self.port = port
-        self.timeout_seconds = timeout_seconds
-        self.headers = {"Authorization": f"token {token}", "Connection": "keep-alive"}
-        self._connection = self._connect()
-
-    def _connect(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout_seconds)
-
-    def request(self, path: str, method: str = "GET", body: Any = None) -> tuple[int, bytes]:
-        data = None if body is None else json.dumps(body).encode()
-        headers = dict(self.headers)
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        for attempt in (1, 2):
-            try:
-                self._connection.request(method, path, body=data, headers=headers)
-                response = self._connection.getresponse()
-                return response.status, response.read()
-            except (http.client.HTTPException, ConnectionError):
-                # The server may close an idle keep-alive connection: reconnect once.
-                self._connection.close()
-                self._connection = self._connect()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def json(self, path: str, method: str = "GET", body: Any = None) -> Any:
-        status, text = self.request(path, method, body)
-        if not 200 <= status < 300:
-            raise RuntimeError(f"{method} {path} answered {status}: {text[:300]!r}")
-        return json.loads(text) if text else None
-
-    def close(self) -> None:
-        self._connection.close()
-
-
-class Server:
-    """A `jupyter server` subprocess, started by the tests' `ServerProcess` in Jupyter
-    directories of its own, with jupyter_usage and (unless told not to)
-    jupyter_resource_usage enabled."""
-
-    def __init__(
-        self,
-        workdir: Path,
-        *,
-        jru_prometheus: bool,
-        python_path: Sequence[str] = (),
-        resource_usage: bool = True,
-    ) -> None:
-        self.workdir = workdir
-        self.python_path = list(python_path)
-        self.jru_prometheus = jru_prometheus
-        self.resource_usage = resource_usage
-        self.launcher: ServerProcess | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-        self.cpu_clock = "schedstat"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    @property
-    def port(self) -> int:
-        assert self.launcher is not None
-        return self.launcher.port
-
-    @property
-    def token(self) -> str:
-        assert self.launcher is not None
-        return self.launcher.token
-
-    def start(self, timeout_seconds: float = 90) -> None:
-        dirs = {
-            "JUPYTER_CONFIG_DIR": "config",
-            "JUPYTER_DATA_DIR": "data",
-            "JUPYTER_RUNTIME_DIR": "runtime",
-            "IPYTHONDIR": "ipython",
-        }
-        for name in dirs.values():
-            (self.workdir / name).mkdir(parents=True, exist_ok=True)
-        if self.resource_usage:
-            config = {
-                "ServerApp": {"jpserver_extensions": {"jupyter_resource_usage": True}},
-                # Its 1 Hz Prometheus callback runs on the event loop whether anyone looks
-                # or not; it is off unless asked for, so that only the polled handlers are
-                # compared.
-                "ResourceUseDisplay": {"enable_prometheus_metrics": self.jru_prometheus},
-            }
-            config_file = self.workdir / "config" / "jupyter_server_config.json"
-            config_file.write_text(json.dumps(config))
-        env = {key: str(self.workdir / name) for key, name in dirs.items()}
-        if self.python_path:
-            env["PYTHONPATH"] = os.pathsep.join(
-                [*self.python_path, *filter(None, [os.environ.get("PYTHONPATH")])]
-            )
-        # jupyter_usage is enabled by its installed config, as in the tests' servers.
-        self.launcher = ServerProcess(self.workdir, env=env, new_session=True)
-        try:
-            self.launcher.start(timeout_seconds)
-        finally:
-            self.process = self.launcher.process
-
-    def client(self) -> Client:
-        return Client(self.port, self.token)
-
-    def main_thread_cpu_seconds(self) -> float:
-        """CPU time of the thread that runs the event loop (its tid is the pid)."""
-        path = f"/proc/{self.pid}/task/{self.pid}/schedstat"
-        if self.cpu_clock == "schedstat":
-            try:
-                # Nanoseconds on CPU; psutil's figures come in 10 ms clock ticks.
-                with open(path) as file:
-                    return int(file.read().split()[0]) / 1e9
-            except (OSError, ValueError, IndexError):
-                self.cpu_clock = "psutil"
-        for thread in psutil.Process(self.pid).threads():
-            if thread.id == self.pid:
-                return float(thread.user_time + thread.system_time)
-        raise RuntimeError("the server's main thread is gone")
-
-    def kernel_processes(self) -> list[psutil.Process]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            return list(psutil.Process(self.pid).children(recursive=True))
-        return []
-
-    def stop(self, timeout_seconds: float = 60) -> None:
-        """SIGTERM (the server shuts its kernels down), then kill whatever is left."""
-        if self.process is None:
-            return
-        leftovers = self.kernel_processes()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_seconds)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        for process in leftovers:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-        psutil.wait_procs(leftovers, timeout=10)
-
-    def log(self) -> str:
-        return self.launcher.log()[-5000:] if self.launcher is not None else ""
-
-
-@contextlib.contextmanager
-def running_server(*, jru_prometheus: bool, python_path: Sequence[str] = ()) -> Iterator[Server]:
-    workdir = Path(tempfile.mkdtemp(prefix="jupyter-usage-bench-"))
-    server = Server(workdir, jru_prometheus=jru_prometheus, python_path=python_path)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def grow_kernels(server: Server, client: Client, count: int) -> None:
-    """Start idle python3 kernels until `count` run, then wait until they are quiet."""
-    running = len(client.json("/api/kernels"))
-    for _ in range(count - running):
-        client.json("/api/kernels", "POST", {"name": "python3"})
-    settle(server)
-
-
-def settle(server: Server, timeout_seconds: float = 240) -> None:
-    """Wait until the kernels have finished starting (their CPU use has fallen off)."""
-    deadline = time.monotonic() + timeout_seconds
-    time.sleep(3)
-    while time.monotonic() < deadline:
-        before = _children_cpu_seconds(server)
-        time.sleep(2)
-        cores = (_children_cpu_seconds(server) - before) / 2
-        if cores < 0.05 + 0.002 * len(server.kernel_processes()):
-            break
-    time.sleep(2)  # let the sampler see the final set of kernels
-
-
-def _children_cpu_seconds(server: Server) -> float:
-    total = 0.0
-    for process in server.kernel_processes():
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 # -- the measurements --------------------------------------------------------------------
@@ -395,7 +187,7 @@ def request_costs(server: Server, requests: int, rounds: int) -> dict[str, Reque
     return {
         name: RequestCost(
             cpu_ms=statistics.median(cpu[name]),
-            cpu_iqr_ms=_quartiles(cpu[name]),
+            cpu_iqr_ms=quartiles(cpu[name]),
             latency_ms=statistics.median(wall[name]),
             response_bytes=sizes[name],
         )
@@ -469,7 +261,7 @@ def stalls(server: Server, seconds: float, chunk_seconds: float = 5) -> dict[str
     return {
         key: Stall(
             p50_ms=statistics.median(values),
-            p99_ms=_percentile(values, 99),
+            p99_ms=nearest_rank(values, 99),
             max_ms=max(values),
             probes=len(values),
             probes_during_polls=len(during[key]),
@@ -537,59 +329,6 @@ def measure_level(
 
 
 # -- the report --------------------------------------------------------------------------
-
-
-def _percentile(values: Sequence[float], percent: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, round(percent / 100 * len(ordered) + 0.5 - 1e-9))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def _quartiles(values: Sequence[float]) -> tuple[float, float]:
-    if len(values) < 2:
-        return values[0], values[0]
-    q = statistics.quantiles(values, n=4, method="inclusive")
-    return q[0], q[2]
-
-
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def machine() -> dict[str, str]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    memory_gib = psutil.virtual_memory().total / 2**30
-    return {
-        "CPU": f"{os.cpu_count()} logical cores, {model}",
-        "Memory": f"{memory_gib:.0f} GiB",
-        "OS": f"{platform.system()} {platform.release()}",
-        "Python": platform.python_version(),
-        "jupyter_server": _version("jupyter_server"),
-        "tornado": _version("tornado"),
-        "psutil": _version("psutil"),
-        "jupyter-usage": _version("jupyter_usage"),
-        "jupyter-resource-usage": _version("jupyter-resource-usage"),
-        "Load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
 
 
 @dataclass
@@ -690,68 +429,46 @@ def _ratio(numerator: float, denominator: float) -> str:
     return f"{numerator / denominator:.1f} x"
 
 
+def run_parameters(args: argparse.Namespace, clock: str) -> list[list[str]]:
+    """What this run chose among what the method (docs/performance.md) leaves open."""
+    return [
+        ["requests per endpoint and round", str(args.requests)],
+        ["interleaved rounds", str(args.rounds)],
+        ["seconds of probes per scenario, and of the sampler's window", f"{args.seconds:g}"],
+        [
+            "main thread's CPU read from",
+            "`/proc/PID/task/PID/schedstat` (ns)"
+            if clock == "schedstat"
+            else "psutil's per-thread times (10 ms ticks)",
+        ],
+        [
+            "server's age at the first request",
+            f"{args.history_fill_seconds:g} s"
+            + ("" if args.history_fill_seconds >= 600 else " (`--quick`: history mostly empty)"),
+        ],
+        [
+            "jupyter-resource-usage's 1 Hz Prometheus callback",
+            "on" if args.jru_prometheus else "off (`--jru-prometheus` turns it on)",
+        ],
+        ["probes and polls", f"{PROBE_HZ:g} Hz and {POLL_HZ:g} Hz"],
+    ]
+
+
 def report(
     levels: Sequence[Level], info: dict[str, str], args: argparse.Namespace, clock: str
 ) -> str:
     lines = [
-        "## Cost per request",
-        "",
         "Generated by `make bench` (`benchmarks/api_cost.py`) on "
-        f"{datetime.date.today().isoformat()}; run it again rather than editing by hand.",
+        f"{datetime.date.today().isoformat()}; run it again rather than editing by hand. "
+        "The method and how to read the figures are above this section.",
         "",
         "### Machine",
         "",
-        *_table(["", ""], [[key, value] for key, value in info.items()]),
+        *table(["", ""], [[key, value] for key, value in info.items()]),
         "",
-        "**Read these numbers with care.** They come from a shared 2-core machine on which",
-        "other work runs at the same time, so absolute figures move by tens of percent from",
-        "run to run. Compare figures within one run: the floor (`/api/status`) and the",
-        "ratios are measured side by side, in interleaved rounds, against the same server.",
+        "### This run",
         "",
-        "### Method",
-        "",
-        "One `jupyter server` subprocess runs with both `jupyter_usage` and",
-        "`jupyter_resource_usage` enabled, with their defaults but one: jupyter-resource-usage's",
-        "1 Hz Prometheus callback, which runs on the event loop whether anyone looks or not, is "
-        + ("**on**." if args.jru_prometheus else "off (`--jru-prometheus` turns it on).")
-        + " The client talks to it over keep-alive HTTP/1.1 connections with a token, as a",
-        "browser tab does. At each kernel count, idle `python3` kernels are started with",
-        "`POST /api/kernels` and the script waits until they have stopped using CPU.",
-        "",
-        f"- **Server CPU per request**: {args.requests} sequential requests per endpoint, in",
-        f"  {args.rounds} interleaved rounds; for each round, the CPU time of the server's main",
-        "  thread (the event loop, whose thread id is the pid; read from "
-        + (
-            "`/proc/PID/task/PID/schedstat`, in nanoseconds"
-            if clock == "schedstat"
-            else "psutil's per-thread times, in 10 ms ticks"
-        )
-        + ") divided by the",
-        "  number of requests; the table gives the median round and the interquartile range.",
-        "  The server has run "
-        + (
-            f"{args.history_fill_seconds:g} s before the first of these, so the history holds"
-            " 10 minutes of samples, as in a session that has run a while."
-            if args.history_fill_seconds >= 600
-            else f"only {args.history_fill_seconds:g} s before the first of these (`--quick`),"
-            " so the history's buckets are mostly empty and cheaper to encode."
-        ),
-        "  Our sampler runs in its own thread, so this is the handler path alone. *Above floor*",
-        "  subtracts `/api/status` from the same run. `/api/status` itself lists the kernels, so",
-        "  it grows with them; `/api/me` (authenticated, no per-kernel work) is the reference",
-        "  for whether a handler stays flat as kernels are added.",
-        f"- **Event-loop stall**: `GET /api/status` sent at {PROBE_HZ:g} Hz for "
-        f"{args.seconds:g} s while",
-        f"  (a) nothing else is polled, (b) a second client polls our snapshot at {POLL_HZ:g} Hz,",
-        f"  (c) it polls `/api/metrics/v1` at {POLL_HZ:g} Hz; the three run in interleaved 5 s",
-        "  chunks.",
-        "  *Added* is the p99 over (a). A probe that was in flight at the same time as a poll",
-        "  waited for it: the last column counts those and gives the slowest, which is the",
-        "  stall itself (p99 of a few hundred probes also catches the rest of the machine).",
-        "- **Sampler**: `sampler.cpu_seconds_total` and `samples_total` from",
-        f"  `GET /api/usage/v1/config`, {args.seconds:g} s apart while nothing polls, at the",
-        "  default 1 Hz. In the same window the main thread's CPU is the loop's background",
-        "  (timers of the server and both extensions, kernel bookkeeping).",
+        *table(["", ""], run_parameters(args, clock)),
         "",
         "### Server CPU per request",
         "",
@@ -772,7 +489,7 @@ def report(
                     f"{cost.response_bytes:,}",
                 ]
             )
-    lines += _table(
+    lines += table(
         [
             "kernels",
             "endpoint",
@@ -790,7 +507,7 @@ def report(
         "polled by their panels):",
         "",
     ]
-    lines += _table(
+    lines += table(
         ["kernels", "total CPU per request", "CPU above floor"],
         [
             [
@@ -807,7 +524,7 @@ def report(
         "held data when the rounds began:",
         "",
     ]
-    lines += _table(
+    lines += table(
         ["kernels", "kernels in snapshot", "history buckets with data"],
         [
             [
@@ -818,18 +535,8 @@ def report(
             for level in levels
         ],
     )
-    lines += [
-        "",
-        "#### Where our handlers' time goes",
-        "",
-        "The two steps each of our handlers takes beyond what every request costs, timed in",
-        "the benchmark's own process (CPU time, best of 5 runs of 40) on the snapshot and",
-        "history the server had just served: building the body (`Sample.to_json()`, or",
-        "`SeriesStore.query_with_meta()`) and `json.dumps`. Their sum is what to compare with",
-        "*above floor*.",
-        "",
-    ]
-    lines += _table(
+    lines += ["", "#### Where our handlers' time goes", ""]
+    lines += table(
         ["kernels", "endpoint", "build ms", "json.dumps ms", "sum", "above floor (server)"],
         [
             [
@@ -867,10 +574,10 @@ def report(
                     "—"
                     if key == "none"
                     else f"{result.probes_during_polls}, worst "
-                    f"{_fmt(result.worst_during_poll_ms)} ms",
+                    f"{fixed(result.worst_during_poll_ms)} ms",
                 ]
             )
-    lines += _table(
+    lines += table(
         [
             "kernels",
             "scenario",
@@ -884,7 +591,7 @@ def report(
         rows,
     )
     lines += ["", "### Sampler", ""]
-    lines += _table(
+    lines += table(
         [
             "kernels",
             "sampler CPU ms/s",
@@ -898,7 +605,7 @@ def report(
                 str(level.kernels),
                 f"{level.sampler.cpu_ms_per_second:.2f}",
                 f"{level.sampler.cpu_ms_per_second / 10:.2f}",
-                _fmt(level.sampler.cpu_ms_per_sample),
+                fixed(level.sampler.cpu_ms_per_sample),
                 f"{level.sampler.samples_per_second:.2f}",
                 f"{level.sampler.loop_background_ms_per_second:.2f}",
             ]
@@ -912,7 +619,7 @@ def report(
             "stated for 50.",
             "",
         ]
-    lines += _table(
+    lines += table(
         ["target", "measured", "result"],
         [[v.target, v.measured, "PASS" if v.passed else "**FAIL**"] for v in verdicts(levels)],
     )
@@ -951,10 +658,9 @@ def notes(levels: Sequence[Level]) -> list[str]:
         f"- `{ENDPOINTS['history_dashboard']}` (the dashboard's range, with every kernel's "
         f"series) cost {first.above_floor_ms('history_dashboard'):+.2f} ms above the floor at "
         f"{first.kernels} kernels and {last.above_floor_ms('history_dashboard'):+.2f} ms at "
-        f"{last.kernels} ({last.requests['history_dashboard'].response_bytes:,} bytes): it "
-        "grows with the kernels, at most 32 of which are kept, and is asked only when the "
-        "dashboard opens or its range changes. Once a minute it asks for what is new "
-        f"(`since` its last bucket): {since.cpu_ms - last.requests['status'].cpu_ms:+.2f} ms "
+        f"{last.kernels} ({last.requests['history_dashboard'].response_bytes:,} bytes). "
+        "What is new since its last bucket: "
+        f"{since.cpu_ms - last.requests['status'].cpu_ms:+.2f} ms "
         f"above the floor at {last.kernels} kernels ({since.response_bytes:,} bytes), so one "
         f"open dashboard costs {dashboard_ms_per_second(last):.2f} ms of server CPU per "
         "second."
@@ -963,14 +669,12 @@ def notes(levels: Sequence[Level]) -> list[str]:
     metrics_last = last.above_floor_ms("metrics")
     lines.append(
         f"- `/api/metrics/v1` cost {metrics_first:+.2f} ms above the floor at {first.kernels} "
-        f"kernels and {metrics_last:+.2f} ms at {last.kernels}: it walks the process tree "
-        "(`children(recursive=True)`, which reads all of `/proc`) and reads every process's "
-        "`memory_full_info()` (PSS from `smaps`) on the event loop, in every request."
+        f"kernels and {metrics_last:+.2f} ms at {last.kernels}."
     )
     added = last.stalls["metrics"].p99_ms - last.stalls["none"].p99_ms
     lines.append(
         f"- Polling `/api/metrics/v1` at 1 Hz added {added:+.2f} ms to the p99 of every other "
-        f"request at {last.kernels} kernels: while it runs, the loop answers nothing else."
+        f"request at {last.kernels} kernels."
     )
     per_kernel = (
         (last.sampler.cpu_ms_per_sample or 0) - (first.sampler.cpu_ms_per_sample or 0)
@@ -1005,7 +709,7 @@ def print_summary(levels: Sequence[Level]) -> None:
     for level in levels:
         s = level.sampler
         print(
-            f"{level.kernels:>7} {s.cpu_ms_per_second:>13.2f} {_fmt(s.cpu_ms_per_sample):>10} "
+            f"{level.kernels:>7} {s.cpu_ms_per_second:>13.2f} {fixed(s.cpu_ms_per_sample):>10} "
             f"{s.loop_background_ms_per_second:>10.2f}"
         )
     print()
@@ -1058,7 +762,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_arguments(argv)
     args.python_path = [str(Path(path).resolve()) for path in args.python_path]
     sys.path[:0] = args.python_path  # so that its version is found below
-    if _version("jupyter-resource-usage") == "not installed":
+    if version("jupyter-resource-usage") == "not installed":
         print(
             "jupyter-resource-usage is not installed: `make bench` installs it, or "
             "pip install jupyter-resource-usage",

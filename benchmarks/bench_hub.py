@@ -29,7 +29,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
 
-from load_figures import MIB, quantile  # noqa: E402
+from figures import MIB, quantile  # noqa: E402
 from load_hub import ADMIN, cpu_seconds, issue_tokens, running_hub  # noqa: E402
 from support.hub_process import call  # noqa: E402
 from support.postgres_server import Unavailable, running_postgres  # noqa: E402

@@ -17,7 +17,8 @@
    their CSV and the report page. Throughput, latency, errors, and the rows the database
    holds afterwards against what was sent.
 
-The parts live in load_server.py and load_hub.py; load_figures.py has what they share.
+The parts live in load_server.py and load_hub.py; harness.py and figures.py have what
+every benchmark shares.
 
 Writes its Markdown between `<!-- begin load -->` and `<!-- end load -->` in --output.
 Linux only (it reads /proc); the hub part needs node and npm (configurable-http-proxy)
@@ -38,8 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' support package
 
 import pytest  # noqa: E402  (hub_process's npm helper reports a missing npm with pytest.skip)
-from api_cost import machine  # noqa: E402
-from load_figures import table, version  # noqa: E402
+from figures import machine, table, version  # noqa: E402
 from load_hub import HubRun, hub_report, run_hub_load  # noqa: E402
 from load_server import ServerRun, run_server_load, server_report  # noqa: E402
 from report_sections import write_section  # noqa: E402

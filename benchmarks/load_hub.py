@@ -25,7 +25,7 @@ import sqlalchemy
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' support package
 
-from load_figures import MIB, ms, quantile, table, version  # noqa: E402
+from figures import MIB, ms, quantile, table, version  # noqa: E402
 from support.hub_process import (  # noqa: E402
     call,
     configurable_http_proxy,

@@ -23,8 +23,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' support package
 
-from api_cost import Client, Server, grow_kernels  # noqa: E402
-from load_figures import MIB, ms, quantile, slope_per_minute, table  # noqa: E402
+from figures import MIB, ms, quantile, slope_per_minute, table  # noqa: E402
+from harness import Client, Server, grow_kernels  # noqa: E402
 
 SNAPSHOT = "snapshot"
 HISTORY = "history"
@@ -47,7 +47,7 @@ RSS_SLOPE_TARGET_MIB_PER_MINUTE = 0.5
 @contextlib.contextmanager
 def load_server() -> Iterator[Server]:
     workdir = Path(tempfile.mkdtemp(prefix="jupyter-usage-load-"))
-    # api_cost's server without jupyter-resource-usage: only this extension under load.
+    # The harness's server without jupyter-resource-usage: only this extension under load.
     server = Server(workdir, jru_prometheus=False, resource_usage=False)
     try:
         server.start()
