@@ -69,3 +69,16 @@ export function appendPoint(
   }
   return { ...history, columns };
 }
+
+/** The largest known value of a `/history` column; null when none is known. */
+export function peakOf(
+  values: readonly (number | null)[] | undefined
+): number | null {
+  let peak: number | null = null;
+  for (const value of values ?? []) {
+    if (value !== null && (peak === null || value > peak)) {
+      peak = value;
+    }
+  }
+  return peak;
+}

@@ -40,3 +40,11 @@ export const IUsageModel = new Token<IUsageModel>(
   'jupyter-usage:IUsageModel',
   'What this Jupyter server uses and costs, from the Usage panel.'
 );
+
+/** The commands the extension adds, for other extensions, menus and key bindings. */
+export namespace CommandIDs {
+  /** Open the Usage dashboard (main area, or its own tab in Notebook 7). */
+  export const openDashboard = 'jupyter-usage:open-dashboard';
+  /** File ▸ Shut Down with the session summary (the schema puts it in the File menu). */
+  export const shutdown = 'jupyter-usage:shutdown';
+}

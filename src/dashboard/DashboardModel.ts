@@ -3,7 +3,7 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { requestUsage } from '../api';
-import { appendPoint, pointOf } from '../history';
+import { appendPoint, peakOf, pointOf } from '../history';
 import { IUsageModel } from '../tokens';
 import { IHistory, IKernelHistory, ISnapshot } from '../wire';
 import { IRange, RANGES, stepOf } from './ranges';
@@ -258,16 +258,6 @@ function joinColumns(
     ];
   }
   return columns;
-}
-
-function peakOf(values: readonly (number | null)[] | undefined): number | null {
-  let peak: number | null = null;
-  for (const value of values ?? []) {
-    if (value !== null && (peak === null || value > peak)) {
-      peak = value;
-    }
-  }
-  return peak;
 }
 
 function meanOf(values: readonly (number | null)[] | undefined): number | null {

@@ -10,6 +10,7 @@ import {
   formatPercent,
   formatRate
 } from '../format';
+import { peakOf } from '../history';
 import { IHistory, IKernelHistory, ISession, ISnapshot } from '../wire';
 import { KernelHistoryTable } from './KernelHistoryTable';
 import { KERNEL_COLORS, kernelTitle } from './kernels';
@@ -43,16 +44,6 @@ function latestOf(
     }
   }
   return null;
-}
-
-function peakOf(values: readonly (number | null)[] | undefined): number | null {
-  let peak: number | null = null;
-  for (const value of values ?? []) {
-    if (value !== null && (peak === null || value > peak)) {
-      peak = value;
-    }
-  }
-  return peak;
 }
 
 function constant(

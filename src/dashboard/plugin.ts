@@ -12,12 +12,10 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { TabPanel } from '@lumino/widgets';
 
 import { usageIcon } from '../icons';
-import { IUsageModel } from '../tokens';
-import { UsageDashboard } from '../widgets/UsageDashboard';
+import { CommandIDs, IUsageModel } from '../tokens';
+import { UsageDashboard } from './UsageDashboard';
 import { DashboardModel } from './DashboardModel';
 import { rangeOf } from './ranges';
-
-export const OPEN_DASHBOARD_COMMAND = 'jupyter-usage:open-dashboard';
 
 /** `/tree?usage-dashboard`: Notebook 7 opens the tree page on the dashboard's tab. */
 const DASHBOARD_QUERY = 'usage-dashboard';
@@ -92,7 +90,7 @@ export const dashboardPlugin: JupyterFrontEndPlugin<void> = {
     };
 
     const inTree = () => notebookTreePanel(app);
-    app.commands.addCommand(OPEN_DASHBOARD_COMMAND, {
+    app.commands.addCommand(CommandIDs.openDashboard, {
       label: trans.__('Usage Dashboard'),
       caption: trans.__('Charts of what this server used over time'),
       icon: args => (args.isPalette ? undefined : usageIcon),
@@ -122,19 +120,19 @@ export const dashboardPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
     palette?.addItem({
-      command: OPEN_DASHBOARD_COMMAND,
+      command: CommandIDs.openDashboard,
       category: trans.__('Usage')
     });
     launcher?.add({
-      command: OPEN_DASHBOARD_COMMAND,
+      command: CommandIDs.openDashboard,
       category: trans.__('Other'),
       rank: 90
     });
-    mainMenu?.viewMenu.addGroup([{ command: OPEN_DASHBOARD_COMMAND }], 90);
+    mainMenu?.viewMenu.addGroup([{ command: CommandIDs.openDashboard }], 90);
 
     if (restorer && labShell) {
       void restorer.restore(tracker, {
-        command: OPEN_DASHBOARD_COMMAND,
+        command: CommandIDs.openDashboard,
         args: widget => ({ range: widget.model.range.key }),
         name: () => 'usage-dashboard'
       });

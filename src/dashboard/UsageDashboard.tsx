@@ -3,8 +3,8 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { DashboardModel } from '../dashboard/DashboardModel';
-import { DashboardView } from '../dashboard/DashboardView';
+import { DashboardModel } from './DashboardModel';
+import { DashboardView } from './DashboardView';
 import { usageIcon } from '../icons';
 
 /** The main-area Usage dashboard; fetches only while it is shown. */
