@@ -1,6 +1,8 @@
 import * as React from 'react';
 import uPlot from 'uplot';
 
+import { useUPlot } from './useUPlot';
+
 /**
  * The small live charts are drawn by uPlot because it is small: 51 KB minified
  * (about 22 KB gzipped) with no dependencies, where general chart libraries weigh
@@ -50,17 +52,12 @@ function toData(props: ISparklineProps): uPlot.AlignedData {
 export function Sparkline(props: ISparklineProps): JSX.Element {
   const height = props.height ?? DEFAULT_HEIGHT;
   const node = React.useRef<HTMLDivElement>(null);
-  const plot = React.useRef<uPlot | null>(null);
   // The chart's callbacks read the latest props, not those of its creation.
   const latest = React.useRef(props);
   latest.current = props;
   const data = toData(props);
 
-  React.useEffect(() => {
-    const target = node.current;
-    if (!target) {
-      return;
-    }
+  const plot = useUPlot(node, height, [props.series.length], target => {
     const options: uPlot.Options = {
       width: target.clientWidth || 200,
       height,
@@ -85,23 +82,8 @@ export function Sparkline(props: ISparklineProps): JSX.Element {
         }))
       ]
     };
-    const chart = new uPlot(options, toData(latest.current), target);
-    plot.current = chart;
-    let observer: ResizeObserver | null = null;
-    if (typeof ResizeObserver !== 'undefined') {
-      observer = new ResizeObserver(() => {
-        if (target.clientWidth > 0) {
-          chart.setSize({ width: target.clientWidth, height });
-        }
-      });
-      observer.observe(target);
-    }
-    return () => {
-      observer?.disconnect();
-      chart.destroy();
-      plot.current = null;
-    };
-  }, [props.series.length, height]);
+    return { options, data: toData(latest.current) };
+  });
 
   React.useEffect(() => {
     plot.current?.setData(data);

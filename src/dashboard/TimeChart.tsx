@@ -1,6 +1,7 @@
 import * as React from 'react';
 import uPlot from 'uplot';
 
+import { useUPlot } from '../components/useUPlot';
 import { binaryTicks, formatBinaryTick } from './axes';
 
 /**
@@ -109,7 +110,6 @@ function timeText(seconds: number): string {
 export function TimeChart(props: ITimeChartProps): JSX.Element {
   const height = props.height ?? DEFAULT_HEIGHT;
   const node = React.useRef<HTMLDivElement>(null);
-  const plot = React.useRef<uPlot | null>(null);
   const cursor = React.useRef<number | null>(null);
   /** Whether the user zoomed in: new data then keeps the zoomed window. */
   const zoomed = React.useRef(false);
@@ -120,11 +120,7 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
   rowsRef.current = rows;
   const shape = props.series.map(s => `${s.label}|${s.dash}|${s.fill}`).join();
 
-  React.useEffect(() => {
-    const target = node.current;
-    if (!target) {
-      return;
-    }
+  const plot = useUPlot(node, height, [shape], target => {
     const format = (value: number | null | undefined) =>
       value === null || value === undefined || !isFinite(value)
         ? '–'
@@ -272,23 +268,8 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
         ]
       }
     };
-    const chart = new uPlot(options, toData(latest.current).data, target);
-    plot.current = chart;
-    let observer: ResizeObserver | null = null;
-    if (typeof ResizeObserver !== 'undefined') {
-      observer = new ResizeObserver(() => {
-        if (target.clientWidth > 0 && target.clientWidth !== chart.width) {
-          chart.setSize({ width: target.clientWidth, height });
-        }
-      });
-      observer.observe(target);
-    }
-    return () => {
-      observer?.disconnect();
-      chart.destroy();
-      plot.current = null;
-    };
-  }, [shape, height]);
+    return { options, data: toData(latest.current).data };
+  });
 
   React.useEffect(() => {
     const chart = plot.current;
