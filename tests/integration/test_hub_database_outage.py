@@ -67,7 +67,7 @@ def database_lines(hub: Hub) -> list[str]:
 
 def check_unavailable(answer: Any, message: str) -> None:
     assert answer.status == 503, answer.body
-    assert answer.json() == {"message": message}
+    assert answer.json() == {"message": message, "reason": None}
     assert int(answer.headers["Retry-After"]) > 0
 
 
