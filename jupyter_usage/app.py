@@ -11,8 +11,10 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, List, Unicode, default
+from traitlets.config import Config
 
 from .budget import NO_HUB, NO_SERVICE_NAME, BudgetReader, ServiceAnswer
+from .config_errors import ConfigError, ignored_in_confd, take_out_refused
 from .core import CoreSettings, UsageCore
 from .cost import CostModel
 from .handlers import handlers
@@ -232,9 +234,37 @@ class UsageApp(ExtensionApp):
     def _default_data_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "jupyter_usage")
 
+    # -- configuration mistakes: the rest of the config stays in force --
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._config_errors: list[ConfigError] = []
+        super().__init__(**kwargs)
+
+    def update_config(self, config: Config) -> None:
+        kept, errors = take_out_refused(config, {"UsageApp": self, "CostModel": CostModel()})
+        for error in errors:
+            self._report_config_error(error)
+        super().update_config(kept)
+
+    def _report_config_error(self, error: ConfigError) -> None:
+        if error in self._config_errors:
+            return  # jupyter_server applies the same config more than once
+        self._config_errors.append(error)
+        self.log.error("jupyter_usage: %s", error.message)
+
+    @property
+    def config_errors(self) -> list[ConfigError]:
+        return list(self._config_errors)
+
+    def _find_ignored_config(self) -> None:
+        paths = getattr(self.serverapp, "config_file_paths", None) or []
+        for error in ignored_in_confd(list(paths), ["UsageApp", "CostModel"], self.config):
+            self._report_config_error(error)
+
     # -- wiring --
 
     def initialize_settings(self) -> None:
+        self._find_ignored_config()
         self.series = SeriesStore()
         self.sampler = Sampler(
             self._sources(),
@@ -297,6 +327,7 @@ class UsageApp(ExtensionApp):
                 idle_after_seconds=self.idle_after_seconds,
                 metrics_per_kernel=self.metrics_per_kernel,
                 hub_service_name=self.hub_service_name,
+                config_errors=tuple(error.to_json() for error in self.config_errors),
             ),
             sampler=self.sampler,
             series=self.series,

@@ -48,6 +48,8 @@ class CoreSettings:
     idle_after_seconds: float
     metrics_per_kernel: bool = False
     hub_service_name: str = ""
+    config_errors: tuple[dict[str, Any], ...] = ()
+    """Settings not in force (config_errors.ConfigError.to_json())."""
 
 
 def _unknown() -> float | None:
@@ -242,6 +244,7 @@ class UsageCore:
             "store": {"persistent": self.store.persistent, "status": self.store.status},
             "rates": self.recorder.rates.to_json(),
             "idle_culler_timeout_seconds": self.culler_timeout_seconds(),
+            "config_errors": list(self.settings.config_errors),
         }
 
     async def hub(self) -> dict[str, Any]:

@@ -133,6 +133,19 @@ export interface IConfig {
   idle_culler_timeout_seconds?: number | null;
   history_bytes?: number;
   kernel_history_bytes?: number;
+  /** Settings not in force, found at start (empty when the config is clean). */
+  config_errors?: IConfigError[];
+}
+
+/** A setting that is not in force: refused (its default is used) or ignored. */
+export interface IConfigError {
+  /** `Class.name`, as in a config file. */
+  trait: string;
+  /** The configured value, as Python writes it. */
+  value: string;
+  message: string;
+  kind: 'refused' | 'ignored';
+  source?: string | null;
 }
 
 /** Money per resource, in `currency` units. */
