@@ -163,6 +163,16 @@ export interface ICost {
   basis: string;
   breakdown: ICostBreakdown;
   basis_fallbacks?: string[];
+  /** The quantities priced (SI), absent from costs stored before they were sent. */
+  billed?: {
+    cpu_core_seconds: number;
+    memory_byte_seconds: number;
+    gpu_seconds: number;
+    disk_byte_seconds: number;
+    seconds: number;
+  };
+  /** Resources whose billed quantity is the reservation, larger than the use. */
+  billed_reserved?: string[];
 }
 
 /** `/session`: the session running now. */
