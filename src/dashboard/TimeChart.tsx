@@ -2,6 +2,7 @@ import * as React from 'react';
 import uPlot from 'uplot';
 
 import { binaryTicks, formatBinaryTick } from './axes';
+import { HeadlineFigures, IHeadlineFigure } from './HeadlineFigures';
 
 /**
  * A full-width time chart of the dashboard, drawn by uPlot like the panel's
@@ -48,6 +49,8 @@ export interface ITimeChartProps {
   marks?: readonly IChartMark[];
   /** A short text of the figures for assistive technology. */
   summary: string;
+  /** Figures written above the chart (now, peak, limit…). */
+  figures?: readonly IHeadlineFigure[];
   /** Shown instead of the chart when there is nothing to draw. */
   empty?: string | null;
   height?: number;
@@ -357,6 +360,7 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
       <figcaption className="jp-UsageDashboard-chartTitle">
         {props.title}
       </figcaption>
+      <HeadlineFigures figures={props.figures ?? []} label={props.title} />
       {props.empty && (
         <p className="jp-UsageDashboard-empty" role="status">
           {props.empty}
