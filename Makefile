@@ -11,7 +11,7 @@ ACTIVATE := source $(BIN)/activate
 PORT ?= 8888
 
 .PHONY: lab test system-deps venv install ui-install lint test-python test-js test-ui \
-        test-integration bench bench-load bench-hub reliability clean
+        test-integration bench bench-load bench-hub reliability dist clean
 
 # A store, workspaces and settings of its own under .demo-data/, emptied at each start
 # (HISTORY=keep keeps the sessions of earlier demo runs).
@@ -95,6 +95,16 @@ bench-hub: install
 # docs/reliability.md (requests tried, faults injected, sessions recovered, 5xx seen).
 reliability: system-deps install
 	@$(ACTIVATE) && python scripts/reliability_report.py --output docs/reliability.md
+
+# The release files, as `pip install jupyter-usage` will get them: an sdist and a wheel
+# (with the prebuilt labextension) in $(DIST), checked as PyPI renders them. Until the
+# first release, `pip install dist/jupyter_usage-*.whl` installs the package.
+DIST ?= dist
+dist: install
+	$(BIN)/pip install -q "build>=1.2" "twine>=5"
+	rm -f $(DIST)/jupyter_usage-*
+	$(BIN)/python -m build --outdir $(DIST) .
+	$(BIN)/twine check --strict $(DIST)/jupyter_usage-*
 
 clean:
 	rm -rf $(VENV) node_modules ui-tests/node_modules lib jupyter_usage/labextension \

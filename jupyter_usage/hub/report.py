@@ -8,6 +8,7 @@ one template in templates/sections/ and one name in `REPORT_SECTIONS`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from jupyter_usage.records import iso_utc
 from . import formatting as fmt
 from .export import KPI_TABLES
 from .report_budgets import budgets_view
+from .report_columns import usage_cells
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -130,7 +132,18 @@ def cards(report: Mapping[str, Any]) -> list[Card]:
         if old:
             cost_note = fmt.format_change(round(100 * (amount - old) / old, 1), days)
     until = fmt.utc_date(report["until"] - 1)
+    daily = value("daily_active_users")
+    last_day = daily[-1] if daily else {"day": until, "users": 0}
+    today = last_day["day"] == fmt.utc_date(time.time())
     return [
+        Card(
+            "users_now",
+            "Users today" if today else f"Users on {last_day['day']}",
+            f"{last_day['users']} {'user' if last_day['users'] == 1 else 'users'}",
+            "Distinct users with a server on the window's last UTC day, and in the 7 days "
+            "up to it: counts, where the cards below average.",
+            f"{value('wau')} {'this week' if today else 'in its last 7 days'}",
+        ),
         Card(
             "active_users",
             "Active users",
@@ -140,8 +153,8 @@ def cards(report: Mapping[str, Any]) -> list[Card]:
         ),
         Card(
             "dau",
-            "Daily active users",
-            fmt.significant(value("dau")),
+            "Daily active users (average)",
+            f"{value('dau'):.1f}",
             "Distinct users with a server on a UTC day, averaged over the window's days.",
             note("dau"),
         ),
@@ -266,7 +279,7 @@ def _bar_rows(rows: Sequence[Mapping[str, Any]], key: str) -> list[dict[str, Any
             "cpu_core_hours": row["cpu_core_seconds"] / 3600,
             "memory_gib_hours": row["memory_byte_seconds"] / fmt.GIB / 3600,
         }
-        for row in rows
+        for row in usage_cells([dict(row) for row in rows])
     ]
 
 
@@ -323,8 +336,10 @@ def render_report(
     hub_name: str = "JupyterHub",
     activity: Mapping[str, Any] | None = None,
     group_known: bool | None = None,
+    zone: str = "UTC",
 ) -> str:
-    """The whole page for one window (and group) of the KPIs."""
+    """The whole page for one window (and group) of the KPIs; `zone` is the hub's time
+    zone (`UsageService.budget_timezone`), in which the budgets' times are written."""
     page = Page(base_url, hub_prefix, hub_name, viewer)
     kpis = report["kpis"]
     chosen = report.get("group")
@@ -412,7 +427,12 @@ def render_report(
         monthly=kpis["monthly_active_users"]["value"],
         coverage=report.get("coverage"),
         running=report.get("running"),
-        budgets=budgets_view(report.get("budgets")),
+        budgets=budgets_view(
+            report.get("budgets"),
+            zone=zone,
+            members={row["user"] for row in kpis["cost_by_user"]["value"]} if chosen else None,
+            group=chosen,
+        ),
         sizing=report.get("sizing"),
         exports=exports,
         window=window,

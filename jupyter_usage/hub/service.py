@@ -388,6 +388,13 @@ class UsageService(Application, BudgetConfig):
             )
             return
 
+    async def poll_once_ready(self, opening: asyncio.Task[None], poller: HubPoller) -> None:
+        """Polls from when the database is first ready: a poll before could only fail, and
+        warn about an outage on every clean start."""
+        await asyncio.shield(opening)
+        if self.health.ready:
+            await poller.run()
+
     def hub_poller(self, db: UsageDB) -> HubPoller | None:
         """The watch on the hub's servers, when polling is on and the hub gave a token."""
         client = HubClient.from_env(timeout_seconds=10, logger=self.log)
@@ -438,7 +445,11 @@ class UsageService(Application, BudgetConfig):
             )
             opening = asyncio.create_task(self.open_database(db))
             poller = self.hub_poller(db)
-            poll_task = asyncio.create_task(poller.run()) if poller is not None else None
+            poll_task = (
+                asyncio.create_task(self.poll_once_ready(opening, poller))
+                if poller is not None
+                else None
+            )
             budget_task = None
             if self.budgets:
                 budget_task = asyncio.create_task(self.budget_keeper.enforcer.run())

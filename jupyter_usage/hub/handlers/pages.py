@@ -102,6 +102,7 @@ class ReportHandler(PageHandler):
                 hub_name=self.service.hub_name,
                 activity=activity,
                 group_known=state is None or "no such group" not in state,
+                zone=self.service.budget_timezone,
             )
         )
 

@@ -48,10 +48,12 @@
     var text = css('--text');
     var grid = css('--grid');
     var bars = spec.kind === 'bars';
-    var daily = spec.x.length > 1 && spec.x[1] - spec.x[0] >= 86400;
+    var step = spec.x.length > 1 ? spec.x[1] - spec.x[0] : 86400;
+    var daily = step >= 86400;
     var series = [
       { value: daily ? '{YYYY}-{MM}-{DD}' : '{YYYY}-{MM}-{DD} {HH}:{mm} UTC' }
     ];
+    var dayLabel = uPlot.fmtDate('{MMM} {D}');
     spec.series.forEach(function (item, index) {
       var color = palette[index % palette.length];
       series.push({
@@ -81,7 +83,14 @@
       legend: { show: true },
       cursor: { points: { show: !bars } },
       scales: {
-        x: { time: true },
+        // A bar covers its day (or hour) to the right of its time: the scale ends one
+        // step after the last, so that today's bar is drawn whole, not cut at the edge.
+        x: {
+          time: true,
+          range: function (u, min, max) {
+            return [spec.x[0], spec.x[spec.x.length - 1] + (bars ? step : 0)];
+          }
+        },
         y: {
           range: function (u, min, max) {
             return [0, max > 0 ? max * 1.1 : 1];
@@ -89,7 +98,20 @@
         }
       },
       axes: [
-        Object.assign({}, axis, { space: 60 }),
+        // Per-day charts tick whole days ("Dec 7"), never hours ("12am / 12pm").
+        daily
+          ? Object.assign({}, axis, {
+              space: 60,
+              incrs: [1, 2, 7, 14, 28, 91, 182, 364].map(function (days) {
+                return days * 86400;
+              }),
+              values: function (u, ticks) {
+                return ticks.map(function (t) {
+                  return dayLabel(utc(t));
+                });
+              }
+            })
+          : Object.assign({}, axis, { space: 60 }),
         Object.assign({}, axis, {
           label: spec.unit,
           labelSize: 18,
