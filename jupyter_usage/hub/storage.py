@@ -275,6 +275,14 @@ def _migrate_v7(connection: Connection) -> None:
             index.create(connection, checkfirst=True)
 
 
+def _migrate_v8(connection: Connection) -> None:
+    # What the hub's spawn hook says each server was given, and the reports that claimed
+    # more: the base of the trusted cost (trusted_cost.py).
+    from . import allocation_records
+
+    allocation_records.create_tables(connection)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -283,6 +291,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v5,
     _migrate_v6,
     _migrate_v7,
+    _migrate_v8,
 )
 
 
