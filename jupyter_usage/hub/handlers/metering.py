@@ -24,6 +24,9 @@ class RatesHandler(ApiHandler):
         model = self.require_user()
         if model.get("kind", "user") != "user":
             raise web.HTTPError(400, "A service has no server to price: ask with a user's token")
+        wanted = self.raw_query_argument("user")
+        if wanted is not None and wanted != model.get("name"):
+            raise web.HTTPError(403, "You may read only the rates of your own servers")
         server_name = self.raw_query_argument("server_name") or ""
         profile = self.raw_query_argument("profile") or None
         for name, value in (("server_name", server_name), ("profile", profile or "")):
