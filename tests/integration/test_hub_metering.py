@@ -15,6 +15,7 @@ tests/integration/test_hub_budgets.py runs it, once on SQLite and once on Postgr
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from support.hub_process import (
     free_port,
     running_hub,
     service_command,
+    service_pid,
     services_config,
     singleuser_config,
     spawning_hub_config,
@@ -54,7 +56,14 @@ class Hub:
     proxy_url: str
     api: str
     service_port: int
+    process: subprocess.Popen[bytes]
     tokens: dict[str, str] = field(default_factory=dict)
+
+    def service_token(self) -> str:
+        """The token the hub gave the service, which its spawn hook sends allocations with."""
+        environ = Path(f"/proc/{service_pid(self.process)}/environ").read_bytes()
+        pairs = dict(item.split(b"=", 1) for item in environ.split(b"\0") if b"=" in item)
+        return pairs[b"JUPYTERHUB_API_TOKEN"].decode()
 
     @property
     def service(self) -> str:
@@ -152,8 +161,8 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     api = f"{proxy_url}/hub/api"
     with contextlib.ExitStack() as stack:
         db_url = stack.enter_context(_database(request, root))
-        stack.enter_context(running_hub(root, write_config(root, ports, db_url), api))
-        hub = Hub(root, proxy_url, api, ports["service"])
+        process = stack.enter_context(running_hub(root, write_config(root, ports, db_url), api))
+        hub = Hub(root, proxy_url, api, ports["service"], process)
         hub.tokens = user_tokens(api, ADMIN_TOKEN, ["alice", "bob"])
         wait_for(
             "the usage service", lambda: hub.as_user("alice", "GET", "rates").status == 200, 60
@@ -257,3 +266,45 @@ def test_a_server_without_the_extension_is_charged_and_stopped_when_spent(hub: H
     wait_for("bob's server stopped", lambda: hub.server("bob") is None, 60)
     # And it stays spent: no report of his lowers it.
     assert hub.budget("bob")["used"] >= BOB_LIMIT
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"server_name": "", "allocation": {}}, "'user' must be a user's name"),
+        ({"user": "", "allocation": {}}, "'user' must be a user's name"),
+        ({"user": "bob", "server_name": 3, "allocation": {}}, "'server_name' must be"),
+        ({"user": "bob", "allocation": []}, "'allocation' must be an object"),
+        ({"user": "bob", "allocation": {"cpus": 1}}, "unknown keys ['cpus']"),
+        ({"user": "bob", "allocation": {"gpus": -1}}, "'gpus' must be a finite number >= 0"),
+        ({"user": "bob", "allocation": {"mem_limit": "1G"}}, "unknown keys ['mem_limit']"),
+    ],
+)
+def test_a_bad_allocation_gets_a_400_that_says_why(hub: Hub, body: Any, says: str) -> None:
+    answer = call("POST", f"{hub.service}allocations", hub.service_token(), body)
+    assert answer.status == 400, answer.body
+    assert says in answer.json()["message"]
+
+
+def test_the_services_own_token_records_an_allocation(hub: Hub) -> None:
+    given = {"cpu_limit_cores": 2, "gpus": 1, "profile": "gpu"}
+    body = {"user": "carol", "server_name": "lab", "allocation": given}
+    answer = call("POST", f"{hub.service}allocations", hub.service_token(), body)
+    assert answer.status == 201, answer.body
+    assert answer.json()["allocation"]["gpus"] == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "says"),
+    [
+        ("server_name=a%0Ab", 400, "'server_name' must be"),
+        ("profile=" + "x" * 300, 400, "'profile' must be"),
+        ("user=bob", 403, "only the rates of your own servers"),
+    ],
+)
+def test_bad_rates_requests_are_refused_with_the_reason(
+    hub: Hub, query: str, status: int, says: str
+) -> None:
+    answer = hub.as_user("alice", "GET", f"rates?{query}")
+    assert answer.status == status, answer.body
+    assert says in answer.json()["message"]
