@@ -155,6 +155,14 @@ def test_a_report_of_less_than_the_trusted_cost_is_charged_the_trusted_cost(db: 
     assert used(db, metering("used")) == pytest.approx(1.0 + 50.0)
 
 
+def test_a_report_that_starts_after_the_spawn_is_charged_from_the_spawn(db: UsageDB) -> None:
+    db.upsert_session("ada", report("late", T0 + 600, HOUR, cost=0.0), [], T0)
+    with db.engine.begin() as connection:
+        allocation_records.record(connection, "ada", "", T0, Allocation(cpu_limit_cores=1))
+    # 600 s more than it says, at one server-hour and two core-hours an hour.
+    assert used(db, metering()) == pytest.approx((HOUR + 600) / HOUR * 3.0)
+
+
 def test_without_a_hook_record_the_profile_map_gives_the_allocation(db: UsageDB) -> None:
     db.upsert_session("ada", report("p", T0, HOUR, hub_only=True, profile="gpu"), [], T0)
     meter = metering(gpu=Allocation(gpus=2, profile="gpu"))

@@ -115,12 +115,21 @@ def latest_for(connection: Connection, user: str, server_name: str) -> Allocatio
 def closest(rows: Iterable[Any], started: float) -> Allocation | None:
     """Of `(recorded_at, allocation JSON)` rows, the allocation recorded nearest `started`
     (the later one of a tie: a respawn)."""
+    found = closest_record(rows, started)
+    return None if found is None else found[1]
+
+
+def closest_record(rows: Iterable[Any], started: float) -> tuple[float, Allocation] | None:
+    """`closest`, with the time the hub recorded it: when the spawn began."""
     best = None
     for recorded_at, text in rows:
         key = (abs(recorded_at - started), -recorded_at)
         if abs(recorded_at - started) <= MATCH_SECONDS and (best is None or key < best[0]):
-            best = (key, text)
-    return None if best is None else _parse(best[1])
+            best = (key, recorded_at, text)
+    if best is None:
+        return None
+    allocation = _parse(best[2])
+    return None if allocation is None else (float(best[1]), allocation)
 
 
 def allocations_of(

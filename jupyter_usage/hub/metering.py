@@ -6,6 +6,7 @@ Plain Python over the database; handlers and budget_use.py call it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,10 +69,16 @@ class Metering:
         )
         charged = []
         for row in rows:
-            recorded = allocation_records.closest(
+            session = row.kpi_session()
+            record = allocation_records.closest_record(
                 found.get((row.user, row.server_name), ()), row.started
             )
-            charged.append(self.charge(row.kpi_session(), row, recorded))
+            recorded = None
+            if record is not None:
+                spawned, recorded = record
+                # The hub's start of the server, not a later one its report may claim.
+                session = dataclasses.replace(session, started=min(session.started, spawned))
+            charged.append(self.charge(session, row, recorded))
         return charged
 
     def rates_for_server(
