@@ -4,6 +4,7 @@ allocation, the rates a server is told, and the spawn hook's allocation."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from datetime import timezone
@@ -21,6 +22,7 @@ from jupyter_usage.hub.allocation import Allocation
 from jupyter_usage.hub.budget_rules import parse_budgets
 from jupyter_usage.hub.budget_use import budgets_of, everyone_budgets
 from jupyter_usage.hub.budgets import allocation_of, record_allocation
+from jupyter_usage.hub.hub_servers import RunningServer
 from jupyter_usage.hub.metering import Metering
 from jupyter_usage.hub.report_limits import bound_by_allocation
 from jupyter_usage.hub.storage import HUB_SOURCE, MIGRATIONS, SessionInput, UsageDB
@@ -161,6 +163,24 @@ def test_a_report_that_starts_after_the_spawn_is_charged_from_the_spawn(db: Usag
         allocation_records.record(connection, "ada", "", T0, Allocation(cpu_limit_cores=1))
     # 600 s more than it says, at one server-hour and two core-hours an hour.
     assert used(db, metering()) == pytest.approx((HOUR + 600) / HOUR * 3.0)
+
+
+def test_a_running_session_is_charged_until_the_hub_last_saw_its_server(db: UsageDB) -> None:
+    running = dataclasses.replace(report("quiet", T0, 600, cost=0.0), ended=None, ended_by=None)
+    db.upsert_session("ada", running, [], T0)
+    meter = metering()
+    assert used(db, meter) == pytest.approx(600 / HOUR)  # as its last report says
+    # Its reports stopped; the hub still lists its server an hour after the start.
+    server = RunningServer("ada", "", T0, None, (), None)
+    meter.saw_running([server], T0 + HOUR)
+    assert used(db, meter) == pytest.approx(1.0)
+    # Another server of the same name, started later: not this session's.
+    meter.saw_running([dataclasses.replace(server, started=T0 + 2 * HOUR)], T0 + 3 * HOUR)
+    assert used(db, meter) == pytest.approx(600 / HOUR)
+    # An ended session ends when it says.
+    db.upsert_session("ada", report("quiet", T0, 900, cost=0.0), [], T0)
+    meter.saw_running([server], T0 + HOUR)
+    assert used(db, meter) == pytest.approx(900 / HOUR)
 
 
 def test_without_a_hook_record_the_profile_map_gives_the_allocation(db: UsageDB) -> None:

@@ -16,6 +16,7 @@ from jupyter_usage.cost import CostModel, Rates
 
 from . import allocation_records
 from .allocation import Allocation
+from .hub_servers import RunningServer
 from .kpis import KpiSession
 from .trusted_cost import charged_session
 
@@ -34,6 +35,22 @@ class Metering:
         price list, servers keep their own and budgets count what they report."""
         self.profile_allocations = profile_allocations
         self._rates: dict[tuple[tuple[str, ...], str | None], Rates] = {}
+        self._running: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def saw_running(self, servers: Sequence[RunningServer], at: float) -> None:
+        """The hub's latest complete list of running servers (the service's poll): a
+        running session is charged until the hub last saw its server, whatever its
+        latest report says."""
+        self._running = {(s.user, s.server_name): (s.started, at) for s in servers}
+
+    def hub_end(self, row: Any) -> float | None:
+        """When the hub last saw the server of running session `row` running, if it did."""
+        if row.ended is not None:
+            return None
+        seen = self._running.get((row.user, row.server_name))
+        if seen is None or abs(seen[0] - row.started) > allocation_records.MATCH_SECONDS:
+            return None
+        return seen[1]
 
     def rates(self, groups: Sequence[str], profile: str | None) -> Rates:
         key = (tuple(sorted(set(groups))), profile)
@@ -70,6 +87,8 @@ class Metering:
         charged = []
         for row in rows:
             session = row.kpi_session()
+            if (seen := self.hub_end(row)) is not None and seen > session.end:
+                session = dataclasses.replace(session, end=seen)
             record = allocation_records.closest_record(
                 found.get((row.user, row.server_name), ()), row.started
             )

@@ -401,7 +401,14 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
         if not self.hub_poll_interval or client is None:
             return None
         self.hub_sessions = HubSessions(db)
-        return HubPoller(self.hub_sessions, client, self.hub_poll_interval, self.run_db, self.log)
+        return HubPoller(
+            self.hub_sessions,
+            client,
+            self.hub_poll_interval,
+            self.run_db,
+            self.log,
+            on_poll=self.metering.saw_running,
+        )
 
     @property
     def budget_keeper(self) -> BudgetKeeper:
