@@ -31,6 +31,7 @@ from .sampling.processes import ProcessTree
 from .sampling.sampler import Sampler, Sources, series_values
 from .series import SeriesStore
 from .server_watch import ServerWatch
+from .service_rates import ServiceRates
 from .session import SessionRecorder
 from .stop_signals import StopSignals
 from .store import SessionStore
@@ -353,6 +354,7 @@ class UsageApp(ExtensionApp):
                 collector=self.collector,
                 interval_seconds=self.checkpoint_interval,
                 log=self.log,
+                service_rates=self._service_rates(),
             )
             if self.hub_client is not None
             else None
@@ -378,6 +380,18 @@ class UsageApp(ExtensionApp):
             interval_seconds=self._report_seconds,
             user=client.user,
             no_service_reason=f"the hub has no service named {name!r}",
+        )
+
+    def _service_rates(self) -> ServiceRates | None:
+        """The hub service's price list, asked until it answers (once per report
+        interval): with a service, its rates price the session."""
+        client, name = self.hub_client, self.hub_service_name
+        if client is None or not name:
+            return None
+        return ServiceRates(
+            lambda: client.service_rates(name, client.user_model().profile),
+            retry_seconds=self._report_seconds,
+            log=self.log,
         )
 
     def _sources(self) -> Sources:

@@ -32,6 +32,7 @@ from .oom import OomWatch
 from .records import SEEN_KEY
 from .sampling.sampler import Sampler
 from .series import SeriesStore
+from .service_rates import LOCAL, RATES_SOURCE_KEY
 from .session import SessionRecorder, last_unseen_summary
 from .store import SessionStore
 from .uploader import SessionUploader
@@ -255,6 +256,7 @@ class UsageCore:
             },
             "store": {"persistent": self.store.persistent, "status": self.store.status},
             "rates": self.recorder.rates.to_json(),
+            "rates_source": self.recorder.meta.get(RATES_SOURCE_KEY, LOCAL),
             "idle_culler_timeout_seconds": self.culler_timeout_seconds(),
             "config_errors": list(self.settings.config_errors),
         }

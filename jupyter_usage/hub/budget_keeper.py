@@ -53,6 +53,7 @@ class BudgetKeeper:
                 zone=service.budget_zone,
                 enforcement=service.budget_enforcement,
                 stop_at=stop_at,
+                metering=service.metering,
             )
         )
         self.enforcer.remember(user, groups, entries)
@@ -106,6 +107,7 @@ class BudgetKeeper:
                 zone=service.budget_zone,
                 enforcement=service.budget_enforcement,
                 stops=stops,
+                metering=service.metering,
             )
             with db.engine.connect() as connection:
                 return users, budget_refusals.counts(connection, since, until)

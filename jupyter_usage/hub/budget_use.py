@@ -17,18 +17,32 @@ from .rollups import session_groups
 from .session_query import active_in
 
 if TYPE_CHECKING:
+    from .metering import Metering
     from .storage import UsageDB
 
 
-def user_sessions(db: UsageDB, user: str, since: float, until: float) -> list[KpiSession]:
+def _kpi_sessions(
+    session: Session, rows: Sequence[Any], metering: Metering | None
+) -> list[KpiSession]:
+    """Rows as budgets count them: charged by the service's price list when it has one."""
+    if metering is None:
+        return [row.kpi_session() for row in rows]
+    return metering.charge_rows(session.connection(), rows)
+
+
+def user_sessions(
+    db: UsageDB, user: str, since: float, until: float, metering: Metering | None = None
+) -> list[KpiSession]:
     from .storage import SessionRow
 
     query = select(SessionRow).where(SessionRow.user == user, active_in(SessionRow, since, until))
     with Session(db.engine) as session:
-        return [row.kpi_session() for row in session.scalars(query)]
+        return _kpi_sessions(session, list(session.scalars(query)), metering)
 
 
-def group_sessions(db: UsageDB, group: str, since: float, until: float) -> list[KpiSession]:
+def group_sessions(
+    db: UsageDB, group: str, since: float, until: float, metering: Metering | None = None
+) -> list[KpiSession]:
     from .storage import SessionRow
 
     members = select(session_groups.c.session_pk).where(session_groups.c.group_name == group)
@@ -36,7 +50,7 @@ def group_sessions(db: UsageDB, group: str, since: float, until: float) -> list[
         SessionRow.pk.in_(members), active_in(SessionRow, since, until)
     )
     with Session(db.engine) as session:
-        return [row.kpi_session() for row in session.scalars(query)]
+        return _kpi_sessions(session, list(session.scalars(query)), metering)
 
 
 def latest_groups(db: UsageDB, user: str) -> tuple[str, ...]:
@@ -63,6 +77,7 @@ def everyone_budgets(
     zone: tzinfo,
     enforcement: str,
     stops: Mapping[str, float],
+    metering: Metering | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Every user's budgets who has a session in the longest period: one query for all of
     them (the report page's Budgets section). A user's groups are those of their latest
@@ -74,7 +89,9 @@ def everyone_budgets(
     earliest = min(window_start(budget.period, now, zone) for budget in budgets)
     query = select(SessionRow).where(active_in(SessionRow, earliest, now))
     with Session(db.engine) as session:
-        rows = [(row.kpi_session(), row.last_seen) for row in session.scalars(query)]
+        found_rows = list(session.scalars(query))
+        charged = _kpi_sessions(session, found_rows, metering)
+        rows = [(kpi, row.last_seen) for kpi, row in zip(charged, found_rows, strict=True)]
     by_user: dict[str, list[KpiSession]] = {}
     by_group: dict[str, list[KpiSession]] = {}
     latest: dict[str, tuple[float, tuple[str, ...]]] = {}
@@ -110,8 +127,10 @@ def budgets_of(
     zone: tzinfo,
     enforcement: str,
     stop_at: float | None = None,
+    metering: Metering | None = None,
 ) -> list[dict[str, Any]]:
-    """The wire form of the user's budgets (see budget_rules.evaluate)."""
+    """The wire form of the user's budgets (see budget_rules.evaluate); sessions charged
+    by `metering` (trusted_cost.py) when given."""
     chosen = applicable(budgets, user, groups, combine)
     if not chosen:
         return []
@@ -122,9 +141,9 @@ def budgets_of(
         key = budget.name if budget.shared else None
         if key not in cache:
             if key is None:
-                cache[key] = user_sessions(db, user, earliest, until)
+                cache[key] = user_sessions(db, user, earliest, until, metering)
             else:
-                cache[key] = group_sessions(db, key, earliest, until)
+                cache[key] = group_sessions(db, key, earliest, until, metering)
         return cache[key]
 
     return evaluate(chosen, sessions_for, now, zone, enforcement, stop_at)

@@ -176,3 +176,13 @@ def chain_hooks(*hooks: Callable[[Any], Any]) -> Callable[[Any], Any]:
                 await result
 
     return chained
+
+
+def __getattr__(name: str) -> Any:
+    # The allocation hook lives in its own module, which uses this one's helpers; admins
+    # import every hook from here.
+    if name in ("record_allocation", "allocation_of"):
+        from . import spawn_allocation
+
+        return getattr(spawn_allocation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
+import json
 import logging
 import os
 import secrets
@@ -33,6 +34,7 @@ from traitlets import Float, Int, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
 from jupyter_usage._version import __version__
+from jupyter_usage.cost import CostModel
 from jupyter_usage.hubclient import HubClient
 from jupyter_usage.traits import BoundedFloat
 
@@ -46,6 +48,8 @@ from .budget_config import BudgetConfig
 from .budget_keeper import BudgetKeeper
 from .handlers import Unavailable, routes
 from .hub_sessions import HubSessions
+from .metering import Metering
+from .metering_config import MeteringConfig
 from .server_poller import HubPoller
 from .storage import NewerSchemaError, UsageDB
 from .validation import (
@@ -55,11 +59,14 @@ from .validation import (
 _T = TypeVar("_T")
 
 
-class UsageService(Application, BudgetConfig):
+class UsageService(Application, BudgetConfig, MeteringConfig):
     """Keeps the session history of every user of a JupyterHub and reports KPIs."""
 
-    # BudgetConfig comes second: its traits count as this class's own (`c.UsageService.…`).
+    # The mixins come after Application: their traits count as this class's own
+    # (`c.UsageService.…`).
     _budget_keeper: BudgetKeeper | None = None
+    _metering: Metering | None = None
+    classes = [CostModel]
 
     name = "jupyter-usage-hub"
     description = __doc__ or ""
@@ -401,7 +408,14 @@ class UsageService(Application, BudgetConfig):
         if not self.hub_poll_interval or client is None:
             return None
         self.hub_sessions = HubSessions(db)
-        return HubPoller(self.hub_sessions, client, self.hub_poll_interval, self.run_db, self.log)
+        return HubPoller(
+            self.hub_sessions,
+            client,
+            self.hub_poll_interval,
+            self.run_db,
+            self.log,
+            on_poll=self.metering.saw_running,
+        )
 
     @property
     def budget_keeper(self) -> BudgetKeeper:
@@ -409,6 +423,18 @@ class UsageService(Application, BudgetConfig):
         if self._budget_keeper is None:
             self._budget_keeper = BudgetKeeper(self)
         return self._budget_keeper
+
+    @property
+    def metering(self) -> Metering:
+        """The price list (`c.CostModel.…` in the service's config) and the profiles'
+        allocations; the rates that apply to money on the hub."""
+        if self._metering is None:
+            self._metering = Metering(
+                CostModel(parent=self),
+                self.parsed_profile_allocations,
+                configured=bool(self.config.get("CostModel")),
+            )
+        return self._metering
 
     def is_reader_of_all(self, model: dict[str, Any]) -> bool:
         """Admins, and holders of the admin scope, read everyone's sessions."""
@@ -443,6 +469,17 @@ class UsageService(Application, BudgetConfig):
                 self.service_prefix,
                 _redact(self.db_url),
             )
+            if self.metering.configured:
+                self.log.info(
+                    "Pricing sessions with c.CostModel of this service's config: %s; it is "
+                    "the price list of the hub (servers fetch it from api/v1/rates)",
+                    json.dumps(self.metering.rates((), None).to_json(), sort_keys=True),
+                )
+            else:
+                self.log.info(
+                    "No c.CostModel in this service's config: servers price sessions with "
+                    "their own, and budgets count the costs they report"
+                )
             opening = asyncio.create_task(self.open_database(db))
             poller = self.hub_poller(db)
             poll_task = (

@@ -283,6 +283,14 @@ def _migrate_v8(connection: Connection) -> None:
     rollups.fill_weeks_and_day_users(connection)
 
 
+def _migrate_v9(connection: Connection) -> None:
+    # What the hub's spawn hook says each server was given, and the reports that claimed
+    # more: the base of the trusted cost (trusted_cost.py).
+    from . import allocation_records
+
+    allocation_records.create_tables(connection)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -292,6 +300,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v6,
     _migrate_v7,
     _migrate_v8,
+    _migrate_v9,
 )
 
 

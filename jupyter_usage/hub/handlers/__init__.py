@@ -17,6 +17,7 @@ from .base import ApiHandler, BaseHandler, Unavailable, bad_user_name
 from .budget import BudgetHandler, BudgetRefusalsHandler, MetricsHandler
 from .drill_down import ActivityHandler, SessionDetailsHandler, UsersHandler
 from .kpis import KpisCsvHandler, KpisHandler, SizingHandler
+from .metering import AllocationsHandler, RatesHandler
 from .pages import OAuthCallbackHandler, PageHandler, ReportHandler, SessionsPageHandler
 from .sessions import SessionsCsvHandler, SessionsHandler
 
@@ -29,6 +30,7 @@ Content-Security-Policy allows no inline script."""
 
 __all__ = [
     "ActivityHandler",
+    "AllocationsHandler",
     "ApiHandler",
     "BaseHandler",
     "BudgetHandler",
@@ -38,6 +40,7 @@ __all__ = [
     "MetricsHandler",
     "OAuthCallbackHandler",
     "PageHandler",
+    "RatesHandler",
     "ReportHandler",
     "SessionDetailsHandler",
     "SessionsCsvHandler",
@@ -68,6 +71,8 @@ def routes(service: UsageService) -> list[Any]:
         (url_path_join(api, "budget"), BudgetHandler, arguments),
         (url_path_join(api, "budget/refusals"), BudgetRefusalsHandler, arguments),
         (url_path_join(api, "metrics"), MetricsHandler, arguments),
+        (url_path_join(api, "rates"), RatesHandler, arguments),
+        (url_path_join(api, "allocations"), AllocationsHandler, arguments),
         (url_path_join(api, "activity"), ActivityHandler, arguments),
         (url_path_join(api, "users"), UsersHandler, arguments),
         (url_path_join(api, "session-details"), SessionDetailsHandler, arguments),
