@@ -203,3 +203,23 @@ def test_a_version_7_database_gets_its_weeks_and_daily_counts(db_url: str) -> No
 
 def rollups_sessions() -> Any:
     return SessionRow.__table__
+
+
+def test_the_edges_of_a_window_find_long_sessions_by_their_length(db: UsageDB) -> None:
+    """A partial day at a window's edge reads the sessions of a day or less by their start
+    and the longer ones by their length: a server running for weeks is still counted."""
+    empty(db)
+    since = MONDAY - 20 * DAY_SECONDS + 5 * 3600
+    db.upsert_session("ann", session(1, since - 21 * DAY_SECONDS, 24 * 30.0), ["chem"], MONDAY)
+    db.upsert_session("bob", session(1, since - 3600, 24.0), [], MONDAY)
+    # Just longer than a day, and exactly a day: each found by one of the two.
+    db.upsert_session("cy", session(1, since - 23 * 3600, 24.0 + 1 / 3600), [], MONDAY)
+    db.upsert_session("dee", session(1, since - 23 * 3600, 24.0), [], MONDAY)
+    db.upsert_session("eve", session(1, since - 25 * 3600, 24.0), [], MONDAY)
+    window = (since, MONDAY - 3 * 3600)
+    for group in (None, "chem"):
+        report = database_kpis(db, since=window[0], until=window[1], group=group)
+        close(reference(db, *window, group=group), report)
+    report = database_kpis(db, since=window[0], until=window[1])
+    assert report["kpis"]["active_users"]["value"] == 4
+    assert report["kpis"]["peak_concurrent_servers"]["value"] == 4

@@ -20,7 +20,7 @@ from jupyter_usage.records import LIMITS_KEY
 from . import concurrency, rollups
 from .kpis import DAY_SECONDS, Tally, day_starts, in_group, utc_day
 from .rollups import TOTAL, session_groups, user_day_costs, user_days
-from .session_query import active_in, kpi_columns
+from .session_query import active_in_parts, kpi_columns
 from .storage import HUB_SOURCE, SOURCE_KEY
 
 HOUR = 3600.0
@@ -121,10 +121,10 @@ def daily_use(
         if not a < b:
             continue
         c = sessions.c
-        # `last_seen >= a` follows from active_in; said, it lets the index pick the few.
-        query = select(*kpi_columns(c)).where(active_in(c, a, b), c.last_seen >= a)
-        query = _in_group(query, sessions, group)
-        found = [rollups.kpi_session(row) for row in connection.execute(query)]
+        found = []
+        for part in active_in_parts(c, a, b):
+            query = _in_group(select(*kpi_columns(c)).where(part), sessions, group)
+            found += [rollups.kpi_session(row) for row in connection.execute(query)]
         tally = Tally()
         for session in in_group(found, group):
             tally.add(session, a, b)

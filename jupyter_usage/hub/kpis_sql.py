@@ -49,7 +49,7 @@ from .rollups import (
     user_weeks,
     week_of,
 )
-from .session_query import active_in, kpi_columns
+from .session_query import active_in_parts, kpi_columns
 
 _DAYS = (user_days, user_day_costs)
 _WEEKS = (user_weeks, user_week_costs)
@@ -81,9 +81,11 @@ class _Window:
     def edge_sessions(self, since: float, until: float) -> list[KpiSession]:
         if (since, until) not in self._edges:
             c = self.sessions.c
-            query = select(*kpi_columns(c)).where(active_in(c, since, until))
-            rows = self.connection.execute(self._in_group(query)).all()
-            self._edges[(since, until)] = [rollups.kpi_session(row) for row in rows]
+            sessions = []
+            for part in active_in_parts(c, since, until):
+                query = self._in_group(select(*kpi_columns(c)).where(part))
+                sessions += [rollups.kpi_session(row) for row in self.connection.execute(query)]
+            self._edges[(since, until)] = sessions
         return in_group(self._edges[(since, until)], self.group)
 
     def _in_group(self, query: Any) -> Any:
