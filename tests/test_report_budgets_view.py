@@ -1,5 +1,5 @@
-"""The report's Budgets section: times in the hub's time zone, and a group's page that
-counts only the group."""
+"""The report's times in the hub's time zone, and its Budgets section on a group's page,
+which counts only the group."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from jupyter_usage.hub.formatting import format_time
+from jupyter_usage.hub.report import _env as report_templates
 from jupyter_usage.hub.report_budgets import budgets_view
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -53,3 +55,16 @@ def test_a_groups_page_counts_only_its_users_and_their_refusals() -> None:
     everyone = budgets_view(OVERVIEW)
     assert everyone is not None
     assert (everyone["users"], everyone["refused_total"]) == (2, 5)
+
+
+def test_every_time_of_the_page_is_written_in_the_hubs_zone() -> None:
+    assert format_time(RESETS, "Europe/Berlin") == "2026-12-08 00:00 CET"
+    assert format_time(RESETS) == "2026-12-07 23:00 UTC"
+    assert format_time(RESETS, "No/Such_Zone") == "2026-12-07 23:00 UTC"
+    running = [{"user": "ada", "server_name": "", "started": RESETS, "last_report": RESETS + 60}]
+    page = report_templates.get_template("sections/running.html").render(
+        running={"servers": running}, zone="Europe/Berlin", user_url=lambda name: name
+    )
+    assert "2026-12-08 00:00 CET" in page
+    assert "2026-12-08 00:01 CET" in page
+    assert "UTC" not in page

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from jupyter_usage.records import iso_utc
 
@@ -102,6 +103,15 @@ def _render(template: str, page: Page, **context: Any) -> str:
     return _env.get_template(template).render(page=page, **context)
 
 
+@pass_context
+def _when(context: Context, time: float | None) -> str:
+    """A time of the page, in the hub's time zone (the page's `zone`)."""
+    return fmt.format_time(time, str(context.get("zone") or "UTC"))
+
+
+_env.filters["when"] = _when
+
+
 # -- the report -----------------------------------------------------------------------
 
 
@@ -109,7 +119,7 @@ def _days(report: Mapping[str, Any]) -> float:
     return float(round((report["until"] - report["since"]) / 86400, 2))
 
 
-def cards(report: Mapping[str, Any]) -> list[Card]:
+def cards(report: Mapping[str, Any], zone: str = "UTC") -> list[Card]:
     """The KPI cards, help text in the units shown."""
     kpis = report["kpis"]
     days = _days(report)
@@ -214,7 +224,7 @@ def cards(report: Mapping[str, Any]) -> list[Card]:
             "Peak concurrent servers",
             str(value("peak_concurrent_servers")),
             "Most servers running at the same moment in the window"
-            + (f", first reached {fmt.format_utc(peak_at)}." if peak_at is not None else "."),
+            + (f", first reached {fmt.format_time(peak_at, zone)}." if peak_at else "."),
             note("peak_concurrent_servers"),
         ),
         Card(
@@ -408,7 +418,8 @@ def render_report(
         sections=REPORT_SECTIONS,
         report=report,
         kpis=kpis,
-        cards=cards(report),
+        cards=cards(report, zone),
+        zone=zone,
         group=chosen,
         groups=groups,
         empty_group=empty_group,
@@ -454,8 +465,10 @@ def render_sessions(
     viewer: str,
     hub_prefix: str = "/hub/",
     hub_name: str = "JupyterHub",
+    zone: str = "UTC",
 ) -> str:
-    """The drill-down's last step: the sessions of one user (or all) in the window."""
+    """The drill-down's last step: the sessions of one user (or all) in the window;
+    times in `zone`, the hub's time zone."""
     page = Page(base_url, hub_prefix, hub_name, viewer)
     window = {"since": iso_utc(since) or "", "until": iso_utc(until) or ""}
     if group:
@@ -480,6 +493,7 @@ def render_sessions(
     return _render(
         "sessions.html",
         page,
+        zone=zone,
         title=f"Sessions of {user}" if user else "Sessions",
         user=user,
         group=group,

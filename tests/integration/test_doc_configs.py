@@ -38,6 +38,7 @@ from support.hub_process import (
     free_port,
     loopback_hub_config,
     running_hub,
+    service_pid,
     user_tokens,
     wait_for,
 )
@@ -54,6 +55,16 @@ class Hub:
     root: Path
     proxy_url: str
     tokens: dict[str, str] = field(default_factory=dict)
+    service_pid: int = 0
+
+    def service_scopes(self) -> set[str]:
+        """The scopes of the usage service's own token (the hub gave it in its
+        environment), as the hub answers them."""
+        raw = Path(f"/proc/{self.service_pid}/environ").read_bytes().split(b"\0")
+        env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+        answer = call("GET", f"{self.api}/user", env["JUPYTERHUB_API_TOKEN"])
+        assert answer.status == 200, answer.body
+        return set(answer.json()["scopes"])
 
     @property
     def api(self) -> str:
@@ -110,7 +121,8 @@ def start(root: Path, config: str, ports: dict[str, int]) -> Iterator[Hub]:
     path = root / "jupyterhub_config.py"
     path.write_text(config)
     hub = Hub(root, f"http://127.0.0.1:{ports['proxy']}")
-    with running_hub(root, path, hub.api):
+    with running_hub(root, path, hub.api) as process:
+        hub.service_pid = service_pid(process)
         users = ["lea", "noor", "alice"]
         for user in users:
             assert hub.admin("POST", f"users/{user}").status == 201
@@ -171,6 +183,9 @@ def test_the_documented_hub_starts_with_its_roles(documented_hub: Hub) -> None:
     assert budgets[("group:students", "month")]["currency"] == "EUR"
     assert budgets[("group:students", "month")]["enforcement"] == "stop"
     assert budgets[("group:students", "week")]["unit"] == "gpu_seconds"
+    # The role of docs/hub.md's step 5, with the scope docs/admins.md adds for "stop".
+    scopes = documented_hub.service_scopes()
+    assert {"list:users", "read:users:groups", "read:servers", "servers"} <= scopes
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +285,7 @@ def helm_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 
 
 def test_the_helm_values_run_as_a_hub_with_rates_and_open_metrics(helm_hub: Hub) -> None:
+    assert {"list:users", "read:users:groups", "read:servers"} <= helm_hub.service_scopes()
     helm_hub.spawn("alice")
     rates = helm_hub.server("alice", "api/usage/v1/config").json()["rates"]
     assert rates["currency"] == "EUR"

@@ -240,6 +240,21 @@ test.describe('as an admin', () => {
       page.getByRole('link', { name: '7 days', exact: true })
     ).toHaveAttribute('aria-current', 'true');
     await expect(page.locator('.presets')).toContainText('changes are against');
+    // The per-day chart ticks days ("Dec 7"), never hours, and its scale ends a day after
+    // its last bar (today's), which is drawn whole.
+    const activeUsers = page.locator('#chart-active-users');
+    await expect(activeUsers).toHaveAttribute(
+      'data-x-ticks',
+      /^[A-Z][a-z]{2} \d{1,2}(\|[A-Z][a-z]{2} \d{1,2})*$/
+    );
+    const [first, end] = (
+      (await activeUsers.getAttribute('data-x-range')) ?? ''
+    )
+      .split(' ')
+      .map(Number);
+    const todayStart = Math.floor(Date.now() / 86400000) * 86400;
+    expect(end).toBe(todayStart + 86400);
+    expect(first).toBeLessThanOrEqual(todayStart - 6 * 86400);
     await page
       .locator('#groups')
       .getByRole('link', { name: 'biology' })

@@ -132,6 +132,7 @@ class SessionsPageHandler(PageHandler):
                 viewer=str(model.get("name")),
                 hub_prefix=self.hub_auth.hub_prefix,
                 hub_name=self.service.hub_name,
+                zone=self.service.budget_timezone,
             )
         )
 

@@ -43,7 +43,7 @@
     return uPlot.tzDate(new Date(seconds * 1000), 'Etc/UTC');
   }
 
-  function options(spec, width) {
+  function options(spec, width, figure) {
     var palette = [css('--series-1'), css('--series-2'), css('--series-3')];
     var text = css('--text');
     var grid = css('--grid');
@@ -87,8 +87,13 @@
         // step after the last, so that today's bar is drawn whole, not cut at the edge.
         x: {
           time: true,
-          range: function (u, min, max) {
-            return [spec.x[0], spec.x[spec.x.length - 1] + (bars ? step : 0)];
+          range: function () {
+            var range = [
+              spec.x[0],
+              spec.x[spec.x.length - 1] + (bars ? step : 0)
+            ];
+            figure.setAttribute('data-x-range', range.join(' '));
+            return range;
           }
         },
         y: {
@@ -106,9 +111,12 @@
                 return days * 86400;
               }),
               values: function (u, ticks) {
-                return ticks.map(function (t) {
+                var labels = ticks.map(function (t) {
                   return dayLabel(utc(t));
                 });
+                // What the axis says, for the page's tests (the axis is drawn on a canvas).
+                figure.setAttribute('data-x-ticks', labels.join('|'));
+                return labels;
               }
             })
           : Object.assign({}, axis, { space: 60 }),
@@ -146,7 +154,7 @@
     var make = function () {
       holder.textContent = '';
       return new uPlot(
-        options(spec, Math.max(200, holder.clientWidth)),
+        options(spec, Math.max(200, holder.clientWidth), figure),
         data,
         holder
       );
