@@ -79,9 +79,13 @@ class ServiceRates:
         self._clock = clock
         self._next_try = float("-inf")
         self.rates: Rates | None = None
+        self.without_price_list = False
+        """The service answered that it has no price list: ask no more."""
 
     def due(self) -> bool:
-        return self.rates is None and self._clock() >= self._next_try
+        if self.rates is not None or self.without_price_list:
+            return False
+        return self._clock() >= self._next_try
 
     def fetch(self, local: Rates) -> Rates | None:
         """The service's rates, once it has answered with some; None until then. Logs
@@ -89,12 +93,21 @@ class ServiceRates:
         if self.rates is not None:
             return self.rates
         self._next_try = self._clock() + self.retry_seconds
+        if self.without_price_list:
+            return None
         try:
-            rates = rates_from_json(self._fetch())
+            body = self._fetch()
+            rates = rates_from_json(body)
         except Exception:  # the service's answer must never stop the server
             self.log.debug("jupyter_usage: cannot read the service's rates", exc_info=True)
-            rates = None
+            return None
         if rates is None:
+            if isinstance(body, Mapping) and "rates" in body and body["rates"] is None:
+                self.without_price_list = True
+                self.log.info(
+                    "jupyter_usage: the hub usage service has no price list; pricing with "
+                    "this server's CostModel"
+                )
             return None
         self.rates = rates
         different = differences(local, rates)

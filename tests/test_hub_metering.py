@@ -24,7 +24,11 @@ from jupyter_usage.hub.budget_use import budgets_of, everyone_budgets
 from jupyter_usage.hub.budgets import allocation_of, record_allocation
 from jupyter_usage.hub.hub_servers import RunningServer
 from jupyter_usage.hub.metering import Metering
-from jupyter_usage.hub.report_limits import bound_by_allocation
+from jupyter_usage.hub.report_limits import (
+    UNKNOWN_FOR_SECONDS,
+    AllocationLookup,
+    bound_by_allocation,
+)
 from jupyter_usage.hub.storage import HUB_SOURCE, MIGRATIONS, SessionInput, UsageDB
 
 T0 = 1_790_000_000.0
@@ -250,6 +254,24 @@ def test_a_report_above_its_allocation_is_clipped_and_counted(db: UsageDB) -> No
         assert allocation_records.over_allocation_counts(connection) == {"ada": 2}
         assert allocation_records.over_allocation_counts(connection, T0 + 150) == {"ada": 1}
         assert allocation_records.over_allocation_counts(connection, None, T0) == {}
+
+
+def test_a_sessions_allocation_is_read_once_and_its_absence_for_a_while(db: UsageDB) -> None:
+    now = [0.0]
+    lookup = AllocationLookup(db, size=2, clock=lambda: now[0])
+    assert lookup("ada", "", T0) is None
+    with db.engine.begin() as connection:
+        allocation_records.record(connection, "ada", "", T0, Allocation(cpu_limit_cores=1))
+    assert lookup("ada", "", T0) is None  # remembered as unknown for a while
+    now[0] = UNKNOWN_FOR_SECONDS
+    assert lookup("ada", "", T0) == Allocation(cpu_limit_cores=1)
+    with db.engine.begin() as connection:
+        connection.execute(allocation_records.allocations.delete())
+    assert lookup("ada", "", T0) == Allocation(cpu_limit_cores=1)  # kept once known
+    # At most `size` sessions are kept: the oldest is read again.
+    lookup("bob", "", T0)
+    lookup("eve", "", T0)
+    assert lookup("ada", "", T0) is None
 
 
 def test_a_server_is_told_the_rates_of_its_profile_as_the_hub_recorded_it(db: UsageDB) -> None:

@@ -131,3 +131,18 @@ def test_a_fetch_that_raises_leaves_the_local_rates() -> None:
 
     reader = ServiceRates(broken, retry_seconds=60, log=logging.getLogger("t"))
     assert reader.fetch(CostModel().effective_rates()) is None
+
+
+def test_a_service_without_a_price_list_is_asked_once() -> None:
+    asked = []
+
+    def fetch() -> Any:
+        asked.append(1)
+        return {"rates": None, "reason": "the usage service sets no rates"}
+
+    reader = ServiceRates(fetch, retry_seconds=0, log=logging.getLogger("t"))
+    local = CostModel(server_hour=1.0).effective_rates()
+    assert reader.fetch(local) is None
+    assert not reader.due()
+    assert reader.fetch(local) is None
+    assert asked == [1]

@@ -50,6 +50,7 @@ from .handlers import Unavailable, routes
 from .hub_sessions import HubSessions
 from .metering import Metering
 from .metering_config import MeteringConfig
+from .report_limits import AllocationLookup
 from .server_poller import HubPoller
 from .storage import NewerSchemaError, UsageDB
 from .validation import (
@@ -66,6 +67,7 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
     # (`c.UsageService.…`).
     _budget_keeper: BudgetKeeper | None = None
     _metering: Metering | None = None
+    _allocation_lookup: AllocationLookup | None = None
     classes = [CostModel]
 
     name = "jupyter-usage-hub"
@@ -435,6 +437,13 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
                 configured=bool(self.config.get("CostModel")),
             )
         return self._metering
+
+    @property
+    def allocation_lookup(self) -> AllocationLookup:
+        """Each reported session's allocation, cached (report_limits.py)."""
+        if self._allocation_lookup is None:
+            self._allocation_lookup = AllocationLookup(self.db)
+        return self._allocation_lookup
 
     def is_reader_of_all(self, model: dict[str, Any]) -> bool:
         """Admins, and holders of the admin scope, read everyone's sessions."""

@@ -67,7 +67,9 @@ class SessionsHandler(SessionsReader):
 
         def store() -> tuple[str, tuple[str, ...]]:
             now = time.time()
-            bounded, clipped = bound_by_allocation(db, user, session, now)
+            bounded, clipped = bound_by_allocation(
+                db, user, session, now, self.service.allocation_lookup
+            )
             outcome = db.upsert_session(user, bounded, groups, now)
             if outcome == "created":
                 # The hub's poll or its events may have known this session first.
