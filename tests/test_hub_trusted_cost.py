@@ -106,9 +106,7 @@ def test_the_floor_is_the_trusted_cost_except_under_used_where_it_is_the_server_
         ) == pytest.approx(charged)
 
 
-def test_a_session_from_the_hub_alone_is_charged_the_whole_trusted_cost_under_every_basis() -> (
-    None
-):
+def test_a_session_the_hub_alone_knows_is_charged_the_trusted_cost_under_every_basis() -> None:
     trusted = trusted_cost(2 * HOUR, GIVEN, RATES)
     for basis in ("used", "allocated", "max"):
         assert charged_cost(
