@@ -397,7 +397,7 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
             )
             return
 
-    async def poll_once_ready(self, opening: asyncio.Task[None], poller: HubPoller) -> None:
+    async def poll_when_ready(self, opening: asyncio.Task[None], poller: HubPoller) -> None:
         """Polls from when the database is first ready: a poll before could only fail, and
         warn about an outage on every clean start."""
         await asyncio.shield(opening)
@@ -492,7 +492,7 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
             opening = asyncio.create_task(self.open_database(db))
             poller = self.hub_poller(db)
             poll_task = (
-                asyncio.create_task(self.poll_once_ready(opening, poller))
+                asyncio.create_task(self.poll_when_ready(opening, poller))
                 if poller is not None
                 else None
             )
