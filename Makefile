@@ -11,7 +11,7 @@ ACTIVATE := source $(BIN)/activate
 PORT ?= 8888
 
 .PHONY: lab test system-deps venv install ui-install lint test-python test-js test-ui \
-        test-integration bench bench-load bench-hub reliability clean
+        test-integration bench bench-load bench-hub reliability dist clean
 
 # A store, workspaces and settings of its own under .demo-data/, emptied at each start
 # (HISTORY=keep keeps the sessions of earlier demo runs).
@@ -82,17 +82,29 @@ bench: install
 bench-load: install
 	@$(ACTIVATE) && python benchmarks/load.py --output docs/performance.md
 
-# The hub service's KPIs, CSV and report over 10k, 100k and 1M imported sessions, on SQLite
-# and PostgreSQL: writes its section of docs/performance.md. BENCH_HUB_SIZES picks sizes.
+# The hub service's KPIs, CSV and report over 10k, 100k and 1M imported sessions, and over
+# months in which 1,000 and 10,000 users come nearly every day, on SQLite and PostgreSQL:
+# writes its section of docs/performance.md. BENCH_HUB_SIZES and BENCH_HUB_DAILY_USERS pick.
 BENCH_HUB_SIZES ?= 10000 100000 1000000
+BENCH_HUB_DAILY_USERS ?= 1000 10000
 bench-hub: install
 	@$(ACTIVATE) && python benchmarks/bench_hub.py --sizes $(BENCH_HUB_SIZES) \
-	    --output docs/performance.md
+	    --daily-users $(BENCH_HUB_DAILY_USERS) --output docs/performance.md
 
 # The reliability and security tests once more, with a log of what they did: writes
 # docs/reliability.md (requests tried, faults injected, sessions recovered, 5xx seen).
 reliability: system-deps install
 	@$(ACTIVATE) && python scripts/reliability_report.py --output docs/reliability.md
+
+# The release files, as `pip install jupyter-usage` will get them: an sdist and a wheel
+# (with the prebuilt labextension) in $(DIST), checked as PyPI renders them. Until the
+# first release, `pip install dist/jupyter_usage-*.whl` installs the package.
+DIST ?= dist
+dist: install
+	$(BIN)/pip install -q "build>=1.2" "twine>=5"
+	rm -f $(DIST)/jupyter_usage-*
+	$(BIN)/python -m build --outdir $(DIST) .
+	$(BIN)/twine check --strict $(DIST)/jupyter_usage-*
 
 clean:
 	rm -rf $(VENV) node_modules ui-tests/node_modules lib jupyter_usage/labextension \

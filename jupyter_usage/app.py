@@ -11,8 +11,10 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, List, Unicode, default
+from traitlets.config import Config
 
 from .budget import NO_HUB, NO_SERVICE_NAME, BudgetReader, ServiceAnswer
+from .config_errors import ConfigError, ignored_in_confd, take_out_refused
 from .core import CoreSettings, UsageCore
 from .cost import CostModel
 from .handlers import handlers
@@ -29,6 +31,7 @@ from .sampling.processes import ProcessTree
 from .sampling.sampler import Sampler, Sources, series_values
 from .series import SeriesStore
 from .server_watch import ServerWatch
+from .service_rates import ServiceRates
 from .session import SessionRecorder
 from .stop_signals import StopSignals
 from .store import SessionStore
@@ -232,9 +235,37 @@ class UsageApp(ExtensionApp):
     def _default_data_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "jupyter_usage")
 
+    # -- configuration mistakes: the rest of the config stays in force --
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._config_errors: list[ConfigError] = []
+        super().__init__(**kwargs)
+
+    def update_config(self, config: Config) -> None:
+        kept, errors = take_out_refused(config, {"UsageApp": self, "CostModel": CostModel()})
+        for error in errors:
+            self._report_config_error(error)
+        super().update_config(kept)
+
+    def _report_config_error(self, error: ConfigError) -> None:
+        if error in self._config_errors:
+            return  # jupyter_server applies the same config more than once
+        self._config_errors.append(error)
+        self.log.error("jupyter_usage: %s", error.message)
+
+    @property
+    def config_errors(self) -> list[ConfigError]:
+        return list(self._config_errors)
+
+    def _find_ignored_config(self) -> None:
+        paths = getattr(self.serverapp, "config_file_paths", None) or []
+        for error in ignored_in_confd(list(paths), ["UsageApp", "CostModel"], self.config):
+            self._report_config_error(error)
+
     # -- wiring --
 
     def initialize_settings(self) -> None:
+        self._find_ignored_config()
         self.series = SeriesStore()
         self.sampler = Sampler(
             self._sources(),
@@ -297,6 +328,7 @@ class UsageApp(ExtensionApp):
                 idle_after_seconds=self.idle_after_seconds,
                 metrics_per_kernel=self.metrics_per_kernel,
                 hub_service_name=self.hub_service_name,
+                config_errors=tuple(error.to_json() for error in self.config_errors),
             ),
             sampler=self.sampler,
             series=self.series,
@@ -322,6 +354,7 @@ class UsageApp(ExtensionApp):
                 collector=self.collector,
                 interval_seconds=self.checkpoint_interval,
                 log=self.log,
+                service_rates=self._service_rates(),
             )
             if self.hub_client is not None
             else None
@@ -347,6 +380,18 @@ class UsageApp(ExtensionApp):
             interval_seconds=self._report_seconds,
             user=client.user,
             no_service_reason=f"the hub has no service named {name!r}",
+        )
+
+    def _service_rates(self) -> ServiceRates | None:
+        """The hub service's price list, asked until it answers (once per report
+        interval): with a service, its rates price the session."""
+        client, name = self.hub_client, self.hub_service_name
+        if client is None or not name:
+            return None
+        return ServiceRates(
+            lambda: client.service_rates(name, client.user_model().profile),
+            retry_seconds=self._report_seconds,
+            log=self.log,
         )
 
     def _sources(self) -> Sources:

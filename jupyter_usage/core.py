@@ -25,12 +25,14 @@ from .budget import (
     takes_json,
     unavailable,
 )
+from .budget_unreported import totals_of_record, with_unreported
 from .hubclient import HubClient
 from .kernel_history import KernelHistory
 from .oom import OomWatch
 from .records import SEEN_KEY
 from .sampling.sampler import Sampler
 from .series import SeriesStore
+from .service_rates import LOCAL, RATES_SOURCE_KEY
 from .session import SessionRecorder, last_unseen_summary
 from .store import SessionStore
 from .uploader import SessionUploader
@@ -48,6 +50,8 @@ class CoreSettings:
     idle_after_seconds: float
     metrics_per_kernel: bool = False
     hub_service_name: str = ""
+    config_errors: tuple[dict[str, Any], ...] = ()
+    """Settings not in force (config_errors.ConfigError.to_json())."""
 
 
 def _unknown() -> float | None:
@@ -189,15 +193,27 @@ class UsageCore:
         if self.budgets is None:
             return unavailable(self.no_budget_reason, self.recorder.user)
         status = await asyncio.to_thread(self.budgets.status)
-        return budget_json(status, self.session_rate(), time.time())
+        rate = self.session_rate()
+        body = budget_json(status, rate, time.time())
+        if status.fetched_at is None or not body["budgets"]:
+            return body
+        reported = None
+        if self.hub_uploader is not None:
+            record = self.hub_uploader.current_reported_by(status.fetched_at)
+            if record is not None and record.get("id") == self.recorder.id:
+                reported = totals_of_record(record)
+        return with_unreported(body, self._session_totals(), reported, rate.of)
 
     async def budget_takes(self) -> list[dict[str, Any]]:
         """What this session has taken from each of the user's budgets."""
         if self.budgets is None:
             return []
         status = await asyncio.to_thread(self.budgets.status)
+        return takes_json(status, self._session_totals())
+
+    def _session_totals(self) -> SessionTotals:
         body = self.recorder.session_json()
-        totals = SessionTotals(
+        return SessionTotals(
             started=body["started"],
             now=body["started"] + body["duration_seconds"],
             cost=body["cost"]["total"],
@@ -206,7 +222,6 @@ class UsageCore:
             memory_byte_seconds=body["memory_byte_seconds"],
             gpu_seconds=body["gpu_seconds"],
         )
-        return takes_json(status, totals)
 
     def session_rate(self) -> SessionRate:
         """How fast this session spends at the latest sample."""
@@ -241,7 +256,9 @@ class UsageCore:
             },
             "store": {"persistent": self.store.persistent, "status": self.store.status},
             "rates": self.recorder.rates.to_json(),
+            "rates_source": self.recorder.meta.get(RATES_SOURCE_KEY, LOCAL),
             "idle_culler_timeout_seconds": self.culler_timeout_seconds(),
+            "config_errors": list(self.settings.config_errors),
         }
 
     async def hub(self) -> dict[str, Any]:

@@ -256,15 +256,25 @@ class Cost:
     """Keys cpu, memory, gpu, disk and server."""
     basis_fallbacks: tuple[str, ...] = ()
     """Resources billed on usage because no allocation was known for some of the time."""
+    billed: dict[str, float] | None = None
+    """The quantities priced: cpu_core_seconds, memory_byte_seconds, gpu_seconds,
+    disk_byte_seconds and seconds (the duration), so that a view can show "2 cores
+    reserved for 4 min" beside the money."""
+    billed_reserved: tuple[str, ...] = ()
+    """Resources whose billed quantity is the reservation, larger than the use."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "currency": self.currency,
             "total": self.total,
             "basis": self.basis,
             "breakdown": dict(self.breakdown),
             "basis_fallbacks": list(self.basis_fallbacks),
         }
+        if self.billed is not None:
+            body["billed"] = dict(self.billed)
+            body["billed_reserved"] = list(self.billed_reserved)
+        return body
 
 
 def cost_of(totals: UsageTotals, rates: Rates) -> Cost:
@@ -306,12 +316,21 @@ def cost_of(totals: UsageTotals, rates: Rates) -> Cost:
         "disk": disk / BYTES_PER_GIB / (HOURS_PER_MONTH * SECONDS_PER_HOUR) * rates.disk_gib_month,
         "server": totals.duration_seconds / SECONDS_PER_HOUR * rates.server_hour,
     }
+    billed = {
+        "cpu_core_seconds": cpu,
+        "memory_byte_seconds": memory,
+        "gpu_seconds": math.fsum(gpu_by_model.values()),
+        "disk_byte_seconds": disk,
+        "seconds": totals.duration_seconds,
+    }
     return Cost(
         currency=rates.currency,
         total=math.fsum(breakdown.values()),
         basis=basis,
         breakdown=breakdown,
         basis_fallbacks=_fallbacks(totals) if basis != "used" else (),
+        billed=billed,
+        billed_reserved=_reserved(totals, billed) if basis != "used" else (),
     )
 
 
@@ -360,6 +379,17 @@ def _gpu_model(layer: Mapping[str, Any], model: str) -> float | None:
 
 def _pick(basis: str, used: _T, allocated: _T, larger: _T) -> _T:
     return {"used": used, "allocated": allocated, "max": larger}[basis]
+
+
+def _reserved(totals: UsageTotals, billed: Mapping[str, float]) -> tuple[str, ...]:
+    # Where the bill is for more than was used, it is the reservation that was billed.
+    used = {
+        "cpu": (totals.cpu_core_seconds, billed["cpu_core_seconds"]),
+        "memory": (totals.memory_byte_seconds, billed["memory_byte_seconds"]),
+        "gpu": (totals.gpu_utilization_seconds, billed["gpu_seconds"]),
+        "disk": (totals.disk_byte_seconds, billed["disk_byte_seconds"]),
+    }
+    return tuple(r for r, (use, bill) in used.items() if bill > use * (1 + 1e-9) and bill > 0)
 
 
 def _fallbacks(totals: UsageTotals) -> tuple[str, ...]:

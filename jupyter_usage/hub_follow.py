@@ -14,6 +14,7 @@ import logging
 from .cost import CostModel
 from .hubclient import HubClient, HubInfo
 from .metrics import UsageCollector
+from .service_rates import LOCAL, RATES_SOURCE_KEY, SERVICE, ServiceRates
 from .session import SessionRecorder
 from .store import SessionStore
 from .uploader import SessionUploader
@@ -31,6 +32,7 @@ class HubFollower:
         collector: UsageCollector,
         interval_seconds: float,
         log: logging.Logger,
+        service_rates: ServiceRates | None = None,
     ) -> None:
         self.hub_client = hub_client
         self.hub_uploader = hub_uploader
@@ -40,12 +42,16 @@ class HubFollower:
         self.collector = collector
         self.interval_seconds = interval_seconds
         self.log = log
+        self.service_rates = service_rates
+        self._info: HubInfo | None = None
 
     async def run(self) -> None:
         """Learn the hub's view of this server, then keep the history service fed."""
         info: HubInfo = await asyncio.to_thread(self.hub_client.user_model)
         await asyncio.to_thread(self.apply, info)
         while True:
+            if self.service_rates is not None and self.service_rates.due() and self._info:
+                await asyncio.to_thread(self.price, self._info)
             if self.hub_uploader is not None:
                 record = await asyncio.to_thread(self.store.get, self.recorder.id)
                 try:
@@ -58,11 +64,23 @@ class HubFollower:
         """The hub's start time, groups and profile shape this session and its rates."""
         if not info.available:
             return
+        self._info = info
         self.collector.set_groups(info.groups)
-        rates = self.cost_model.effective_rates(info.groups, info.profile)
-        self.recorder.set_rates(rates)
+        self.price(info)
         self.recorder.update_meta(groups=list(info.groups), profile=info.profile)
         self.recorder.set_started(info.started or self.recorder.started, rewrite=True)
+
+    def price(self, info: HubInfo) -> None:
+        """The service's rates when it has told them (they are the hub's price list), else
+        this server's CostModel for the user's groups and profile."""
+        rates = self.cost_model.effective_rates(info.groups, info.profile)
+        source = LOCAL
+        if self.service_rates is not None:
+            from_service = self.service_rates.fetch(rates)
+            if from_service is not None:
+                rates, source = from_service, SERVICE
+        self.recorder.set_rates(rates)
+        self.recorder.update_meta(**{RATES_SOURCE_KEY: source})
 
 
 async def deliver_last(hub_uploader: SessionUploader | None, log: logging.Logger) -> None:

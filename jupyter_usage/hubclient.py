@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, cast
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import quote, unquote, urlencode, urlparse
 
 from ._version import __version__
 from .logonce import LogOnce
@@ -566,6 +566,29 @@ class HubClient:
                 answer.message(),
             )
         return answer
+
+    def service_rates(
+        self, name: str = "usage", profile: str | None = None, *, timeout_seconds: float = 2.0
+    ) -> Any:
+        """The service's price list for this server (`GET api/v1/rates`), or None when it
+        cannot say."""
+        base = self.service_url(name)
+        if base is None:
+            return None
+        query = urlencode(
+            {"server_name": self.server_name or "", **({"profile": profile} if profile else {})}
+        )
+        answer = self.request("GET", f"{base}api/v1/rates?{query}", timeout_seconds=timeout_seconds)
+        if not answer.ok:
+            self.log_once(
+                f"rates:{name}",
+                logging.INFO,
+                "jupyter_usage: the usage service cannot tell its rates (%s); pricing with "
+                "this server's CostModel until it does",
+                answer.message(),
+            )
+            return None
+        return answer.body
 
     def forget_service_url(self, name: str) -> None:
         """Ask the hub again next time (the address answered 404, say)."""

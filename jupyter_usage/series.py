@@ -189,7 +189,12 @@ class SeriesStore:
         if isinstance(names, str):
             names = (names,)
         with self._lock:
-            covering = [ring for ring in self._rings if ring.covers(since)]
+            # A ring that lacks less than one point of the answer still covers it: a
+            # client's `since` is a few seconds older than the ring's newest sample
+            # minus its window (its clock, or a snapshot a refresh old), and a whole
+            # range at a coarser step for those seconds would halve a 30 s burst.
+            reach = since + (step or 0.0)
+            covering = [ring for ring in self._rings if ring.covers(reach)]
             if exact:
                 assert step is not None
                 source, per_point = self._exact_source(step, covering)

@@ -171,17 +171,120 @@ def cpu_at_limit(facts: SessionFacts) -> str | None:
     )
 
 
+SIZE_MARGIN = 0.2
+"""Headroom above the peak that a suggested size keeps (a fifth, as jobstats advises)."""
+
+MEMORY_SIZES_BYTES = tuple(2**n * 256 * MIB for n in range(13))
+"""Sizes a profile is usually offered in: 256 MiB, 512 MiB, 1 GiB … 1 TiB."""
+
+CPU_SIZES_CORES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+
+
+def suggested_size(peak: float, sizes: tuple[float, ...]) -> float | None:
+    """The smallest of `sizes` that holds `peak` with `SIZE_MARGIN`; None above them all."""
+    wanted = peak * (1 + SIZE_MARGIN)
+    return next((size for size in sizes if size >= wanted), None)
+
+
+def format_duration(seconds: float) -> str:
+    """`45 min`, `2 h`, `1.5 h`: how long a reservation lasted."""
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} min"
+    return f"{format_number(seconds / 3600)} h"
+
+
 def memory_oversized(facts: SessionFacts) -> str | None:
     peak, limit = facts.peak_memory_bytes, facts.memory_limit_bytes
-    if peak is None or not limit or not facts.long_enough or peak >= 0.5 * limit:
+    if peak is None or not limit or not facts.long_enough or facts.duration_seconds is None:
         return None
+    suggested = suggested_size(peak, MEMORY_SIZES_BYTES)
+    if suggested is None or suggested >= limit:
+        return None
+    unused = limit - peak
     return Advice(
         "advice.memory_oversized",
-        {"peak_bytes": peak, "limit_bytes": limit},
+        {
+            "peak_bytes": peak,
+            "limit_bytes": limit,
+            "suggested_bytes": int(suggested),
+            "unused_bytes": unused,
+            "duration_seconds": facts.duration_seconds,
+        },
         trans.gettext(
-            "Your memory peaked at %1 of the %2 limit: a smaller server profile would do.",
+            "Your memory peaked at %1 of %2: a %3 profile would have been enough; %4 was "
+            "reserved and unused for %5.",
             format_bytes(peak),
             format_bytes(limit),
+            format_bytes(suggested),
+            format_bytes(unused),
+            format_duration(facts.duration_seconds),
+        ),
+    )
+
+
+def memory_fits(facts: SessionFacts) -> str | None:
+    peak, limit = facts.peak_memory_bytes, facts.memory_limit_bytes
+    if peak is None or not limit or not facts.long_enough or peak >= 0.9 * limit:
+        return None
+    suggested = suggested_size(peak, MEMORY_SIZES_BYTES)
+    if suggested is not None and suggested < limit:
+        return None  # memory_oversized says what would do
+    return Advice(
+        "advice.memory_fits",
+        {"peak_bytes": peak, "limit_bytes": limit},
+        trans.gettext(
+            "Your memory peaked at %1 of the %2 limit (%3): this size fits, with room to spare.",
+            format_bytes(peak),
+            format_bytes(limit),
+            format_percent(peak / limit),
+        ),
+    )
+
+
+def memory_peak(facts: SessionFacts) -> str | None:
+    """Without a known limit the peak is still the number to ask for next time."""
+    peak = facts.peak_memory_bytes
+    if peak is None or facts.memory_limit_bytes or not facts.long_enough or peak <= 0:
+        return None
+    suggested = suggested_size(peak, MEMORY_SIZES_BYTES)
+    if suggested is None:
+        return None
+    return Advice(
+        "advice.memory_peak",
+        {"peak_bytes": peak, "suggested_bytes": int(suggested)},
+        trans.gettext(
+            "Your memory peaked at %1: ask for at least %2 next time.",
+            format_bytes(peak),
+            format_bytes(suggested),
+        ),
+    )
+
+
+def cpu_oversized(facts: SessionFacts) -> str | None:
+    peak, limit = facts.peak_cpu_cores, facts.cpu_limit_cores
+    if peak is None or not limit or not facts.long_enough or facts.duration_seconds is None:
+        return None
+    suggested = suggested_size(peak, CPU_SIZES_CORES)
+    if suggested is None or suggested >= limit:
+        return None
+    unused = limit - peak
+    return Advice(
+        "advice.cpu_oversized",
+        {
+            "peak_cores": peak,
+            "limit_cores": limit,
+            "suggested_cores": suggested,
+            "unused_cores": unused,
+            "duration_seconds": facts.duration_seconds,
+        },
+        trans.gettext(
+            "Your CPU use peaked at %1 of %2 cores: %3 cores would have been enough; %4 "
+            "cores were reserved and unused for %5.",
+            format_number(peak),
+            format_number(limit),
+            format_number(suggested),
+            format_number(unused),
+            format_duration(facts.duration_seconds),
         ),
     )
 
@@ -229,6 +332,9 @@ RULES: tuple[Rule, ...] = (
     memory_near_limit,
     cpu_at_limit,
     memory_oversized,
+    memory_fits,
+    memory_peak,
+    cpu_oversized,
     gpu_underused,
     mostly_idle,
 )

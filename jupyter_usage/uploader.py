@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -46,6 +48,9 @@ class SessionUploader:
         # A thousand servers checkpointing every 10 s must not post 100 times a second.
         self.current_every_seconds = current_every_seconds
         self._current_posted_at = float("-inf")
+        # The running session as the service accepted it lately, with the wall time:
+        # budgets add what came after (the service's figures trail by one report).
+        self._current_reports: deque[tuple[float, SessionRecord]] = deque(maxlen=4)
         self.backoff = client.backoff()
         self.delivered_total = 0
         self.last_error: str | None = None
@@ -60,6 +65,12 @@ class SessionUploader:
             "last_error": self.last_error,
             "retry_in_seconds": round(self.backoff.seconds_left(), 1),
         }
+
+    def current_reported_by(self, wall_time: float) -> SessionRecord | None:
+        """The running session as the service had accepted it at `wall_time` (None when
+        it had none of it, as far as this server knows)."""
+        before = [record for at, record in self._current_reports if at <= wall_time]
+        return before[-1] if before else None
 
     def deliver_pending(
         self,
@@ -113,6 +124,7 @@ class SessionUploader:
             if _accepted(answer, record):
                 if is_current:
                     self._current_posted_at = now
+                    self._current_reports.append((time.time(), record))
                 else:
                     self.store.mark_delivered([record["id"]])
                 accepted += 1

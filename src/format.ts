@@ -42,6 +42,30 @@ export function formatBytesOf(
   return `${usedText}${separator}${(limit / divisor).toFixed(1)} ${BYTE_UNITS[unit]}`;
 }
 
+/**
+ * `bytes` in the unit `formatBytesOf` gives `reference` (a limit), so that a peak
+ * reads in the unit of the figure beside it: `0.2 GiB`, not `167.8 MiB`, beside
+ * `0.2 / 4.0 GiB`. Without a reference, as `formatBytes`.
+ */
+export function formatBytesIn(
+  bytes: number | null | undefined,
+  reference: number | null | undefined
+): string {
+  if (reference === null || reference === undefined || !isFinite(reference)) {
+    return formatBytes(bytes);
+  }
+  if (bytes === null || bytes === undefined || !isFinite(bytes)) {
+    return '–';
+  }
+  let unit = 0;
+  let divisor = 1;
+  while (reference / divisor >= 1024 && unit < BYTE_UNITS.length - 1) {
+    divisor *= 1024;
+    unit++;
+  }
+  return `${(bytes / divisor).toFixed(unit === 0 ? 0 : 1)} ${BYTE_UNITS[unit]}`;
+}
+
 export function formatCores(cores: number | null | undefined): string {
   if (cores === null || cores === undefined || !isFinite(cores)) {
     return '–';

@@ -133,6 +133,19 @@ export interface IConfig {
   idle_culler_timeout_seconds?: number | null;
   history_bytes?: number;
   kernel_history_bytes?: number;
+  /** Settings not in force, found at start (empty when the config is clean). */
+  config_errors?: IConfigError[];
+}
+
+/** A setting that is not in force: refused (its default is used) or ignored. */
+export interface IConfigError {
+  /** `Class.name`, as in a config file. */
+  trait: string;
+  /** The configured value, as Python writes it. */
+  value: string;
+  message: string;
+  kind: 'refused' | 'ignored';
+  source?: string | null;
 }
 
 /** Money per resource, in `currency` units. */
@@ -150,6 +163,16 @@ export interface ICost {
   basis: string;
   breakdown: ICostBreakdown;
   basis_fallbacks?: string[];
+  /** The quantities priced (SI), absent from costs stored before they were sent. */
+  billed?: {
+    cpu_core_seconds: number;
+    memory_byte_seconds: number;
+    gpu_seconds: number;
+    disk_byte_seconds: number;
+    seconds: number;
+  };
+  /** Resources whose billed quantity is the reservation, larger than the use. */
+  billed_reserved?: string[];
 }
 
 /** `/session`: the session running now. */

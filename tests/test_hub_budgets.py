@@ -578,7 +578,7 @@ def test_everyone_near_or_over_a_budget_is_listed_on_the_report(tmp_path: Path) 
     # Fullest first: eve's 200 %, ada's 111 %, bob's 83 %; cy is not listed.
     assert [row["user"] for row in view["rows"]] == [html_name, "ada", "bob"]
     ada = view["rows"][1]
-    assert ada["state"] == "over, frees up 2026-07-01T00:00:00Z, servers stop 2026-06-10T12:02:00Z"
+    assert ada["state"] == "over, frees up 2026-07-01 00:00 UTC, servers stop 2026-06-10 12:02 UTC"
     assert (ada["used"], ada["percent"], ada["refused"]) == ("1.11 CPU core-hours", "111 %", 2)
     assert budgets_view(None) is None
     page = report_templates.get_template("sections/budgets.html").render(

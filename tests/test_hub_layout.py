@@ -14,8 +14,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "jupyter_usage"
 
-SHARED_WITH_THE_HUB = {"records", "hubclient", "traits", "currencies", "_version"}
-"""What the hub service may import of the extension (`_version`: the package's version)."""
+SHARED_WITH_THE_HUB = {"records", "hubclient", "traits", "currencies", "cost", "ledger", "_version"}
+"""What the hub service may import of the extension (`_version`: the package's version;
+`cost` and `ledger`: the service prices sessions with the servers' own `CostModel`)."""
+
+HUB_PLUGINS = {"jupyter_usage.tljh_plugin": {"jupyter_usage.hub.budgets"}}
+"""Modules outside the hub service that configure a hub, and the only part of the service
+each may name: the spawn hooks' public package. They are not the single-user extension."""
 
 WINGS = ("periods", "db", "intake", "kpis", "budgets", "report", "handlers")
 """Lowest first; a module of a wing imports only from its own wing and those before it.
@@ -77,7 +82,7 @@ def wing(name: str) -> int:
 
 
 HUB = sorted(name for name in MODULES if in_hub(name))
-EXTENSION = sorted(name for name in MODULES if not in_hub(name))
+EXTENSION = sorted(name for name in MODULES if not in_hub(name) and name not in HUB_PLUGINS)
 
 
 def test_the_wings_are_the_documented_ones() -> None:
@@ -94,6 +99,14 @@ def test_the_wings_are_the_documented_ones() -> None:
 def test_the_extension_never_imports_the_hub_service(name: str) -> None:
     for target, line, _ in imports(name):
         assert not in_hub(target), f"{name}:{line} imports {target}"
+
+
+@pytest.mark.parametrize("name", sorted(HUB_PLUGINS))
+def test_a_hub_plugin_names_only_the_spawn_hooks_of_the_hub_service(name: str) -> None:
+    assert name in MODULES
+    for target, line, _ in imports(name):
+        if in_hub(target):
+            assert target in HUB_PLUGINS[name], f"{name}:{line} imports {target}"
 
 
 @pytest.mark.parametrize("name", HUB)

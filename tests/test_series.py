@@ -415,10 +415,12 @@ def test_an_exact_query_answers_at_its_step_from_a_ring_that_divides_it() -> Non
     store = SeriesStore(((1.0, 60), (60.0, 60)))
     for i in range(600):
         store.add(10_000.0 + i, {"x": float(i)})
-    # 65 s back is past the 1 s ring: a rounded query reads the 60 s ring at 60 s…
-    assert store.query_with_meta(10_599.0 - 65, step=12.0)[1] == 60.0
+    # 75 s back is past the 1 s ring by more than a point: a rounded query reads the
+    # 60 s ring at 60 s (65 s back, less than a point past, stays at 12 s)…
+    assert store.query_with_meta(10_599.0 - 75, step=12.0)[1] == 60.0
+    assert store.query_with_meta(10_599.0 - 65, step=12.0)[1] == 12.0
     # …an exact one stays at 12 s, from the 1 s ring, with None where it holds nothing.
-    columns, step = store.query_with_meta(10_599.0 - 65, step=12.0, exact=True)
+    columns, step = store.query_with_meta(10_599.0 - 75, step=12.0, exact=True)
     assert step == 12.0
     assert columns["time"][0] == 10_524.0
     assert columns["x"][0] is None

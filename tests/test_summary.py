@@ -19,17 +19,22 @@ from jupyter_usage.summary import (
     advice_items,
     build_summary,
     cpu_at_limit,
+    cpu_oversized,
     format_bytes,
+    format_duration,
     format_money,
     format_percent,
     gpu_underused,
+    memory_fits,
     memory_near_limit,
     memory_oversized,
+    memory_peak,
     mostly_idle,
+    suggested_size,
 )
 
 HOUR = 3600.0
-# A one-hour session that trips no rule: memory at 60 %, CPU at 50 %, busy, no GPU.
+# A one-hour session of the right size: memory at 60 %, CPU at 50 %, busy, no GPU.
 QUIET = SessionFacts(
     duration_seconds=HOUR,
     accounted_seconds=HOUR,
@@ -50,8 +55,40 @@ def facts(**changes: Any) -> SessionFacts:
     return dataclasses.replace(QUIET, **changes)
 
 
-def test_a_quiet_session_gets_no_advice() -> None:
-    assert advice(QUIET) == []
+def test_a_session_of_the_right_size_is_told_so_with_its_numbers() -> None:
+    assert advice(QUIET) == [
+        "Your memory peaked at 4.8 GiB of the 8 GiB limit (60 %): this size fits, with room "
+        "to spare."
+    ]
+
+
+def test_a_session_too_short_to_judge_gets_no_advice() -> None:
+    assert advice(facts(duration_seconds=599.0, peak_memory_bytes=GIB)) == []
+
+
+def test_the_example_of_the_issue_names_the_size_and_the_waste() -> None:
+    # Peaked at 0.7 of 4 GiB over 2 h: said as a size to ask for and what lay unused.
+    sentences = advice(
+        facts(
+            duration_seconds=2 * HOUR,
+            peak_memory_bytes=int(0.7 * GIB),
+            memory_limit_bytes=4 * GIB,
+        )
+    )
+    assert sentences[0] == (
+        "Your memory peaked at 717 MiB of 4 GiB: a 1 GiB profile would have been enough; "
+        "3.3 GiB was reserved and unused for 2 h."
+    )
+
+
+def test_suggested_sizes_keep_a_fifth_above_the_peak() -> None:
+    sizes = (1.0, 2.0, 4.0)
+    assert suggested_size(0.8, sizes) == 1.0
+    assert suggested_size(0.9, sizes) == 2.0
+    assert suggested_size(4.0, sizes) is None
+    assert format_duration(45 * 60) == "45 min"
+    assert format_duration(10) == "1 min"
+    assert format_duration(1.5 * HOUR) == "1.5 h"
 
 
 def test_formatting_for_people() -> None:
@@ -67,9 +104,10 @@ def test_formatting_for_people() -> None:
 # (a) memory well below the limit
 
 
-def test_memory_oversized_fires_below_half_the_limit() -> None:
+def test_memory_oversized_fires_when_a_smaller_size_holds_the_peak() -> None:
     assert memory_oversized(facts(peak_memory_bytes=int(1.1 * GIB))) == (
-        "Your memory peaked at 1.1 GiB of the 8 GiB limit: a smaller server profile would do."
+        "Your memory peaked at 1.1 GiB of 8 GiB: a 2 GiB profile would have been enough; "
+        "6.9 GiB was reserved and unused for 1 h."
     )
 
 
@@ -84,6 +122,25 @@ def test_memory_oversized_fires_below_half_the_limit() -> None:
 )
 def test_memory_oversized_stays_quiet(changes: dict[str, Any]) -> None:
     assert memory_oversized(facts(**changes)) is None
+
+
+def test_memory_fits_and_memory_peak_speak_when_no_smaller_size_would_do() -> None:
+    assert memory_fits(facts(peak_memory_bytes=int(1.1 * GIB))) is None
+    assert memory_fits(facts(peak_memory_bytes=int(7.6 * GIB))) is None  # near the limit
+    assert memory_peak(QUIET) is None  # the limit is known
+    assert memory_peak(facts(memory_limit_bytes=None)) == (
+        "Your memory peaked at 4.8 GiB: ask for at least 8 GiB next time."
+    )
+    assert memory_peak(facts(memory_limit_bytes=None, duration_seconds=60.0)) is None
+
+
+def test_cpu_oversized_names_the_cores_that_would_do() -> None:
+    assert cpu_oversized(facts(peak_cpu_cores=0.3, duration_seconds=2 * HOUR)) == (
+        "Your CPU use peaked at 0.3 of 2 cores: 0.5 cores would have been enough; 1.7 cores "
+        "were reserved and unused for 2 h."
+    )
+    assert cpu_oversized(QUIET) is None  # 1 core with its margin needs the 2
+    assert cpu_oversized(facts(peak_cpu_cores=0.3, cpu_limit_cores=None)) is None
 
 
 # (b) memory near the limit
@@ -257,16 +314,23 @@ def test_build_summary_from_a_store_record() -> None:
         },
         "cost": RECORD["cost"],
         "advice": [
-            "Your memory peaked at 1.1 GiB of the 8 GiB limit: a smaller server profile would do.",
+            "Your memory peaked at 1.1 GiB of 8 GiB: a 2 GiB profile would have been enough; "
+            "6.9 GiB was reserved and unused for 2 h.",
             "The server was idle 75 % of the time at 0.42 USD/h: stop it when you are done.",
         ],
         "advice_items": [
             {
                 "code": "advice.memory_oversized",
-                "params": {"peak_bytes": int(1.1 * GIB), "limit_bytes": 8 * GIB},
+                "params": {
+                    "peak_bytes": int(1.1 * GIB),
+                    "limit_bytes": 8 * GIB,
+                    "suggested_bytes": 2 * GIB,
+                    "unused_bytes": 8 * GIB - int(1.1 * GIB),
+                    "duration_seconds": 2 * HOUR,
+                },
                 "message": (
-                    "Your memory peaked at 1.1 GiB of the 8 GiB limit: "
-                    "a smaller server profile would do."
+                    "Your memory peaked at 1.1 GiB of 8 GiB: a 2 GiB profile would have been "
+                    "enough; 6.9 GiB was reserved and unused for 2 h."
                 ),
             },
             {
@@ -317,7 +381,8 @@ def test_build_summary_with_unknown_limits_and_no_checkpoint() -> None:
     assert summary["peaks"]["memory_limit_bytes"] is None
     # Without limits, the limit-based rules are skipped but the others still speak.
     assert build_summary(RECORD, limits={})["advice"] == [
-        "The server was idle 75 % of the time at 0.42 USD/h: stop it when you are done."
+        "Your memory peaked at 1.1 GiB: ask for at least 2 GiB next time.",
+        "The server was idle 75 % of the time at 0.42 USD/h: stop it when you are done.",
     ]
 
 

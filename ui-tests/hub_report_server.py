@@ -34,13 +34,24 @@ from support.hub_process import (  # noqa: E402
 )
 
 HUB_NAME = "Physics Hub"
+OVER_BUDGET = "judy"
+BUDGETS = [{"user": OVER_BUDGET, "period": {"rolling_days": 30}, "server_hours": 0.5}]
+"""A budget judy's imported sessions have spent: her spawn is refused (the spawn page's
+test), and the report's Budgets section lists her."""
 
 
 def config(root: Path, port: int, db_url: str) -> Path:
     ports = {"proxy": port, "proxy_api": free_port(), "hub": free_port()}
     service = free_port()
+    service_config = root / "usage_service_config.py"
+    service_config.write_text(
+        f"c.UsageService.budgets = {BUDGETS!r}\n"
+        'c.UsageService.budget_enforcement = "spawn"\n'
+        'c.UsageService.budget_timezone = "Europe/Berlin"\n'
+    )
     command = service_command(
         db_url,
+        f"--UsageService.config_file={service_config}",
         f"--UsageService.hub_name={HUB_NAME}",
         # No poll: the imported sessions are the whole story of this hub.
         "--UsageService.hub_poll_interval=0",
@@ -59,6 +70,16 @@ c.JupyterHub.services = [
     }},
 ]
 c.JupyterHub.extra_user_scopes = {{"access:services!service=usage"}}
+c.Spawner.server_token_scopes = [
+    "users:activity!user",
+    "access:servers!server",
+    "access:services!service=usage",
+]
+c.UsageService.budget_timezone = "Europe/Berlin"
+
+from jupyter_usage.hub.budgets import refuse_over_budget
+
+c.Spawner.pre_spawn_hook = refuse_over_budget
 """
     )
     path = root / "jupyterhub_config.py"

@@ -9,7 +9,7 @@ const port = process.env.UI_HUB_PORT || '8887';
 
 module.exports = {
   testDir: './tests',
-  testMatch: 'hub-report.spec.ts',
+  testMatch: ['hub-report.spec.ts', 'hub-spawn-refusal.spec.ts'],
   timeout: 90000,
   retries: process.env.CI ? 1 : 0,
   workers: 1,

@@ -43,6 +43,12 @@ def day_of(time: float) -> float:
     return math.floor(time / DAY_SECONDS) * DAY_SECONDS
 
 
+def week_of(time: float) -> float:
+    """The start of the ISO week (Monday, UTC) of `time`; 1970-01-01 was a Thursday."""
+    day = day_of(time)
+    return day - ((day // DAY_SECONDS + 3) % 7) * DAY_SECONDS
+
+
 def day_starts(since: float, until: float) -> list[float]:
     """Starts of the UTC days that intersect `[since, until)`."""
     if until <= since:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
+import json
 import logging
 import os
 import secrets
@@ -33,11 +34,14 @@ from traitlets import Float, Int, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
 from jupyter_usage._version import __version__
+from jupyter_usage.cost import CostModel
 from jupyter_usage.hubclient import HubClient
 from jupyter_usage.traits import BoundedFloat
 
 from .budgets.config import BudgetConfig
 from .budgets.keeper import BudgetKeeper
+from .budgets.metering import Metering
+from .budgets.metering_config import MeteringConfig
 from .db.availability import (
     UNAVAILABLE,
     DatabaseHealth,
@@ -48,6 +52,7 @@ from .db.storage import NewerSchemaError, UsageDB
 from .handlers import Unavailable, routes
 from .intake.hub_sessions import HubSessions
 from .intake.hub_watch import HubPoller
+from .intake.report_limits import AllocationLookup
 from .intake.validation import (
     MAX_BODY_BYTES,
 )
@@ -55,11 +60,15 @@ from .intake.validation import (
 _T = TypeVar("_T")
 
 
-class UsageService(Application, BudgetConfig):
+class UsageService(Application, BudgetConfig, MeteringConfig):
     """Keeps the session history of every user of a JupyterHub and reports KPIs."""
 
-    # BudgetConfig comes second: its traits count as this class's own (`c.UsageService.…`).
+    # The mixins come after Application: their traits count as this class's own
+    # (`c.UsageService.…`).
     _budget_keeper: BudgetKeeper | None = None
+    _metering: Metering | None = None
+    _allocation_lookup: AllocationLookup | None = None
+    classes = [CostModel]
 
     name = "jupyter-usage-hub"
     description = __doc__ or ""
@@ -388,13 +397,27 @@ class UsageService(Application, BudgetConfig):
             )
             return
 
+    async def poll_when_ready(self, opening: asyncio.Task[None], poller: HubPoller) -> None:
+        """Polls from when the database is first ready: a poll before could only fail, and
+        warn about an outage on every clean start."""
+        await asyncio.shield(opening)
+        if self.health.ready:
+            await poller.run()
+
     def hub_poller(self, db: UsageDB) -> HubPoller | None:
         """The watch on the hub's servers, when polling is on and the hub gave a token."""
         client = HubClient.from_env(timeout_seconds=10, logger=self.log)
         if not self.hub_poll_interval or client is None:
             return None
         self.hub_sessions = HubSessions(db)
-        return HubPoller(self.hub_sessions, client, self.hub_poll_interval, self.run_db, self.log)
+        return HubPoller(
+            self.hub_sessions,
+            client,
+            self.hub_poll_interval,
+            self.run_db,
+            self.log,
+            on_poll=self.metering.saw_running,
+        )
 
     @property
     def budget_keeper(self) -> BudgetKeeper:
@@ -402,6 +425,25 @@ class UsageService(Application, BudgetConfig):
         if self._budget_keeper is None:
             self._budget_keeper = BudgetKeeper(self)
         return self._budget_keeper
+
+    @property
+    def metering(self) -> Metering:
+        """The price list (`c.CostModel.…` in the service's config) and the profiles'
+        allocations; the rates that apply to money on the hub."""
+        if self._metering is None:
+            self._metering = Metering(
+                CostModel(parent=self),
+                self.parsed_profile_allocations,
+                configured=bool(self.config.get("CostModel")),
+            )
+        return self._metering
+
+    @property
+    def allocation_lookup(self) -> AllocationLookup:
+        """Each reported session's allocation, cached (report_limits.py)."""
+        if self._allocation_lookup is None:
+            self._allocation_lookup = AllocationLookup(self.db)
+        return self._allocation_lookup
 
     def is_reader_of_all(self, model: dict[str, Any]) -> bool:
         """Admins, and holders of the admin scope, read everyone's sessions."""
@@ -436,9 +478,24 @@ class UsageService(Application, BudgetConfig):
                 self.service_prefix,
                 _redact(self.db_url),
             )
+            if self.metering.configured:
+                self.log.info(
+                    "Pricing sessions with c.CostModel of this service's config: %s; it is "
+                    "the price list of the hub (servers fetch it from api/v1/rates)",
+                    json.dumps(self.metering.rates((), None).to_json(), sort_keys=True),
+                )
+            else:
+                self.log.info(
+                    "No c.CostModel in this service's config: servers price sessions with "
+                    "their own, and budgets count the costs they report"
+                )
             opening = asyncio.create_task(self.open_database(db))
             poller = self.hub_poller(db)
-            poll_task = asyncio.create_task(poller.run()) if poller is not None else None
+            poll_task = (
+                asyncio.create_task(self.poll_when_ready(opening, poller))
+                if poller is not None
+                else None
+            )
             budget_task = None
             if self.budgets:
                 budget_task = asyncio.create_task(self.budget_keeper.enforcer.run())

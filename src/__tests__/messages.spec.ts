@@ -44,8 +44,35 @@ describe('formatMessage', () => {
       ],
       [
         'advice.memory_oversized',
-        { peak_bytes: GIB, limit_bytes: 8 * GIB },
-        'smaller'
+        {
+          peak_bytes: 0.7 * GIB,
+          limit_bytes: 4 * GIB,
+          suggested_bytes: GIB,
+          unused_bytes: 3.3 * GIB,
+          duration_seconds: 7200
+        },
+        'a 1.0 GiB profile would have been enough; 3.3 GiB was reserved and unused for 2 h 0 min'
+      ],
+      [
+        'advice.memory_fits',
+        { peak_bytes: 4.8 * GIB, limit_bytes: 8 * GIB },
+        '(60 %): this size fits'
+      ],
+      [
+        'advice.memory_peak',
+        { peak_bytes: 1.1 * GIB, suggested_bytes: 2 * GIB },
+        'ask for at least 2.0 GiB'
+      ],
+      [
+        'advice.cpu_oversized',
+        {
+          peak_cores: 0.3,
+          limit_cores: 2,
+          suggested_cores: 0.5,
+          unused_cores: 1.7,
+          duration_seconds: 7200
+        },
+        'peaked at 0.3 of 2 cores: 0.5 cores would have been enough; 1.7 cores'
       ],
       [
         'advice.gpu_underused',

@@ -2,7 +2,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import {
-  formatBytes,
+  formatBytesIn,
   formatBytesOf,
   formatCores,
   formatPercent,
@@ -152,7 +152,7 @@ export function NowView(props: INowViewProps): JSX.Element {
           ['memory_bytes'],
           memory.limit_bytes,
           warns(memory.used_bytes, memory.limit_bytes),
-          formatBytes,
+          value => formatBytesIn(value, memory.limit_bytes),
           formatBytesOf(memory.used_bytes, memory.limit_bytes)
         )}
       </Meter>
@@ -196,7 +196,7 @@ export function NowView(props: INowViewProps): JSX.Element {
               ['disk_used_bytes'],
               entry.total_bytes,
               warns(entry.used_bytes, entry.total_bytes),
-              formatBytes,
+              value => formatBytesIn(value, entry.total_bytes),
               formatBytesOf(entry.used_bytes, entry.total_bytes)
             )}
         </Meter>

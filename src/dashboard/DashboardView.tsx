@@ -5,6 +5,7 @@ import { StateMessage } from '../components/StateMessage';
 import {
   basename,
   formatBytes,
+  formatBytesIn,
   formatCores,
   formatMoney,
   formatPercent,
@@ -14,6 +15,7 @@ import { peakOf } from '../history';
 import { IHistory, IKernelHistory, ISession, ISnapshot } from '../wire';
 import { KernelHistoryTable } from './KernelHistoryTable';
 import { KERNEL_COLORS, kernelTitle } from './kernels';
+import { IHeadlineFigure } from './HeadlineFigures';
 import { IRange, RANGES } from './ranges';
 import { IChartMark, IChartSeries, TimeChart } from './TimeChart';
 
@@ -76,6 +78,34 @@ function stacked(
     below = next;
   }
   return sums;
+}
+
+/** Now, peak and limit, those that are known, formatted for the headline. */
+function nowPeakLimit(
+  trans: TranslationBundle,
+  format: (value: number) => string,
+  now: number | null | undefined,
+  peak: number | null | undefined,
+  limit?: number | null,
+  limitLabel?: string
+): IHeadlineFigure[] {
+  const figures: IHeadlineFigure[] = [];
+  const known = (value: number | null | undefined): value is number =>
+    value !== null && value !== undefined && isFinite(value);
+  if (known(now)) {
+    figures.push({ key: 'now', label: trans.__('Now'), value: format(now) });
+  }
+  if (known(peak)) {
+    figures.push({ key: 'peak', label: trans.__('Peak'), value: format(peak) });
+  }
+  if (known(limit)) {
+    figures.push({
+      key: 'limit',
+      label: limitLabel ?? trans.__('Limit'),
+      value: format(limit)
+    });
+  }
+  return figures;
 }
 
 /** What sets a chart's axis apart: its unit, how values read, binary ticks. */
@@ -155,6 +185,14 @@ export function DashboardView(props: IDashboardViewProps): JSX.Element {
             ? limit(cpuLimit, trans.__('Limit'))
             : limit(cpuTop, trans.__("Limit (the machine's cores)")))
         ],
+        figures: nowPeakLimit(
+          trans,
+          value => trans.__('%1 cores', formatCores(value)),
+          latestOf(columns.cpu_cores),
+          peakOf(columns.cpu_cores_max),
+          cpuTop,
+          cpuLimit === null ? trans.__('Machine') : undefined
+        ),
         summary: trans.__(
           'Now %1 of %2 cores, peak %3 cores.',
           formatCores(latestOf(columns.cpu_cores)),
@@ -172,6 +210,13 @@ export function DashboardView(props: IDashboardViewProps): JSX.Element {
           ...usedAndPeak('memory_bytes', trans.__('Memory used')),
           ...limit(memoryLimit, trans.__('Limit'))
         ],
+        figures: nowPeakLimit(
+          trans,
+          value => formatBytesIn(value, memoryLimit),
+          latestOf(columns.memory_bytes),
+          peakOf(columns.memory_bytes_max),
+          memoryLimit
+        ),
         summary: trans.__(
           'Now %1 of %2, peak %3; %4 out-of-memory kills in the range.',
           formatBytes(latestOf(columns.memory_bytes)),
@@ -245,6 +290,12 @@ export function DashboardView(props: IDashboardViewProps): JSX.Element {
             },
             ...limit(100, trans.__('100 %'))
           ],
+          figures: nowPeakLimit(
+            trans,
+            formatPercent,
+            gpu.utilization_percent,
+            peakOf(columns[`${name}_utilization_percent`])
+          ),
           summary: trans.__('Now %1.', formatPercent(gpu.utilization_percent))
         },
         {
@@ -260,6 +311,13 @@ export function DashboardView(props: IDashboardViewProps): JSX.Element {
             },
             ...limit(gpu.memory_total_bytes, trans.__('GPU memory'))
           ],
+          figures: nowPeakLimit(
+            trans,
+            value => formatBytesIn(value, gpu.memory_total_bytes),
+            gpu.memory_used_bytes,
+            peakOf(columns[`${name}_memory_bytes`]),
+            gpu.memory_total_bytes
+          ),
           summary: trans.__(
             'Now %1 of %2.',
             formatBytes(gpu.memory_used_bytes),
@@ -283,6 +341,14 @@ export function DashboardView(props: IDashboardViewProps): JSX.Element {
           },
           ...limit(disk.total_bytes, trans.__('Quota or filesystem size'))
         ],
+        figures: nowPeakLimit(
+          trans,
+          value => formatBytesIn(value, disk.total_bytes),
+          disk.used_bytes,
+          peakOf(columns.disk_used_bytes),
+          disk.total_bytes,
+          trans.__('Size')
+        ),
         summary: trans.__(
           'Now %1 of %2.',
           formatBytes(disk.used_bytes),
@@ -305,6 +371,23 @@ export function DashboardView(props: IDashboardViewProps): JSX.Element {
             label: trans.__('Sent'),
             values: columns.network_tx_bytes_per_second ?? [],
             color: ACCENT
+          }
+        ],
+        figures: [
+          {
+            key: 'received',
+            label: trans.__('Received now'),
+            value: formatRate(latestOf(columns.network_rx_bytes_per_second))
+          },
+          {
+            key: 'sent',
+            label: trans.__('Sent now'),
+            value: formatRate(latestOf(columns.network_tx_bytes_per_second))
+          },
+          {
+            key: 'peak',
+            label: trans.__('Peak received'),
+            value: formatRate(peakOf(columns.network_rx_bytes_per_second))
           }
         ],
         summary: trans.__(
@@ -394,11 +477,37 @@ function costChart(
     spent.push(null);
     projection.push(projected.total_at_cull);
   }
+  const figures: IHeadlineFigure[] = [
+    {
+      key: 'so-far',
+      label: trans.__('So far'),
+      value: formatMoney(last, currency)
+    }
+  ];
+  const perHour = session?.cost.per_hour;
+  if (perHour !== null && perHour !== undefined) {
+    figures.push({
+      key: 'per-hour',
+      label: trans.__('Per hour now'),
+      value: formatMoney(perHour, currency)
+    });
+  }
+  if (
+    projected?.total_at_cull !== null &&
+    projected?.total_at_cull !== undefined
+  ) {
+    figures.push({
+      key: 'at-cull',
+      label: trans.__("At the culler's stop"),
+      value: formatMoney(projected.total_at_cull, currency)
+    });
+  }
   return (
     <TimeChart
       key="cost"
       id="cost"
       title={trans.__('Cost of this session')}
+      figures={figures}
       unit={currency}
       times={allTimes}
       format={format}

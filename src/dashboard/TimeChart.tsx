@@ -3,6 +3,7 @@ import uPlot from 'uplot';
 
 import { useUPlot } from '../components/useUPlot';
 import { binaryTicks, formatBinaryTick } from './axes';
+import { HeadlineFigures, IHeadlineFigure } from './HeadlineFigures';
 
 /**
  * A full-width time chart of the dashboard, drawn by uPlot like the panel's
@@ -49,6 +50,8 @@ export interface ITimeChartProps {
   marks?: readonly IChartMark[];
   /** A short text of the figures for assistive technology. */
   summary: string;
+  /** Figures written above the chart (now, peak, limit…). */
+  figures?: readonly IHeadlineFigure[];
   /** Shown instead of the chart when there is nothing to draw. */
   empty?: string | null;
   height?: number;
@@ -338,6 +341,7 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
       <figcaption className="jp-UsageDashboard-chartTitle">
         {props.title}
       </figcaption>
+      <HeadlineFigures figures={props.figures ?? []} label={props.title} />
       {props.empty && (
         <p className="jp-UsageDashboard-empty" role="status">
           {props.empty}

@@ -4,6 +4,7 @@ import {
   basename,
   formatBytes,
   formatBytesOf,
+  formatDuration,
   formatMoney,
   formatPercent
 } from '../format';
@@ -30,6 +31,8 @@ const bytesAt = (params: Params): string =>
   num(params.limit_bytes) !== null
     ? formatBytesOf(num(params.used_bytes), num(params.limit_bytes))
     : formatBytes(num(params.used_bytes));
+const cores = (value: unknown): string =>
+  String(Math.round((num(value) ?? 0) * 10) / 10);
 const ratio = (part: unknown, whole: unknown): string => {
   const p = num(part);
   const w = num(whole);
@@ -74,9 +77,34 @@ const FORMATTERS: { [code: string]: Formatter } = {
     ),
   'advice.memory_oversized': (trans, p) =>
     trans.__(
-      'Your memory peaked at %1 of the %2 limit: a smaller server profile would do.',
+      'Your memory peaked at %1 of %2: a %3 profile would have been enough; %4 was reserved and unused for %5.',
       formatBytes(num(p.peak_bytes)),
-      formatBytes(num(p.limit_bytes))
+      formatBytes(num(p.limit_bytes)),
+      formatBytes(num(p.suggested_bytes)),
+      formatBytes(num(p.unused_bytes)),
+      formatDuration(num(p.duration_seconds))
+    ),
+  'advice.memory_fits': (trans, p) =>
+    trans.__(
+      'Your memory peaked at %1 of the %2 limit (%3): this size fits, with room to spare.',
+      formatBytes(num(p.peak_bytes)),
+      formatBytes(num(p.limit_bytes)),
+      ratio(p.peak_bytes, p.limit_bytes)
+    ),
+  'advice.memory_peak': (trans, p) =>
+    trans.__(
+      'Your memory peaked at %1: ask for at least %2 next time.',
+      formatBytes(num(p.peak_bytes)),
+      formatBytes(num(p.suggested_bytes))
+    ),
+  'advice.cpu_oversized': (trans, p) =>
+    trans.__(
+      'Your CPU use peaked at %1 of %2 cores: %3 cores would have been enough; %4 cores were reserved and unused for %5.',
+      cores(p.peak_cores),
+      cores(p.limit_cores),
+      cores(p.suggested_cores),
+      cores(p.unused_cores),
+      formatDuration(num(p.duration_seconds))
     ),
   'advice.gpu_underused': (trans, p) => {
     const busy = formatPercent(100 * (num(p.utilization_fraction) ?? 0));

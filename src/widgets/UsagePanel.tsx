@@ -8,6 +8,7 @@ import * as React from 'react';
 
 import { usageUrl } from '../api';
 import { BudgetBars } from '../components/BudgetBars';
+import { ConfigErrors } from '../components/ConfigErrors';
 import { HistoryView } from '../components/HistoryView';
 import { KernelTable } from '../components/KernelTable';
 import { NowView } from '../components/NowView';
@@ -70,7 +71,12 @@ export class UsagePanel extends SidePanel {
     const model = this._model;
     const budgets = ReactWidget.create(
       <UseSignal signal={model.changed}>
-        {() => <BudgetBars budgets={model.budget} trans={trans} />}
+        {() => (
+          <>
+            <ConfigErrors errors={model.config?.config_errors} trans={trans} />
+            <BudgetBars budgets={model.budget} trans={trans} />
+          </>
+        )}
       </UseSignal>
     );
     budgets.addClass('jp-Usage-budgetHeader');

@@ -27,6 +27,7 @@ from jupyter_usage.hub.handlers import (
     BaseHandler,
     BudgetHandler,
     PageHandler,
+    RatesHandler,
     SessionsCsvHandler,
     SessionsHandler,
 )
@@ -170,7 +171,7 @@ def test_a_user_reads_only_their_own_sessions_through_every_route(
             shown = answer.body.decode(errors="replace")
             assert not [text for text in forbidden if text in shown], where
             if answer.status == 200:
-                if handler is BudgetHandler:  # the reader's own budgets, named by the token
+                if handler in (BudgetHandler, RatesHandler):  # the reader's own, by the token
                     assert answer.json()["user"] == reader, where
                 else:
                     assert posted[reader] in shown, where
@@ -178,7 +179,7 @@ def test_a_user_reads_only_their_own_sessions_through_every_route(
             else:
                 assert answer.status == 403, where
     # The user's own sessions come back, in JSON and CSV; everything else is refused.
-    mine = (SessionsHandler, SessionsCsvHandler, BudgetHandler)
+    mine = (SessionsHandler, SessionsCsvHandler, BudgetHandler, RatesHandler)
     own = {path for path, handler in routes if handler in mine}
     assert answered == own
 

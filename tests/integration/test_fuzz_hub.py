@@ -1,7 +1,7 @@
 """Fuzzing the hub history service's session reports in a real JupyterHub (issue 7).
 
 Hypothesis draws POST bodies that break the session schema of
-`jupyter_usage.hub.validation` (one wrong field in an otherwise valid report, values
+`jupyter_usage.hub.intake.validation` (one wrong field in an otherwise valid report, values
 of the wrong type, out of range, too long, with control characters or lone surrogates,
 JSON that is no object), bytes that are no JSON or no UTF-8, and bodies over the size
 limit. Each must get a 4xx with a JSON message from the service, sent with a real user's

@@ -1,4 +1,6 @@
-"""A plain (non-editable) install of the built wheel enables both halves of the extension."""
+"""The release files of `make dist`: checked as PyPI renders them, and a plain
+(non-editable) install of the wheel in a fresh venv enables both halves of the extension
+and runs the hub service."""
 
 from __future__ import annotations
 
@@ -32,8 +34,13 @@ def test_wheel_install_enables_server_and_lab_extensions(tmp_path: Path) -> None
     assert (ROOT / "jupyter_usage" / "labextension" / "package.json").exists(), (
         "build the labextension first (make install)"
     )
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path, ROOT)
-    wheels = list(tmp_path.glob("jupyter_usage-*.whl"))
+    assert (ROOT / ".venv" / "bin" / "python").exists(), "make dist runs in .venv (make install)"
+    dist = tmp_path / "dist"
+    built = run("make", "--no-print-directory", "-C", ROOT, "dist", f"DIST={dist}")
+    # twine check --strict, of the wheel and the sdist (its lines wrap at the terminal's width)
+    assert built.count("PASSED") == 2, built
+    assert len(list(dist.glob("jupyter_usage-*.tar.gz"))) == 1
+    wheels = list(dist.glob("jupyter_usage-*.whl"))
     assert len(wheels) == 1, wheels
     with zipfile.ZipFile(wheels[0]) as wheel:
         names = set(wheel.namelist())
@@ -53,7 +60,8 @@ def test_wheel_install_enables_server_and_lab_extensions(tmp_path: Path) -> None
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
     python = venv / "bin" / "python"
-    run(python, "-m", "pip", "install", "-q", wheels[0])
+    # As docs/hub.md installs it in the hub's environment, the service included.
+    run(python, "-m", "pip", "install", "-q", f"{wheels[0]}[hub]")
 
     # Outside the checkout, with config read only from the new environment.
     env = {
@@ -68,3 +76,7 @@ def test_wheel_install_enables_server_and_lab_extensions(tmp_path: Path) -> None
     assert re.search(r"jupyter_usage \S+ OK", server), server
     lab = run(venv / "bin" / "jupyter", "labextension", "list", cwd=tmp_path, env=env)
     assert re.search(r"jupyter-usage v\S+ enabled\s+OK \(python, jupyter_usage\)", lab), lab
+    service = run(
+        venv / "bin" / "python", "-m", "jupyter_usage.hub", "--help", cwd=tmp_path, env=env
+    )
+    assert "Keeps the session history of every user of a JupyterHub" in service

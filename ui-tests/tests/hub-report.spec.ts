@@ -16,6 +16,37 @@ async function logIn(page: Page, user: string): Promise<void> {
   await page.waitForURL(/\/hub\/(home|spawn|user)/);
 }
 
+/** Logs in as docs/hub.md tells admins to: straight to the report, starting no server
+ * (a spawn would count as usage in the report they came to read). */
+async function logInToReport(page: Page, user: string): Promise<string[]> {
+  const spawns: string[] = [];
+  page.on('request', request => {
+    if (/\/hub\/spawn|\/user\//.test(new URL(request.url()).pathname)) {
+      spawns.push(request.url());
+    }
+  });
+  await page.goto('/hub/login?next=%2Fservices%2Fusage%2F');
+  await page.getByLabel('Username').fill(user);
+  await page.getByLabel('Password').fill('any password');
+  await page.getByRole('button', { name: /sign in/i }).click();
+  await page.waitForURL(/\/services\/usage\//);
+  return spawns;
+}
+
+/** The texts of a table's column, by its header. */
+async function column(
+  page: Page,
+  table: string,
+  header: string
+): Promise<string[]> {
+  const headers = await page.locator(`${table} thead th`).allTextContents();
+  const index = headers.indexOf(header);
+  expect(index).toBeGreaterThanOrEqual(0);
+  return page
+    .locator(`${table} tbody tr td:nth-child(${index + 1})`)
+    .allTextContents();
+}
+
 /** The line and fill colours of the concurrency chart's one series, from the marker of
  * its legend (the time's row comes first). */
 async function seriesColours(page: Page): Promise<string[]> {
@@ -43,8 +74,12 @@ async function openReport(page: Page, query = ''): Promise<string[]> {
 }
 
 test.describe('as an admin', () => {
+  let spawns: string[] = [];
   test.beforeEach(async ({ page }) => {
-    await logIn(page, 'ada');
+    spawns = await logInToReport(page, 'ada');
+  });
+  test.afterEach(() => {
+    expect(spawns).toEqual([]);
   });
 
   test('every section, in light', async ({ page }) => {
@@ -73,6 +108,28 @@ test.describe('as an admin', () => {
     await expect(
       page.locator('[data-kpi="stickiness_percent"] .help')
     ).toContainText('the 30 days up to');
+    // Counts before averages; an average with the precision it needs.
+    await expect(page.locator('[data-kpi="users_now"] .name')).toHaveText(
+      'Users today'
+    );
+    await expect(page.locator('[data-kpi="users_now"] .value')).toHaveText(
+      /^\d+ users?$/
+    );
+    await expect(page.locator('[data-kpi="users_now"] .change')).toHaveText(
+      /^\d+ this week$/
+    );
+    await expect(page.locator('[data-kpi="dau"] .value')).toHaveText(
+      /^\d+\.\d$/
+    );
+    // One unit per column, chosen for its size.
+    for (const header of ['server time', 'CPU', 'memory']) {
+      const cells = await column(page, '#users', header);
+      const units = new Set(cells.map(cell => cell.replace(/^[<\s\d.,]+/, '')));
+      expect(units.size, `${header}: ${cells.join(' | ')}`).toBe(1);
+    }
+    await expect(page.locator('.presets')).toContainText(
+      '365 days · changes are against'
+    );
     await expect(page.locator('body')).not.toContainText('byte-seconds');
     await expect(page.locator('body')).not.toContainText('unix seconds');
     // Charts with axes, the heatmap, running servers, groups and users.
@@ -139,9 +196,36 @@ test.describe('as an admin', () => {
     expect(width).toBeLessThanOrEqual(390);
     const chart = await page.locator('#chart-concurrency .uplot').boundingBox();
     expect(chart?.width ?? 999).toBeLessThanOrEqual(390);
+    // The cost comes right after the name, in view without scrolling the table.
+    const cost = await page
+      .locator('#users thead th', { hasText: /^cost$/ })
+      .boundingBox();
+    expect((cost?.x ?? 999) + (cost?.width ?? 0)).toBeLessThanOrEqual(390);
     expect(problems).toEqual([]);
     await page.screenshot({
       path: `${IMAGES}/hub-report-phone.png`,
+      fullPage: true
+    });
+  });
+
+  test('print preview: A4, whole tables, nothing to click', async ({
+    page
+  }) => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await openReport(page);
+    await page.emulateMedia({ media: 'print', colorScheme: 'light' });
+    // A4 at 96 dpi, less the page's margins: 210 mm - 24 mm.
+    await page.setViewportSize({ width: 703, height: 1000 });
+    await expect(page.locator('form.window')).toBeHidden();
+    await expect(page.locator('#theme-toggle')).toBeHidden();
+    const overflowing = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('table, figure .uplot'))
+        .filter(box => box.getBoundingClientRect().right > 703 + 1)
+        .map(box => `${box.closest('section')?.id ?? '?'} ${box.className}`)
+    );
+    expect(overflowing).toEqual([]);
+    await page.screenshot({
+      path: `${IMAGES}/hub-report-print.png`,
       fullPage: true
     });
   });
@@ -156,6 +240,21 @@ test.describe('as an admin', () => {
       page.getByRole('link', { name: '7 days', exact: true })
     ).toHaveAttribute('aria-current', 'true');
     await expect(page.locator('.presets')).toContainText('changes are against');
+    // The per-day chart ticks days ("Dec 7"), never hours, and its scale ends a day after
+    // its last bar (today's), which is drawn whole.
+    const activeUsers = page.locator('#chart-active-users');
+    await expect(activeUsers).toHaveAttribute(
+      'data-x-ticks',
+      /^[A-Z][a-z]{2} \d{1,2}(\|[A-Z][a-z]{2} \d{1,2})*$/
+    );
+    const [first, end] = (
+      (await activeUsers.getAttribute('data-x-range')) ?? ''
+    )
+      .split(' ')
+      .map(Number);
+    const todayStart = Math.floor(Date.now() / 86400000) * 86400;
+    expect(end).toBe(todayStart + 86400);
+    expect(first).toBeLessThanOrEqual(todayStart - 6 * 86400);
     await page
       .locator('#groups')
       .getByRole('link', { name: 'biology' })

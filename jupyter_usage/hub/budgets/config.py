@@ -42,7 +42,9 @@ class BudgetConfig(HasTraits):
         "UTC",
         config=True,
         help="""IANA time zone whose midnights start the calendar budget periods
-        ("Europe/Berlin"). Default: "UTC".""",
+        ("Europe/Berlin"), and in which the report page and the spawn refusal write
+        times ("2026-12-08 00:00 CET"; the charts and KPI days stay in UTC).
+        Default: "UTC".""",
     )
 
     budget_combine = NamedCaselessStrEnum(

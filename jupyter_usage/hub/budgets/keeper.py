@@ -21,6 +21,7 @@ from jupyter_usage.hubclient import HubClient
 
 from . import refusals as budget_refusals
 from .enforcer import BudgetEnforcer
+from .metering import Metering
 from .rules import Budget
 from .use import budgets_of, everyone_budgets, latest_groups
 
@@ -28,7 +29,8 @@ _T = TypeVar("_T")
 
 
 class BudgetService(Protocol):
-    """What the keeper uses of the service: its budget traits, its log, its database."""
+    """What the keeper uses of the service: its budget traits, its log, its database, and
+    its price list (sessions charged as budgets count them)."""
 
     log: logging.Logger
     db: UsageDB
@@ -43,6 +45,9 @@ class BudgetService(Protocol):
 
     @property
     def budget_zone(self) -> tzinfo: ...
+
+    @property
+    def metering(self) -> Metering: ...
 
     def run_db(self, function: Callable[[], _T]) -> Awaitable[_T]: ...
 
@@ -77,6 +82,7 @@ class BudgetKeeper:
                 zone=service.budget_zone,
                 enforcement=service.budget_enforcement,
                 stop_at=stop_at,
+                metering=service.metering,
             )
         )
         self.enforcer.remember(user, groups, entries)
@@ -130,6 +136,7 @@ class BudgetKeeper:
                 zone=service.budget_zone,
                 enforcement=service.budget_enforcement,
                 stops=stops,
+                metering=service.metering,
             )
             with db.engine.connect() as connection:
                 return users, budget_refusals.counts(connection, since, until)

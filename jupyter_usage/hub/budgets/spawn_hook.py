@@ -32,10 +32,10 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from .rules import refusal_message
+from .spawn_refusal import refusal_error, spawn_error
 
 log = logging.getLogger("jupyter_usage.budgets")
 
@@ -60,6 +60,13 @@ def _service_prefix_url(spawner: Any, name: str) -> str:
         raise BudgetUnknown(f"the hub has no service {name!r} with a URL")
     prefix = getattr(service, "prefix", None) or f"/services/{name}/"
     return f"{str(url).rstrip('/')}/{str(prefix).strip('/')}/"
+
+
+def _usage_path(spawner: Any, name: str) -> str | None:
+    """The service's pages as the user's browser reaches them (through the hub's proxy)."""
+    services = (getattr(spawner.user, "settings", None) or {}).get("services") or {}
+    prefix = getattr(services.get(name), "prefix", None)
+    return str(prefix) if prefix else None
 
 
 async def _ask(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
@@ -131,7 +138,7 @@ async def refuse_over_budget(spawner: Any) -> None:
                 name,
             )
             return
-        raise web.HTTPError(
+        raise spawn_error(
             503,
             "Your server cannot start right now: the usage service, which checks budgets, "
             "does not answer. Please try again in a few minutes.",
@@ -148,14 +155,15 @@ async def refuse_over_budget(spawner: Any) -> None:
     # The budget that frees up last is the one that keeps the user waiting.
     entry = max(spent, key=lambda e: float(e.get("resets_at") or 0))
     zone = str(settings.get("budget_timezone") or "UTC")
-    message = refusal_message(entry, reset_time(float(entry["resets_at"]), zone))
+    when = reset_time(float(entry["resets_at"]), zone)
+    message = refusal_message(entry, when)
     try:
         refusal = {"scope": entry["scope"], "message": message}
         await _ask(f"{base}api/v1/budget/refusals", token, "POST", refusal)
     except BudgetUnknown as error:
         logger.warning("Cannot record %s's refused spawn at the usage service: %s", user, error)
     logger.warning("Refusing to start %s's server: %s", user, message)
-    raise web.HTTPError(403, message)
+    raise refusal_error(message, float(entry["resets_at"]), when, _usage_path(spawner, name))
 
 
 def chain_hooks(*hooks: Callable[[Any], Any]) -> Callable[[Any], Any]:

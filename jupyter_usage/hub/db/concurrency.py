@@ -31,6 +31,7 @@ from sqlalchemy import (
 from jupyter_usage.hub.db.schema import hour_peaks
 from jupyter_usage.hub.periods import HOUR_SECONDS, hour_of
 
+from .queries import active_in_parts
 from .rollups import insert_rows
 
 
@@ -224,9 +225,14 @@ def _edge_peak(
     """Peak and its first instant inside `[start, end)` (part of one hour), from the raw
     sessions active in it."""
     c = sessions_table.c
-    rows = connection.execute(
-        select(c.started, c.last_seen, c.groups).where(c.last_seen > start, c.started < end)
-    ).all()
+    rows = [
+        row
+        for part in active_in_parts(c, start, end)
+        # Instants do not run: only the sessions with time inside.
+        for row in connection.execute(
+            select(c.started, c.last_seen, c.groups).where(part, c.last_seen > start)
+        )
+    ]
     return _peak(
         (max(r[0], start), min(r[1], end)) for r in rows if group is None or group in (r[2] or ())
     )

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, inspect, select, text, update
 
 from . import concurrency, rollups
 from .schema import (
+    ALLOCATION_TABLES,
     CONCURRENCY_TABLES,
     DERIVED_COLUMNS,
     REFUSAL_TABLES,
@@ -121,6 +122,20 @@ def _migrate_v7(connection: Connection) -> None:
             index.create(connection, checkfirst=True)
 
 
+def _migrate_v8(connection: Connection) -> None:
+    # Rollups per user per ISO week, so that a window of a hub whose users come every day
+    # reads a few rows per user, not one per day: the sums of the day rows already kept;
+    # and the users of each day counted, so that daily active users read a row per day.
+    metadata.create_all(connection, tables=ROLLUP_TABLES)
+    rollups.fill_weeks_and_day_users(connection)
+
+
+def _migrate_v9(connection: Connection) -> None:
+    # What the hub's spawn hook says each server was given, and the reports that claimed
+    # more: the base of the trusted cost (intake/trusted_cost.py).
+    metadata.create_all(connection, tables=ALLOCATION_TABLES)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -129,4 +144,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v5,
     _migrate_v6,
     _migrate_v7,
+    _migrate_v8,
+    _migrate_v9,
 )

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from jupyter_usage.hub.periods import DAY_SECONDS
+
 from .schema import SessionRow, session_groups
 
 
@@ -80,6 +82,29 @@ def kpi_columns(c: Any) -> tuple[Any, ...]:
         c.currency,
         c.totals,
     )
+
+
+SHORT_SECONDS = DAY_SECONDS
+"""Sessions at most this long are found by their start, the longer ones by their length."""
+
+
+def active_in_parts(c: Any, since: float, until: float) -> tuple[Any, Any]:
+    """`active_in` of a short window (a partial day at a window's edge) as two conditions
+    that split its sessions, each a range of one index: those at most `SHORT_SECONDS` long
+    started in the two days before `since` or later (the index on the start), the longer
+    ones by the index on lengths, which few sessions reach. `active_in` alone is a range
+    of neither index: a day a month ago would read every session of the month since."""
+    overlap = active_in(c, since, until)
+    short = and_(
+        overlap, c.duration_seconds <= SHORT_SECONDS, c.started >= since - 2 * SHORT_SECONDS
+    )
+    # `started + 0`: not a range of the index on the start, so SQLite takes the lengths'.
+    long = and_(
+        c.duration_seconds > SHORT_SECONDS,
+        c.started + 0 < until,
+        or_(c.last_seen > since, c.started >= since),
+    )
+    return short, long
 
 
 def of_group(pk: Any, group: str) -> ColumnElement[bool]:

@@ -9,22 +9,27 @@ so a group-filtered report and its per-group table read rows, not sessions.
 A session counts on a day in proportion to its time inside that day (as `kpis` prorates
 at a window's edges), so whole days add up to what the reference computes for them.
 
-The same rows summed per calendar month (UTC) are kept too, recomputed with the days: a
-refresh always covers whole months. A year then reads twelve rows per user and scope
-instead of one per active day.
+The same rows summed per calendar month (UTC) and per ISO week (Monday to Sunday, UTC) are
+kept too, recomputed with the days: a refresh always covers whole months and whole weeks.
+A window then reads one row per user and scope for each month and week inside it, and day
+rows only at its edges: a user who comes every day costs a few rows, not one per day.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Integer,
     Table,
+    cast,
     delete,
+    func,
+    insert,
     select,
     text,
 )
@@ -32,19 +37,45 @@ from sqlalchemy import (
 from jupyter_usage.hub.db.queries import KpiSession, finite_number, kpi_session
 from jupyter_usage.hub.db.schema import (
     ROLLUP_KEY,
+    ROLLUP_TABLES,
+    day_users,
     session_groups,
     user_day_costs,
     user_days,
     user_month_costs,
     user_months,
+    user_week_costs,
+    user_weeks,
 )
-from jupyter_usage.hub.periods import DAY_SECONDS, day_of, month_of, next_month
+from jupyter_usage.hub.periods import (
+    DAY_SECONDS,
+    WEEK_SECONDS,
+    day_of,
+    month_of,
+    next_month,
+    week_of,
+)
 from jupyter_usage.records import RESOURCE_TOTALS
 
 from .queries import active_in, kpi_columns
 
 TOTAL, BY_GROUP, NO_GROUP = 0, 1, 2
 """Values of `grouping`: the scope's total, one group (`group_name`), users in no group."""
+
+
+def refreshed_spans(first_day: float, last_day: float) -> tuple[float, float, float, float]:
+    """What a refresh of the days `first_day` … `last_day` recomputes: the whole months
+    holding them (first and last month start) and the whole weeks holding those months
+    (first and last day start), whose days it recomputes too."""
+    first_month = month_of(day_of(first_day))
+    last_month = month_of(day_of(last_day))
+    month_end = next_month(last_month) - DAY_SECONDS
+    return (
+        first_month,
+        last_month,
+        week_of(first_month),
+        week_of(month_end) + WEEK_SECONDS - DAY_SECONDS,
+    )
 
 
 def session_days(session: KpiSession) -> Iterable[float]:
@@ -89,17 +120,33 @@ def refresh_many(
     last_day: float,
 ) -> None:
     """The same for several users at once: a handful of statements, whatever their number."""
-    # Whole months: their rows are the sums of the days, recomputed with them.
-    first_day = month_of(day_of(first_day))
-    last_day = next_month(month_of(day_of(last_day))) - DAY_SECONDS
+    # Whole months and whole weeks: their rows are the sums of the days, recomputed with
+    # them; the weeks at a month's edges reach into the months around it, so the days
+    # recomputed are those of the weeks.
+    first_month, last_month, first_day, last_day = refreshed_spans(first_day, last_day)
     chosen = sorted(set(users))
     _lock_users(connection, chosen)
     # Writing first: on SQLite the transaction then holds the write lock before it reads,
     # so the sessions it recomputes from are the latest (another process may be writing).
-    for table in (user_days, user_day_costs, user_months, user_month_costs):
+    gone = connection.execute(
+        delete(user_days)
+        .where(
+            user_days.c.user_name.in_(chosen),
+            user_days.c.day >= first_day,
+            user_days.c.day <= last_day,
+        )
+        .returning(user_days.c.filter_group, user_days.c.grouping, user_days.c.day)
+    ).all()
+    for table, low, high in (
+        (user_day_costs, first_day, last_day),
+        (user_weeks, first_day, last_day),
+        (user_week_costs, first_day, last_day),
+        (user_months, first_month, last_month),
+        (user_month_costs, first_month, last_month),
+    ):
         connection.execute(
             delete(table).where(
-                table.c.user_name.in_(chosen), table.c.day >= first_day, table.c.day <= last_day
+                table.c.user_name.in_(chosen), table.c.day >= low, table.c.day <= high
             )
         )
     rows = connection.execute(_session_query(sessions_table, chosen, first_day, last_day)).all()
@@ -121,9 +168,12 @@ def refresh_many(
         )
     if links:
         _insert_many(connection, session_groups, ("session_pk", "group_name"), links)
-    months, month_costs = _by_month(days, costs)
+    _count_day_users(connection, gone, days)
+    months, month_costs = _by_period(days, costs, month_of, first_month, last_month)
+    weeks, week_costs = _by_period(days, costs, week_of, first_day, last_day)
     for table, cost_table, values, amounts in (
         (user_days, user_day_costs, days, costs),
+        (user_weeks, user_week_costs, weeks, week_costs),
         (user_months, user_month_costs, months, month_costs),
     ):
         _insert_many(
@@ -140,27 +190,64 @@ def refresh_many(
         )
 
 
-def _by_month(
-    days: dict[tuple[Any, ...], list[float]], costs: dict[tuple[Any, ...], float]
+def _count_day_users(
+    connection: Connection, gone: Sequence[Any], days: dict[tuple[Any, ...], list[float]]
+) -> None:
+    """Add to each scope's count of users per day the users this refresh added or
+    removed there: `gone` the day rows it deleted, `days` those it writes."""
+    change: dict[tuple[str, float], int] = defaultdict(int)
+    for filter_group, grouping, day in gone:
+        if grouping == TOTAL:
+            change[(filter_group, float(day))] -= 1
+    for filter_group, grouping, _name, day, _user in days:
+        if grouping == TOTAL:
+            change[(filter_group, day)] += 1
+    # In key order: two refreshes updating the same counts then never wait on each other
+    # in a cycle (PostgreSQL locks each row it updates until the commit).
+    rows = [(*key, amount) for key, amount in sorted(change.items()) if amount]
+    if not rows:
+        return
+    table = connection.dialect.identifier_preparer.quote(day_users.name)
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(
+        f"INSERT INTO {table} (filter_group, day, users) VALUES ({mark}, {mark}, {mark}) "
+        f"ON CONFLICT (filter_group, day) DO UPDATE SET users = {table}.users + excluded.users",
+        rows,
+    )
+
+
+def _by_period(
+    days: dict[tuple[Any, ...], list[float]],
+    costs: dict[tuple[Any, ...], float],
+    start_of: Callable[[float], float],
+    first: float,
+    last: float,
 ) -> tuple[dict[tuple[Any, ...], list[float]], dict[tuple[Any, ...], float]]:
-    """Day rows summed per month: the key's `day` (index 3) becomes the month's start."""
-    month_starts: dict[float, float] = {}
+    """Day rows summed per period (`start_of` a day gives its period's start), for the
+    periods starting in `first` … `last`: the key's `day` (index 3) becomes the start."""
+    starts: dict[float, float] = {}
 
-    def month_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    def period_key(key: tuple[Any, ...]) -> tuple[Any, ...] | None:
         day = key[3]
-        if day not in month_starts:
-            month_starts[day] = month_of(day)
-        return (*key[:3], month_starts[day], *key[4:])
+        if day not in starts:
+            starts[day] = start_of(day)
+        start = starts[day]
+        return (*key[:3], start, *key[4:]) if first <= start <= last else None
 
-    months: dict[tuple[Any, ...], list[float]] = {}
+    periods: dict[tuple[Any, ...], list[float]] = {}
     for key, figures in days.items():
-        total = months.setdefault(month_key(key), [0.0] * len(figures))
+        chosen = period_key(key)
+        if chosen is None:
+            continue
+        total = periods.setdefault(chosen, [0.0] * len(figures))
         for index, amount in enumerate(figures):
             total[index] += amount
-    month_costs: dict[tuple[Any, ...], float] = defaultdict(float)
+    period_costs: dict[tuple[Any, ...], float] = defaultdict(float)
     for key, amount in costs.items():
-        month_costs[month_key(key)] += amount
-    return months, month_costs
+        chosen = period_key(key)
+        if chosen is not None:
+            period_costs[chosen] += amount
+    return periods, period_costs
 
 
 def _insert_many(
@@ -235,6 +322,10 @@ def _add(
 
 def rebuild_rollups(connection: Connection, sessions_table: Any) -> None:
     """Recompute every rollup from the raw sessions: the backfill of an existing database."""
+    # Everything is recomputed: the counts of users per day start from nothing.
+    for table in ROLLUP_TABLES:
+        if table is not session_groups:
+            connection.execute(delete(table))
     c = sessions_table.c
     spans = connection.execute(select(c.user_name, c.started, c.last_seen)).all()
     ranges: dict[str, list[float]] = {}
@@ -243,6 +334,33 @@ def rebuild_rollups(connection: Connection, sessions_table: Any) -> None:
         known = ranges.setdefault(user, [low, high])
         known[0], known[1] = min(known[0], low), max(known[1], high)
     refresh_ranges(connection, sessions_table, ranges)
+
+
+def fill_weeks_and_day_users(connection: Connection) -> None:
+    """The week rows as the sums of the day rows, and the users of each day counted: the
+    backfill of a database that has day rows only (any rows there are replaced)."""
+    for days, weeks in ((user_days, user_weeks), (user_day_costs, user_week_costs)):
+        connection.execute(delete(weeks))
+        c = days.c
+        # Days since Monday: 1970-01-01 was a Thursday; day starts are whole days.
+        week = c.day - ((cast(c.day / DAY_SECONDS, Integer) + 3) % 7) * DAY_SECONDS
+        keys = [c.filter_group, c.grouping, c.group_name, week, c.user_name]
+        if days is user_days:
+            figures = ["sessions", "server_seconds", *RESOURCE_TOTALS]
+        else:
+            keys.append(c.currency)
+            figures = ["amount"]
+        query = select(*keys, *(func.sum(c[name]) for name in figures)).group_by(*keys)
+        columns = [*ROLLUP_KEY, *(["currency"] if days is user_day_costs else []), *figures]
+        connection.execute(insert(weeks).from_select(columns, query))
+    connection.execute(delete(day_users))
+    c = user_days.c
+    counted = (
+        select(c.filter_group, c.day, func.count())
+        .where(c.grouping == TOTAL, c.group_name == "")
+        .group_by(c.filter_group, c.day)
+    )
+    connection.execute(insert(day_users).from_select(["filter_group", "day", "users"], counted))
 
 
 def refresh_ranges(

@@ -1,10 +1,11 @@
 """Every table of the service's database, on one MetaData (`Base.metadata`).
 
 The sessions as their servers last reported them, with the columns SQL reads instead of
-their JSON; the rollups per user and UTC day and month (rollups.py keeps them); the peak
-concurrency per hour (concurrency.py); the groups of each session; the spawns refused
-over a budget; the schema version. migrations.py creates and alters them, one version
-after another; nothing else does DDL.
+their JSON; the rollups per user and UTC day, ISO week and month, and the users of each
+day (rollups.py keeps them); the peak concurrency per hour (concurrency.py); the groups
+of each session; the spawns refused over a budget; the allocations the hub's spawn hook
+recorded and the reports that claimed more; the schema version. migrations.py creates
+and alters them, one version after another; nothing else does DDL.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     UniqueConstraint,
     false,
 )
@@ -191,6 +193,23 @@ user_day_costs = _costs("usage_rollup_costs")
 # `day`: the month's first day.
 user_months = _totals("usage_rollup_months")
 user_month_costs = _costs("usage_rollup_month_costs")
+# `day`: the Monday the ISO week starts on.
+user_weeks = _totals("usage_rollup_weeks")
+user_week_costs = _costs("usage_rollup_week_costs")
+
+day_users = Table(
+    "usage_rollup_day_users",
+    metadata,
+    Column("filter_group", String(255), nullable=False),
+    Column("day", Float, nullable=False),
+    Column("users", Integer, nullable=False),
+    PrimaryKeyConstraint("filter_group", "day", name="usage_rollup_day_users_key"),
+    **_CLUSTERED,
+)
+"""Distinct users of each scope on each UTC day: the scope's total rows of `user_days`
+counted, so that daily active users read one row per day, not one per user and day.
+A refresh adds to each count the change it made to its users' rows, which it holds the
+lock of (see rollups.py's `_lock_users`), so the counts move with the rows they count."""
 
 session_groups = Table(
     "usage_session_groups",
@@ -201,7 +220,16 @@ session_groups = Table(
 )
 """Groups of each session, one per row: SQL filters on them, JSON columns are not portable."""
 
-ROLLUP_TABLES = (user_days, user_day_costs, user_months, user_month_costs, session_groups)
+ROLLUP_TABLES = (
+    user_days,
+    user_day_costs,
+    user_months,
+    user_month_costs,
+    user_weeks,
+    user_week_costs,
+    day_users,
+    session_groups,
+)
 
 
 # -- peak concurrency per hour (concurrency.py) -----------------------------------------
@@ -241,6 +269,35 @@ refusals = Table(
 
 
 REFUSAL_TABLES = (refusals,)
+
+
+# -- what the hub's spawn hook says each server was given (allocation_records.py) -------
+
+allocations = Table(
+    "usage_allocations",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("user_name", String(255), nullable=False),
+    Column("server_name", String(255), nullable=False),
+    Column("recorded_at", Float, nullable=False),
+    Column("allocation", Text, nullable=False),
+    Index("usage_allocations_server", "user_name", "server_name", "recorded_at"),
+)
+
+over_allocation = Table(
+    "usage_over_allocation",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("user_name", String(255), nullable=False),
+    Column("session_id", String(200), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("figures", String(255), nullable=False),
+    Index("usage_over_allocation_at", "at", "user_name"),
+)
+"""One row per report that claimed more than its allocation allows (its figures clipped)."""
+
+
+ALLOCATION_TABLES = (allocations, over_allocation)
 
 
 # -- columns derived from a report ------------------------------------------------------

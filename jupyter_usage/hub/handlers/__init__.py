@@ -17,6 +17,7 @@ from .base import ApiHandler, BaseHandler, Service, Unavailable, bad_user_name
 from .budget import BudgetHandler, BudgetRefusalsHandler, MetricsHandler
 from .drill_down import ActivityHandler, SessionDetailsHandler, UsersHandler
 from .kpis import KpisCsvHandler, KpisHandler, SizingHandler
+from .metering import AllocationsHandler, RatesHandler
 from .pages import OAuthCallbackHandler, PageHandler, ReportHandler, SessionsPageHandler
 from .sessions import SessionsCsvHandler, SessionsHandler
 
@@ -26,6 +27,7 @@ Content-Security-Policy allows no inline script."""
 
 __all__ = [
     "ActivityHandler",
+    "AllocationsHandler",
     "ApiHandler",
     "BaseHandler",
     "BudgetHandler",
@@ -35,6 +37,7 @@ __all__ = [
     "MetricsHandler",
     "OAuthCallbackHandler",
     "PageHandler",
+    "RatesHandler",
     "ReportHandler",
     "SessionDetailsHandler",
     "SessionsCsvHandler",
@@ -65,6 +68,8 @@ def routes(service: Service) -> list[Any]:
         (url_path_join(api, "budget"), BudgetHandler, arguments),
         (url_path_join(api, "budget/refusals"), BudgetRefusalsHandler, arguments),
         (url_path_join(api, "metrics"), MetricsHandler, arguments),
+        (url_path_join(api, "rates"), RatesHandler, arguments),
+        (url_path_join(api, "allocations"), AllocationsHandler, arguments),
         (url_path_join(api, "activity"), ActivityHandler, arguments),
         (url_path_join(api, "users"), UsersHandler, arguments),
         (url_path_join(api, "session-details"), SessionDetailsHandler, arguments),

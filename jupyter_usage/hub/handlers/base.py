@@ -13,10 +13,12 @@ from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado import web
 
 from jupyter_usage.hub.budgets.keeper import BudgetKeeper
+from jupyter_usage.hub.budgets.metering import Metering
 from jupyter_usage.hub.budgets.rules import Budget
 from jupyter_usage.hub.db.availability import RETRY_AFTER_SECONDS
 from jupyter_usage.hub.db.schema import MAX_NAME_LENGTH
 from jupyter_usage.hub.db.storage import UsageDB
+from jupyter_usage.hub.intake.report_limits import AllocationLookup
 from jupyter_usage.hub.intake.validation import (
     MAX_BODY_BYTES,
     BadRequest,
@@ -32,7 +34,8 @@ _T = TypeVar("_T")
 class Service(Protocol):
     """What the handlers use of the service, as the single-user handlers use `UsageCore`:
     its settings, its database (through `run_db`: off the loop, 503 while it is away), its
-    budgets, and the count of requests in flight that its stop waits for."""
+    budgets, its price list and the allocations reports are bounded by, and the count of
+    requests in flight that its stop waits for."""
 
     hub_auth: Any
     service_prefix: str
@@ -41,6 +44,8 @@ class Service(Protocol):
     default_window_days: int
     max_window_days: int
     regular_user_hours_per_week: float
+    budget_timezone: str
+    """The hub's time zone, in which the pages write their times."""
     db: UsageDB
     stopping: bool
     requests_in_flight: int
@@ -50,6 +55,12 @@ class Service(Protocol):
 
     @property
     def budget_keeper(self) -> BudgetKeeper: ...
+
+    @property
+    def metering(self) -> Metering: ...
+
+    @property
+    def allocation_lookup(self) -> AllocationLookup: ...
 
     def is_reader_of_all(self, model: dict[str, Any]) -> bool: ...
 

@@ -100,6 +100,7 @@ class ReportHandler(PageHandler):
                 hub_name=self.service.hub_name,
                 activity=activity,
                 group_known=state is None or "no such group" not in state,
+                zone=self.service.budget_timezone,
             )
         )
 
@@ -129,6 +130,7 @@ class SessionsPageHandler(PageHandler):
                 viewer=str(model.get("name")),
                 hub_prefix=self.hub_auth.hub_prefix,
                 hub_name=self.service.hub_name,
+                zone=self.service.budget_timezone,
             )
         )
 

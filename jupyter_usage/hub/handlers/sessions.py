@@ -9,6 +9,7 @@ from typing import Any
 from tornado import web
 
 from jupyter_usage.hub.intake.hub_sessions import HubSessions
+from jupyter_usage.hub.intake.report_limits import bound_by_allocation
 from jupyter_usage.hub.intake.validation import BadRequest, claimed_groups, parse_session
 from jupyter_usage.hub.kpis.export import sessions_csv
 
@@ -64,18 +65,26 @@ class SessionsHandler(SessionsReader):
         groups = model["groups"] if isinstance(model.get("groups"), list) else claimed_groups(body)
         db = self.service.db
 
-        def store() -> str:
-            outcome = db.upsert_session(user, session, groups, time.time())
+        def store() -> tuple[str, tuple[str, ...]]:
+            now = time.time()
+            bounded, clipped = bound_by_allocation(
+                db, user, session, now, self.service.allocation_lookup
+            )
+            outcome = db.upsert_session(user, bounded, groups, now)
             if outcome == "created":
                 # The hub's poll or its events may have known this session first.
-                HubSessions(db).absorb_twins(user, session)
-            return outcome
+                HubSessions(db).absorb_twins(user, bounded)
+            return outcome, clipped
 
-        outcome = await self.service.run_db(store)
-        self.write_json(
-            {"id": session.session_id, "user": user, "status": outcome},
-            201 if outcome == "created" else 200,
-        )
+        outcome, clipped = await self.service.run_db(store)
+        answer: dict[str, Any] = {"id": session.session_id, "user": user, "status": outcome}
+        if clipped:
+            answer["clipped"] = list(clipped)
+            answer["message"] = (
+                f"{', '.join(clipped)} claimed more than the server's allocation allows; "
+                "stored at the most it allows"
+            )
+        self.write_json(answer, 201 if outcome == "created" else 200)
 
 
 class SessionsCsvHandler(SessionsReader):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from jupyter_usage.hubclient import HubClient
 
-from .hub_servers import HubUnavailable, running_servers
+from .hub_servers import HubUnavailable, RunningServer, running_servers
 from .hub_sessions import HubSessions, PollResult
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,11 @@ class HubPoller:
         interval_seconds: float,
         run_db: Callable[[Callable[[], PollResult | None]], Awaitable[PollResult | None]],
         logger: logging.Logger | None = None,
+        on_poll: Callable[[Sequence[RunningServer], float], None] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.on_poll = on_poll
+        """Told every complete list of running servers, with when it was taken."""
         self.client = client
         self.interval_seconds = interval_seconds
         self._run_db = run_db
@@ -64,6 +67,8 @@ class HubPoller:
             self.log.info("Watching the hub's servers again (%d running)", result.running)
             self._failing = None
         self.last_poll = self.sessions.now()
+        if self.on_poll is not None:
+            self.on_poll(servers, self.last_poll)
         if result.opened or result.closed or result.merged:
             self.log.info(
                 "Hub poll: %d servers running, %d sessions opened, %d closed, %d merged",

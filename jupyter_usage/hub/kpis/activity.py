@@ -16,7 +16,12 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from jupyter_usage.hub.db import concurrency, rollups
-from jupyter_usage.hub.db.queries import active_in, kpi_columns, kpi_session, of_group
+from jupyter_usage.hub.db.queries import (
+    active_in_parts,
+    kpi_columns,
+    kpi_session,
+    of_group,
+)
 from jupyter_usage.hub.db.rollups import TOTAL
 from jupyter_usage.hub.db.schema import (
     HUB_SOURCE,
@@ -132,10 +137,10 @@ def daily_use(
         if not a < b:
             continue
         c = sessions.c
-        # `last_seen >= a` follows from active_in; said, it lets the index pick the few.
-        query = select(*kpi_columns(c)).where(active_in(c, a, b), c.last_seen >= a)
-        query = _in_group(query, sessions, group)
-        found = [kpi_session(row) for row in connection.execute(query)]
+        found = []
+        for part in active_in_parts(c, a, b):
+            query = _in_group(select(*kpi_columns(c)).where(part), sessions, group)
+            found += [kpi_session(row) for row in connection.execute(query)]
         tally = Tally()
         for session in in_group(found, group):
             tally.add(session, a, b)

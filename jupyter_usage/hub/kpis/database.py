@@ -1,8 +1,9 @@
 """The KPIs, computed by the database (checked against tests/support/kpi_reference.py).
 
-Whole UTC months inside a window come from the monthly rollups, its other whole UTC days
-from the daily ones (rows: months or days by active users); the partial days at its edges
-from the raw sessions active on them (at most two days' worth), through the model's
+Whole UTC months inside a window come from the monthly rollups, the whole ISO weeks around
+them from the weekly ones, the whole UTC days left from the daily ones (rows: months, weeks
+or at most twelve days by active users, however often each came); the partial days at its
+edges from the raw sessions active on them (at most two days' worth), through the model's
 Tally. Session-length percentiles and peak concurrency are single SQL statements over
 the window's sessions, so Python never holds every row.
 """
@@ -14,17 +15,26 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, func, select, union, union_all
 
 from jupyter_usage.hub.db import concurrency
-from jupyter_usage.hub.db.queries import KpiSession, active_in, kpi_columns, kpi_session, of_group
+from jupyter_usage.hub.db.queries import (
+    KpiSession,
+    active_in_parts,
+    kpi_columns,
+    kpi_session,
+    of_group,
+)
 from jupyter_usage.hub.db.rollups import BY_GROUP, NO_GROUP, TOTAL
 from jupyter_usage.hub.db.schema import (
     SessionRow,
+    day_users,
     user_day_costs,
     user_days,
     user_month_costs,
     user_months,
+    user_week_costs,
+    user_weeks,
 )
 from jupyter_usage.hub.periods import (
     DAY_SECONDS,
@@ -35,12 +45,14 @@ from jupyter_usage.hub.periods import (
     next_month,
     utc_day,
     utc_month,
+    week_of,
 )
 from jupyter_usage.records import RESOURCE_TOTALS
 
 from .model import MAU_SECONDS, WAU_SECONDS, Tally, in_group, kpi_report, server_seconds_by_user
 
 _DAYS = (user_days, user_day_costs)
+_WEEKS = (user_weeks, user_week_costs)
 _MONTHS = (user_months, user_month_costs)
 
 
@@ -69,9 +81,11 @@ class _Window:
     def edge_sessions(self, since: float, until: float) -> list[KpiSession]:
         if (since, until) not in self._edges:
             c = self.sessions.c
-            query = select(*kpi_columns(c)).where(active_in(c, since, until))
-            rows = self.connection.execute(self._in_group(query)).all()
-            self._edges[(since, until)] = [kpi_session(row) for row in rows]
+            sessions = []
+            for part in active_in_parts(c, since, until):
+                query = self._in_group(select(*kpi_columns(c)).where(part))
+                sessions += [kpi_session(row) for row in self.connection.execute(query)]
+            self._edges[(since, until)] = sessions
         return in_group(self._edges[(since, until)], self.group)
 
     def _in_group(self, query: Any) -> Any:
@@ -91,15 +105,31 @@ class _Window:
     @staticmethod
     def spans(days: tuple[float, float]) -> list[tuple[tuple[Any, Any], tuple[float, float]]]:
         """Whole days `[low, high)` as the rollup tables to read and their range: the
-        calendar months inside from the monthly rows, the days around them from the daily."""
+        calendar months inside from the monthly rows, the ISO weeks inside what is left
+        from the weekly rows, the days around those from the daily."""
         low, high = days
         first = low if month_of(low) == low else next_month(month_of(low))
         last = first
         while next_month(last) <= high:
             last = next_month(last)
         if last == first:
-            return [(_DAYS, days)]
-        parts = [(_DAYS, (low, first)), (_MONTHS, (first, last)), (_DAYS, (last, high))]
+            return _Window.week_spans(days)
+        return [
+            *_Window.week_spans((low, first)),
+            (_MONTHS, (first, last)),
+            *_Window.week_spans((last, high)),
+        ]
+
+    @staticmethod
+    def week_spans(days: tuple[float, float]) -> list[tuple[tuple[Any, Any], tuple[float, float]]]:
+        """Whole days `[low, high)` as the ISO weeks inside and the days around them."""
+        low, high = days
+        first = low if week_of(low) == low else week_of(low) + WEEK_SECONDS
+        last = week_of(high)
+        if not first < last:
+            parts = [(_DAYS, days)]
+        else:
+            parts = [(_DAYS, (low, first)), (_WEEKS, (first, last)), (_DAYS, (last, high))]
         return [(tables, span) for tables, span in parts if span[0] < span[1]]
 
     # -- figures ------------------------------------------------------------------
@@ -121,10 +151,9 @@ class _Window:
         counts = dict.fromkeys(day_starts(since, until), 0)
         days, edges = self.split(since, until)
         if days is not None:
-            c = user_days.c
-            query = (
-                # One total row per user and day: a count of rows is a count of users.
-                select(c.day, func.count()).where(self.rows(user_days, days)).group_by(c.day)
+            c = day_users.c
+            query = select(c.day, c.users).where(
+                c.filter_group == (self.group or ""), c.day >= days[0], c.day < days[1]
             )
             counts.update({float(day): int(n) for day, n in self.connection.execute(query)})
         for edge in edges:
@@ -134,31 +163,43 @@ class _Window:
         return [{"day": utc_day(day), "users": n} for day, n in sorted(counts.items())]
 
     def monthly(self, since: float, until: float) -> list[dict[str, Any]]:
-        months: dict[str, set[str]] = {}
-        whole: dict[str, int] = {}
+        counts: dict[str, int] = {}
         for day in day_starts(since, until):
-            months.setdefault(utc_month(day), set())
+            counts.setdefault(utc_month(day), 0)
         days, edges = self.split(since, until)
-        for (table, _), span in self.spans(days) if days is not None else []:
-            c = table.c
-            if table is user_months:
-                # A whole month has one total row per active user.
-                query = select(c.day, func.count()).where(self.rows(table, span)).group_by(c.day)
-                for month, count in self.connection.execute(query):
-                    whole[utc_month(float(month))] = int(count)
-                continue
-            start = span[0]
-            while start < span[1]:
-                end = min(next_month(month_of(start)), span[1])
-                query = select(c.user_name).where(self.rows(table, (start, end))).distinct()
-                months[utc_month(start)].update(self.connection.execute(query).scalars())
-                start = end
+        edge_users: dict[str, set[str]] = {}
         for edge in edges:
             users = {s.user for s in self.edge_sessions(*edge) if s.overlap(*edge)}
-            months.setdefault(utc_month(edge[0]), set()).update(users)
-        return [
-            {"month": m, "users": whole.get(m, len(users))} for m, users in sorted(months.items())
+            edge_users.setdefault(utc_month(edge[0]), set()).update(users)
+        start, end = days if days is not None else (until, until)
+        while start < end:
+            month, part_end = utc_month(start), min(next_month(month_of(start)), end)
+            counts[month] = self._month_users((start, part_end), edge_users.pop(month, set()))
+            start = part_end
+        for month, users in edge_users.items():
+            counts[month] = len(users)
+        return [{"month": m, "users": n} for m, n in sorted(counts.items())]
+
+    def _month_users(self, days: tuple[float, float], also: set[str]) -> int:
+        """Distinct users on the whole days `days` of one month and in `also` (the users
+        of the window's partial days in that month): counted by the database unless
+        there are such users."""
+        spans = self.spans(days)
+        parts = [
+            select(table.c.user_name).where(self.rows(table, span)) for (table, _), span in spans
         ]
+        if also:
+            found = set(also)
+            for part in parts:
+                found.update(self.connection.execute(part.distinct()).scalars())
+            return len(found)
+        if [tables for tables, _ in spans] == [_MONTHS]:
+            # A whole month has one total row per active user.
+            names = parts[0].subquery()
+        else:
+            names = (union(*parts) if len(parts) > 1 else parts[0].distinct()).subquery()
+        query = select(func.count()).select_from(names)
+        return int(self.connection.execute(query).scalar() or 0)
 
     def tallies(self, since: float, until: float, by: str) -> dict[Any, Tally]:
         """Tallies per user ('user'), per group ('group') or for the scope ('total')."""
@@ -166,9 +207,13 @@ class _Window:
         days, edges = self.split(since, until)
         if days is not None and by == "group":
             self._group_sums(tallies, days)
+        elif days is not None and by == "user":
+            # The cached tallies themselves: copied only where an edge adds to them.
+            tallies.update(self.user_sums(days))
         elif days is not None:
-            for user, part in self.user_sums(days).items():
-                _merge(tallies[user if by == "user" else None], part)
+            for part in self.user_sums(days).values():
+                _merge(tallies[None], part)
+        copied: set[Any] = set()
         for edge in edges:
             for session in self.edge_sessions(*edge):
                 if by == "user":
@@ -178,8 +223,26 @@ class _Window:
                 else:
                     keys = (None,)
                 for key in keys:
+                    if by == "user" and key not in copied:
+                        copied.add(key)
+                        shared, tallies[key] = tallies.get(key), Tally()
+                        if shared is not None:
+                            _merge(tallies[key], shared)
                     tallies[key].add(session, *edge)
         return tallies
+
+    def _spans_union(
+        self, days: tuple[float, float], columns: list[str], *, costs: bool, grouping: int
+    ) -> Any:
+        """The rollup rows of every span of `days` as one subquery of `columns`: one
+        statement reads the months, weeks and days of a window."""
+        parts = []
+        for tables, span in self.spans(days):
+            table = tables[1] if costs else tables[0]
+            parts.append(
+                select(*(table.c[name] for name in columns)).where(self.rows(table, span, grouping))
+            )
+        return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
 
     def user_sums(self, days: tuple[float, float]) -> dict[str, Tally]:
         """Each user's whole days in the scope: one pass over the rollups, shared by the
@@ -187,29 +250,24 @@ class _Window:
         if days in self._user_sums:
             return self._user_sums[days]
         found: dict[str, Tally] = {}
-        for (table, cost_table), span in self.spans(days):
-            c, k = table.c, cost_table.c
-            sums = [func.sum(c.sessions), func.sum(c.server_seconds)] + [
-                func.sum(c[name]) for name in RESOURCE_TOTALS
-            ]
-            query = select(c.user_name, *sums).where(self.rows(table, span)).group_by(c.user_name)
-            for row in self.connection.execute(query):
-                tally = found.get(row[0])
-                if tally is None:
-                    tally = found[row[0]] = Tally()
-                    tally.users.add(row[0])
-                tally.sessions += int(row[1] or 0)
-                tally.server_seconds += float(row[2] or 0.0)
-                for index, name in enumerate(RESOURCE_TOTALS):
-                    tally.resources[name] += float(row[3 + index] or 0.0)
-            costs = (
-                select(k.user_name, k.currency, func.sum(k.amount))
-                .where(self.rows(cost_table, span))
-                .group_by(k.user_name, k.currency)
-            )
-            for user, currency, amount in self.connection.execute(costs):
-                cost = found.setdefault(user, Tally()).cost
-                cost[currency] = cost.get(currency, 0.0) + float(amount)
+        figures = ["sessions", "server_seconds", *RESOURCE_TOTALS]
+        rows = self._spans_union(days, ["user_name", *figures], costs=False, grouping=TOTAL)
+        query = select(rows.c.user_name, *(func.sum(rows.c[name]) for name in figures))
+        for row in self.connection.execute(query.group_by(rows.c.user_name)):
+            tally = found[row[0]] = Tally()
+            tally.users.add(row[0])
+            tally.sessions = int(row[1] or 0)
+            tally.server_seconds = float(row[2] or 0.0)
+            for index, name in enumerate(RESOURCE_TOTALS):
+                tally.resources[name] = float(row[3 + index] or 0.0)
+        k = self._spans_union(
+            days, ["user_name", "currency", "amount"], costs=True, grouping=TOTAL
+        ).c
+        costs = select(k.user_name, k.currency, func.sum(k.amount)).group_by(
+            k.user_name, k.currency
+        )
+        for user, currency, amount in self.connection.execute(costs):
+            found.setdefault(user, Tally()).cost[currency] = float(amount)
         self._user_sums[days] = found
         return found
 
@@ -224,35 +282,27 @@ class _Window:
             tally.server_seconds += float(row[4] or 0.0)
             for index, name in enumerate(RESOURCE_TOTALS):
                 tally.resources[name] += float(row[5 + index] or 0.0)
-        for (_, cost_table), span in self.spans(days):
-            k = cost_table.c
-            costs = (
-                select(k.grouping, k.group_name, k.currency, func.sum(k.amount))
-                .where(self.rows(cost_table, span, BY_GROUP))
-                .group_by(k.grouping, k.group_name, k.currency)
-            )
-            for grouping, name, currency, amount in self.connection.execute(costs):
-                cost = tallies[key_of(grouping, name)].cost
-                cost[currency] = cost.get(currency, 0.0) + float(amount)
+        k = self._spans_union(
+            days, ["grouping", "group_name", "currency", "amount"], costs=True, grouping=BY_GROUP
+        ).c
+        costs = select(k.grouping, k.group_name, k.currency, func.sum(k.amount)).group_by(
+            k.grouping, k.group_name, k.currency
+        )
+        for grouping, name, currency, amount in self.connection.execute(costs):
+            cost = tallies[key_of(grouping, name)].cost
+            cost[currency] = cost.get(currency, 0.0) + float(amount)
 
     def group_user_sums(self, days: tuple[float, float]) -> list[Any]:
         """Sums per (grouping, group, user) of whole days: one pass over the rollups,
         shared by the per-group table and the groups of each user."""
         if days in self._group_user_sums:
             return self._group_user_sums[days]
-        found: list[Any] = []
-        for (table, _), span in self.spans(days):
-            c = table.c
-            sums = [func.sum(c.sessions), func.sum(c.server_seconds)] + [
-                func.sum(c[name]) for name in RESOURCE_TOTALS
-            ]
-            # Per group and user: the sums add up per group, the users count once each.
-            query = (
-                select(c.grouping, c.group_name, c.user_name, *sums)
-                .where(self.rows(table, span, BY_GROUP))
-                .group_by(c.grouping, c.group_name, c.user_name)
-            )
-            found.extend(self.connection.execute(query))
+        keys = ["grouping", "group_name", "user_name"]
+        figures = ["sessions", "server_seconds", *RESOURCE_TOTALS]
+        rows = self._spans_union(days, [*keys, *figures], costs=False, grouping=BY_GROUP).c
+        # Per group and user: the sums add up per group, the users count once each.
+        query = select(*(rows[name] for name in keys), *(func.sum(rows[n]) for n in figures))
+        found = list(self.connection.execute(query.group_by(*(rows[name] for name in keys))))
         self._group_user_sums[days] = found
         return found
 

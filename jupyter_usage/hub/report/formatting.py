@@ -7,7 +7,8 @@ money as the budget texts write it too (jupyter_usage.currencies.format_money).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jupyter_usage.currencies import format_money as money
 from jupyter_usage.currencies import significant as significant
@@ -86,3 +87,15 @@ def format_utc(time: float | None, *, seconds: bool = False) -> str:
         return NONE
     shape = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     return datetime.fromtimestamp(time, timezone.utc).strftime(shape) + " UTC"
+
+
+def format_time(time: float | None, zone_name: str = "UTC") -> str:
+    """`2026-11-30 15:05 CET`: a time in the hub's time zone, as every text of the report
+    and the spawn refusal write it (`UTC` when the zone is unknown)."""
+    if time is None:
+        return NONE
+    try:
+        zone: tzinfo = ZoneInfo(zone_name)
+    except (ValueError, KeyError, ZoneInfoNotFoundError):
+        zone = timezone.utc
+    return datetime.fromtimestamp(time, zone).strftime("%Y-%m-%d %H:%M %Z")

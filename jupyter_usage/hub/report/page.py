@@ -8,12 +8,14 @@ one template in templates/sections/ and one name in `REPORT_SECTIONS`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from jupyter_usage.hub.kpis.export import KPI_TABLES
 from jupyter_usage.hub.periods import DAY_SECONDS, day_start, utc_day
@@ -21,6 +23,7 @@ from jupyter_usage.records import iso_utc
 
 from . import formatting as fmt
 from .budgets import budgets_view
+from .columns import usage_cells
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -101,6 +104,15 @@ def _render(template: str, page: Page, **context: Any) -> str:
     return _env.get_template(template).render(page=page, **context)
 
 
+@pass_context
+def _when(context: Context, time: float | None) -> str:
+    """A time of the page, in the hub's time zone (the page's `zone`)."""
+    return fmt.format_time(time, str(context.get("zone") or "UTC"))
+
+
+_env.filters["when"] = _when
+
+
 # -- the report -----------------------------------------------------------------------
 
 
@@ -108,7 +120,7 @@ def _days(report: Mapping[str, Any]) -> float:
     return float(round((report["until"] - report["since"]) / DAY_SECONDS, 2))
 
 
-def cards(report: Mapping[str, Any]) -> list[Card]:
+def cards(report: Mapping[str, Any], zone: str = "UTC") -> list[Card]:
     """The KPI cards, help text in the units shown."""
     kpis = report["kpis"]
     days = _days(report)
@@ -131,7 +143,18 @@ def cards(report: Mapping[str, Any]) -> list[Card]:
         if old:
             cost_note = fmt.format_change(round(100 * (amount - old) / old, 1), days)
     until = utc_day(report["until"] - 1)
+    daily = value("daily_active_users")
+    last_day = daily[-1] if daily else {"day": until, "users": 0}
+    today = last_day["day"] == utc_day(time.time())
     return [
+        Card(
+            "users_now",
+            "Users today" if today else f"Users on {last_day['day']}",
+            f"{last_day['users']} {'user' if last_day['users'] == 1 else 'users'}",
+            "Distinct users with a server on the window's last UTC day, and in the 7 days "
+            "up to it: counts, where the cards below average.",
+            f"{value('wau')} {'this week' if today else 'in its last 7 days'}",
+        ),
         Card(
             "active_users",
             "Active users",
@@ -141,8 +164,8 @@ def cards(report: Mapping[str, Any]) -> list[Card]:
         ),
         Card(
             "dau",
-            "Daily active users",
-            fmt.significant(value("dau")),
+            "Daily active users (average)",
+            f"{value('dau'):.1f}",
             "Distinct users with a server on a UTC day, averaged over the window's days.",
             note("dau"),
         ),
@@ -202,7 +225,7 @@ def cards(report: Mapping[str, Any]) -> list[Card]:
             "Peak concurrent servers",
             str(value("peak_concurrent_servers")),
             "Most servers running at the same moment in the window"
-            + (f", first reached {fmt.format_utc(peak_at)}." if peak_at is not None else "."),
+            + (f", first reached {fmt.format_time(peak_at, zone)}." if peak_at else "."),
             note("peak_concurrent_servers"),
         ),
         Card(
@@ -267,7 +290,7 @@ def _bar_rows(rows: Sequence[Mapping[str, Any]], key: str) -> list[dict[str, Any
             "cpu_core_hours": row["cpu_core_seconds"] / 3600,
             "memory_gib_hours": row["memory_byte_seconds"] / fmt.GIB / 3600,
         }
-        for row in rows
+        for row in usage_cells([dict(row) for row in rows])
     ]
 
 
@@ -324,8 +347,10 @@ def render_report(
     hub_name: str = "JupyterHub",
     activity: Mapping[str, Any] | None = None,
     group_known: bool | None = None,
+    zone: str = "UTC",
 ) -> str:
-    """The whole page for one window (and group) of the KPIs."""
+    """The whole page for one window (and group) of the KPIs; `zone` is the hub's time
+    zone (`UsageService.budget_timezone`), in which the budgets' times are written."""
     page = Page(base_url, hub_prefix, hub_name, viewer)
     kpis = report["kpis"]
     chosen = report.get("group")
@@ -394,7 +419,8 @@ def render_report(
         sections=REPORT_SECTIONS,
         report=report,
         kpis=kpis,
-        cards=cards(report),
+        cards=cards(report, zone),
+        zone=zone,
         group=chosen,
         groups=groups,
         empty_group=empty_group,
@@ -413,7 +439,12 @@ def render_report(
         monthly=kpis["monthly_active_users"]["value"],
         coverage=report.get("coverage"),
         running=report.get("running"),
-        budgets=budgets_view(report.get("budgets")),
+        budgets=budgets_view(
+            report.get("budgets"),
+            zone=zone,
+            members={row["user"] for row in kpis["cost_by_user"]["value"]} if chosen else None,
+            group=chosen,
+        ),
         sizing=report.get("sizing"),
         exports=exports,
         window=window,
@@ -435,8 +466,10 @@ def render_sessions(
     viewer: str,
     hub_prefix: str = "/hub/",
     hub_name: str = "JupyterHub",
+    zone: str = "UTC",
 ) -> str:
-    """The drill-down's last step: the sessions of one user (or all) in the window."""
+    """The drill-down's last step: the sessions of one user (or all) in the window;
+    times in `zone`, the hub's time zone."""
     page = Page(base_url, hub_prefix, hub_name, viewer)
     window = {"since": iso_utc(since) or "", "until": iso_utc(until) or ""}
     if group:
@@ -461,6 +494,7 @@ def render_sessions(
     return _render(
         "sessions.html",
         page,
+        zone=zone,
         title=f"Sessions of {user}" if user else "Sessions",
         user=user,
         group=group,

@@ -43,15 +43,17 @@
     return uPlot.tzDate(new Date(seconds * 1000), 'Etc/UTC');
   }
 
-  function options(spec, width) {
+  function options(spec, width, figure) {
     var palette = [css('--series-1'), css('--series-2'), css('--series-3')];
     var text = css('--text');
     var grid = css('--grid');
     var bars = spec.kind === 'bars';
-    var daily = spec.x.length > 1 && spec.x[1] - spec.x[0] >= 86400;
+    var step = spec.x.length > 1 ? spec.x[1] - spec.x[0] : 86400;
+    var daily = step >= 86400;
     var series = [
       { value: daily ? '{YYYY}-{MM}-{DD}' : '{YYYY}-{MM}-{DD} {HH}:{mm} UTC' }
     ];
+    var dayLabel = uPlot.fmtDate('{MMM} {D}');
     spec.series.forEach(function (item, index) {
       var color = palette[index % palette.length];
       series.push({
@@ -81,7 +83,19 @@
       legend: { show: true },
       cursor: { points: { show: !bars } },
       scales: {
-        x: { time: true },
+        // A bar covers its day (or hour) to the right of its time: the scale ends one
+        // step after the last, so that today's bar is drawn whole, not cut at the edge.
+        x: {
+          time: true,
+          range: function () {
+            var range = [
+              spec.x[0],
+              spec.x[spec.x.length - 1] + (bars ? step : 0)
+            ];
+            figure.setAttribute('data-x-range', range.join(' '));
+            return range;
+          }
+        },
         y: {
           range: function (u, min, max) {
             return [0, max > 0 ? max * 1.1 : 1];
@@ -89,7 +103,23 @@
         }
       },
       axes: [
-        Object.assign({}, axis, { space: 60 }),
+        // Per-day charts tick whole days ("Dec 7"), never hours ("12am / 12pm").
+        daily
+          ? Object.assign({}, axis, {
+              space: 60,
+              incrs: [1, 2, 7, 14, 28, 91, 182, 364].map(function (days) {
+                return days * 86400;
+              }),
+              values: function (u, ticks) {
+                var labels = ticks.map(function (t) {
+                  return dayLabel(utc(t));
+                });
+                // What the axis says, for the page's tests (the axis is drawn on a canvas).
+                figure.setAttribute('data-x-ticks', labels.join('|'));
+                return labels;
+              }
+            })
+          : Object.assign({}, axis, { space: 60 }),
         Object.assign({}, axis, {
           label: spec.unit,
           labelSize: 18,
@@ -124,7 +154,7 @@
     var make = function () {
       holder.textContent = '';
       return new uPlot(
-        options(spec, Math.max(200, holder.clientWidth)),
+        options(spec, Math.max(200, holder.clientWidth), figure),
         data,
         holder
       );
