@@ -18,13 +18,17 @@ admin service whose token drives the hub's API.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
+import logging
 import re
 import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -44,6 +48,9 @@ from support.hub_process import (
 )
 from support.server_process import ServerProcess
 from support.z2jh_values import hub_config, schema_errors, server_files
+from traitlets.config import Config
+
+from jupyter_usage.hub.service import UsageService
 
 ADMIN_TOKEN = uuid.uuid4().hex
 PROMETHEUS_TOKEN = uuid.uuid4().hex
@@ -329,3 +336,38 @@ def test_documented_rates_price_a_server(tmp_path: Path, name: str, currency: st
     if name == "admins-rates":
         lines = [json.loads(line) for line in events.read_text().splitlines()]
         assert any("session-summary" in line.get("__schema__", "") for line in lines), lines
+
+
+# -- docs/admins.md's price list and allocations of the usage service -------------------
+
+
+def test_the_services_price_list_and_profile_allocations_load(tmp_path: Path) -> None:
+    path = tmp_path / "jupyter_usage_hub_config.py"
+    path.write_text(doc_block("service-rates").text + doc_block("profile-allocations").text)
+    service = UsageService(config_file=str(path))
+    service.load_config_file(str(path))
+    assert service.metering.configured
+    assert service.metering.rates([], None).cpu_core_hour == pytest.approx(0.04)
+    assert service.metering.rates(["students"], None).cpu_core_hour == 0.0
+    assert service.metering.rates([], "gpu-large").server_hour == pytest.approx(0.05)
+    allocations = service.parsed_profile_allocations
+    assert allocations["small"].memory_limit_bytes == 2 * 2**30
+    assert allocations["gpu-large"].gpus == 1
+
+
+def test_the_allocation_hook_chains_with_an_admins_own(tmp_path: Path) -> None:
+    seen: list[object] = []
+    # The admin's own hook, which the block chains first.
+    namespace: dict[str, object] = {"c": Config(), "my_hook": seen.append}
+    exec(doc_block("allocation-hook").text, namespace)
+    hook = namespace["c"].Spawner.pre_spawn_hook  # type: ignore[attr-defined]
+    assert inspect.iscoroutinefunction(hook)
+    # A hub without the service: the admin's hook runs, and the spawn goes on (fail-open).
+    spawner = SimpleNamespace(
+        user=SimpleNamespace(name="ada", settings={}),
+        name="",
+        config=Config(),
+        log=logging.getLogger("test-hook"),
+    )
+    asyncio.run(hook(spawner))
+    assert seen == [spawner]
