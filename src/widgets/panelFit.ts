@@ -6,7 +6,7 @@
 
 /**
  * Pixels from the top of a section's content to the end of its first lines: the
- * first meter, three kernels, the cost so far and per hour, the first past session.
+ * first meter's figure and bar (its chart may wait), three kernels, the cost so far and per hour, the first past session.
  * Null when the section has none of them yet.
  */
 export function firstLinesHeight(
@@ -18,7 +18,7 @@ export function firstLinesHeight(
       ? [...content.querySelectorAll('tbody tr')].slice(0, 3).pop()
       : content.querySelector(
           name === 'now'
-            ? '.jp-Usage-meter'
+            ? '.jp-Usage-meter .jp-Usage-bar'
             : name === 'session'
               ? '[data-key="cost-per-hour"]'
               : '.jp-Usage-sessions > li, tbody tr'

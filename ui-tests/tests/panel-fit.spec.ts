@@ -77,7 +77,9 @@ async function clipped(panel: Locator): Promise<string[]> {
           ? section.querySelectorAll('tbody tr')[2]
           : name === 'history'
             ? section.querySelector('tbody tr, li, .jp-Usage-state')
-            : section.firstElementChild?.firstElementChild;
+            : name === 'now'
+              ? section.querySelector('.jp-Usage-meter .jp-Usage-bar')
+              : section.querySelector('[data-key="cost-per-hour"]');
       if (!first) {
         found.push(`${name} has nothing to show`);
       } else if (box(first).bottom > shown.bottom + 1) {
