@@ -7,6 +7,7 @@ results=ui-tests/test-results
 copied=0
 for name in usage-panel-light usage-panel-dark usage-kernels session-summary \
     usage-dashboard usage-dashboard-dark usage-panel-250 usage-panel-320 usage-panel-400 \
+    usage-panel-1400x900 usage-panel-1366x768 \
     notebook7-dashboard usage-budget usage-budget-bars usage-budget-status usage-budget-notices; do
   if [ -f "$results/$name.png" ]; then
     cp "$results/$name.png" "docs/images/$name.png"

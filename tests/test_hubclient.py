@@ -588,3 +588,27 @@ def test_the_running_session_is_posted_at_most_every_interval(
         clock.now += 1
         assert uploader.deliver_pending(current) == 1
     assert len(hub.requests_to(SESSIONS)) == 2
+
+
+def test_the_running_session_as_the_service_last_accepted_it(
+    hub: FakeHub, clock: Clock, tmp_path: Path
+) -> None:
+    # Budgets add what came after the report the service had counted when it answered.
+    import time
+
+    hub.on(SESSIONS, Reply(200, {"id": "running"}))
+    with SessionStore(tmp_path / "one.sqlite") as store:
+        store.start_session("running", user="alice", server_name="", started=1.0)
+        client = client_for(hub, clock, service_url_override=f"{hub.url}/services/usage/")
+        uploader = SessionUploader(client, store, current_every_seconds=300)
+        before = time.time()
+        assert uploader.current_reported_by(before) is None
+        current = store.get("running")
+        assert uploader.deliver_pending(current) == 1
+        assert uploader.current_reported_by(before - 1) is None
+        assert uploader.current_reported_by(time.time()) is current
+        # Refused: what the service holds is unchanged.
+        hub.on(SESSIONS, Reply(503, {}))
+        clock.now += 300
+        assert uploader.deliver_pending({**current, "last_checkpoint": 9.0}) == 0
+        assert uploader.current_reported_by(time.time()) is current

@@ -42,6 +42,11 @@ module.exports = {
       dependencies: ['last-session']
     },
     {
+      name: 'panel-fit',
+      testMatch: 'panel-fit.spec.ts',
+      dependencies: ['last-session']
+    },
+    {
       name: 'budget',
       testMatch: 'budget.spec.ts',
       dependencies: ['last-session']
@@ -64,7 +69,7 @@ module.exports = {
     {
       name: 'shutdown',
       testMatch: 'shutdown.spec.ts',
-      dependencies: ['budget', 'dashboard', 'accessibility']
+      dependencies: ['budget', 'dashboard', 'accessibility', 'panel-fit']
     },
     // Against its own `jupyter notebook` server; its last test shuts that server down.
     {

@@ -1,7 +1,7 @@
 import { fireEvent, render, screen, within } from '@testing-library/react';
 import * as React from 'react';
 
-import { KernelTable } from '../components/KernelTable';
+import { KernelTable, nameParts, shownName } from '../components/KernelTable';
 import { IKernelUsage } from '../wire';
 import { GIB } from './fixtures';
 import { trans } from './translator';
@@ -32,7 +32,13 @@ const KERNELS = [
 
 function names(): string[] {
   const rows = screen.getAllByRole('row').slice(1);
-  return rows.map(row => within(row).getByRole('rowheader').textContent ?? '');
+  // The name as read out: drawn in two parts (cut in the middle), read whole.
+  return rows.map(
+    row =>
+      within(row)
+        .getByRole('rowheader')
+        .querySelector('.jp-Usage-visuallyHidden')?.textContent ?? ''
+  );
 }
 
 function renderTable(onOpen = jest.fn(), kernels = KERNELS) {
@@ -179,5 +185,20 @@ describe('KernelTable', () => {
     expect(screen.getByRole('alert').textContent).toBe(
       'Kernels are not available: Forbidden'
     );
+  });
+});
+
+describe('a kernel name in a narrow column', () => {
+  it('is cut in the middle: its end is drawn apart and kept', () => {
+    expect(nameParts('a-notebook-with-a-rather-long-name.ipynb')).toEqual([
+      'a-notebook-with-a-rather-long-na',
+      'me.ipynb'
+    ]);
+    expect(nameParts('ab.ipynb')).toEqual(['ab.i', 'pynb']);
+    expect(nameParts('')).toEqual(['', '']);
+    // Every notebook ends in .ipynb: it is not drawn, only read out.
+    expect(shownName('analysis.ipynb')).toBe('analysis');
+    expect(shownName('.ipynb')).toBe('.ipynb');
+    expect(shownName('script.py')).toBe('script.py');
   });
 });

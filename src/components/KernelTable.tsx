@@ -33,6 +33,25 @@ export function kernelLabel(kernel: IKernelUsage): string {
   return kernel.name ?? kernel.id.slice(0, 8);
 }
 
+/**
+ * A name in two parts, so that a narrow column cuts it in the middle and keeps its
+ * end (`a-notebook-wi…analysis`): notebooks often differ only there.
+ */
+export function nameParts(name: string): [string, string] {
+  const keep = Math.min(8, Math.floor(name.length / 2));
+  return [name.slice(0, name.length - keep), name.slice(name.length - keep)];
+}
+
+/**
+ * The name drawn in the narrow column: without `.ipynb`, which every notebook has
+ * and the header already says (the full name is read out and in the tooltip).
+ */
+export function shownName(label: string): string {
+  return label.length > 6 && label.endsWith('.ipynb')
+    ? label.slice(0, -6)
+    : label;
+}
+
 /** A kernel opens what its path names when that looks like a file. */
 function openablePath(kernel: IKernelUsage): string | null {
   return kernel.path && /\.[^/.]+$/.test(kernel.path) ? kernel.path : null;
@@ -90,13 +109,39 @@ export function KernelTable(props: IKernelTableProps): JSX.Element {
     );
   }
 
-  const columns: { key: KernelSortKey; label: string; numeric: boolean }[] = [
-    { key: 'name', label: trans.__('Notebook'), numeric: false },
-    { key: 'cpu', label: trans.__('CPU cores'), numeric: true },
-    { key: 'memory', label: trans.__('Memory'), numeric: true }
+  // Short headers fit a 250 px panel; the full name is the button's name and tooltip.
+  const columns: {
+    key: KernelSortKey;
+    label: string;
+    short: string;
+    numeric: boolean;
+  }[] = [
+    {
+      key: 'name',
+      label: trans.__('Notebook'),
+      short: trans.__('Notebook'),
+      numeric: false
+    },
+    {
+      key: 'cpu',
+      label: trans.__('CPU cores'),
+      short: trans._p('column header, short for CPU cores', 'CPU'),
+      numeric: true
+    },
+    {
+      key: 'memory',
+      label: trans.__('Memory'),
+      short: trans._p('column header, short for Memory', 'Mem'),
+      numeric: true
+    }
   ];
   if (props.showGpu) {
-    columns.push({ key: 'gpu', label: trans.__('GPU memory'), numeric: true });
+    columns.push({
+      key: 'gpu',
+      label: trans.__('GPU memory'),
+      short: trans._p('column header, short for GPU memory', 'GPU'),
+      numeric: true
+    });
   }
   const pick = (key: KernelSortKey) => {
     setSort(current =>
@@ -131,7 +176,10 @@ export function KernelTable(props: IKernelTableProps): JSX.Element {
                 title={column.label}
                 onClick={() => pick(column.key)}
               >
-                {column.label}
+                <span className="jp-Usage-visuallyHidden">{column.label}</span>
+                <span className="jp-Usage-sortLabel" aria-hidden="true">
+                  {column.short}
+                </span>
                 <span className="jp-Usage-sortMark" aria-hidden="true">
                   {sort.key !== column.key
                     ? ''
@@ -174,10 +222,30 @@ export function KernelTable(props: IKernelTableProps): JSX.Element {
               >
                 <div className="jp-Usage-kernelNameBox">
                   <span className="jp-Usage-kernelLabel">
-                    {kernelLabel(kernel)}
+                    {/* Read whole; drawn in two parts. */}
+                    <span className="jp-Usage-visuallyHidden">
+                      {kernelLabel(kernel)}
+                    </span>
+                    <span
+                      className="jp-Usage-kernelLabelStart"
+                      aria-hidden="true"
+                    >
+                      {nameParts(shownName(kernelLabel(kernel)))[0]}
+                    </span>
+                    <span
+                      className="jp-Usage-kernelLabelEnd"
+                      aria-hidden="true"
+                    >
+                      {nameParts(shownName(kernelLabel(kernel)))[1]}
+                    </span>
                   </span>
                   {kernel.execution_state === 'busy' && (
-                    <span className="jp-Usage-busy">{trans.__('busy')}</span>
+                    // A dot beside the name, not a word that takes its room.
+                    <span className="jp-Usage-busy" title={trans.__('busy')}>
+                      <span className="jp-Usage-visuallyHidden">
+                        {trans.__('busy')}
+                      </span>
+                    </span>
                   )}
                 </div>
               </th>

@@ -100,6 +100,24 @@ function toData(props: ITimeChartProps): {
   };
 }
 
+/**
+ * Without a pointer on the chart, the legend gives the latest figures rather than
+ * "–": the last row where the first series has a value (the cost's projection
+ * reaches past it).
+ */
+function showLatestInLegend(u: uPlot): void {
+  if (typeof u.setLegend !== 'function' || (u.cursor?.idx ?? null) !== null) {
+    return;
+  }
+  const first = (u.data[1] ?? []) as (number | null | undefined)[];
+  for (let i = first.length - 1; i >= 0; i--) {
+    if (first[i] !== null && first[i] !== undefined) {
+      u.setLegend({ idx: i });
+      return;
+    }
+  }
+}
+
 function timeText(seconds: number): string {
   return new Date(seconds * 1000).toLocaleString(undefined, {
     month: 'short',
@@ -220,6 +238,8 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
         }))
       ],
       hooks: {
+        ready: [showLatestInLegend],
+        setCursor: [showLatestInLegend],
         setScale: [
           (u, key) => {
             if (key !== 'x') {
@@ -286,6 +306,7 @@ export function TimeChart(props: ITimeChartProps): JSX.Element {
     if (range) {
       chart.setScale('x', range);
     }
+    showLatestInLegend(chart);
   });
 
   const onKeyDown = (event: React.KeyboardEvent) => {

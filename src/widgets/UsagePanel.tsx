@@ -17,6 +17,7 @@ import { usageIcon } from '../icons';
 import { UsageModel, UsagePart } from '../model';
 import { IUsageSettings, SECTION_NAMES, SectionName } from '../settings';
 import { ISessionRecord } from '../wire';
+import { firstLinesHeight, shareHeight } from './panelFit';
 import { UsageSection } from './UsageSection';
 
 /** Shares of the panel's height each section starts with. */
@@ -238,21 +239,29 @@ export class UsagePanel extends SidePanel {
 
   /**
    * Size each section to its content, so that no section scrolls while another
-   * stands half empty; the space left over is shared in the same proportions.
+   * stands half empty; the space left over is shared in the same proportions. When
+   * the panel is too short for everything (a laptop), each section first gets its
+   * first lines (`firstLinesHeight`), and what remains goes to each in proportion to
+   * what it still lacks: a long history does not squeeze the kernels to half a row.
    */
   private _fitSections(): void {
     if (this._userSized || !(this.content instanceof AccordionPanel)) {
       return;
     }
     const shown = SECTION_NAMES.filter(name => this._settings.sections[name]);
-    const heights = shown.map(name => {
-      const content = this._sections[name]?.node.firstElementChild;
+    const measured = shown.map(name => {
+      const node = this._sections[name]?.node;
+      const content = node?.firstElementChild as HTMLElement | null;
       // The content's own height, with the margins of the tables and lists in it.
-      return Math.max(
-        40,
-        ((content as HTMLElement | null)?.offsetHeight ?? 0) + 16
-      );
+      const full = Math.max(40, (content?.offsetHeight ?? 0) + 16);
+      const first = content ? firstLinesHeight(name, content) : null;
+      return { full, first: Math.min(full, first ?? full) };
     });
+    const available = shown.reduce(
+      (sum, name) => sum + (this._sections[name]?.node.offsetHeight ?? 0),
+      0
+    );
+    const heights = shareHeight(measured, available);
     const changed =
       heights.length !== this._fitted.length ||
       heights.some((height, i) => Math.abs(height - this._fitted[i]) > 8);

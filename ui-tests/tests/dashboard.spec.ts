@@ -58,6 +58,19 @@ test.describe('Usage dashboard', () => {
     await expect(
       dashboard.locator('[data-chart="cost"] .u-legend')
     ).toContainText('Cost so far');
+    // Figures as text without hovering: the headline above each chart, and the
+    // legend at the latest point rather than "–".
+    await page.mouse.move(0, 0);
+    await expect(cpu.locator('[data-figure="now"] dd')).toHaveText(
+      /^\d+\.\d+ cores$/
+    );
+    await expect(cpu.locator('[data-figure="peak"] dd')).toContainText('cores');
+    await expect(
+      dashboard.locator('[data-chart="cost"] [data-figure="so-far"] dd')
+    ).toContainText('$');
+    await expect(
+      cpu.locator('.u-legend .u-series').nth(1).locator('.u-value')
+    ).toHaveText(/^\d+\.\d+$/);
 
     // The kernel, by its notebook's name, in the stacked chart and the table: the
     // server learns the notebook at its next look at the sessions, the chart from the

@@ -193,10 +193,13 @@ test.describe('Usage panel widths', () => {
         return found;
       });
       expect(problems).toEqual([]);
-      // The long name ends in an ellipsis and shows in full on hover.
+      // The long name is cut in the middle and shows in full on hover.
       const name = panel.locator('.jp-Usage-kernelName').first();
       await expect(name).toHaveAttribute('title', new RegExp(long));
-      const label = name.locator('.jp-Usage-kernelLabel');
+      const label = name.locator('.jp-Usage-kernelLabelStart');
+      await expect(name.locator('.jp-Usage-kernelLabelEnd')).toHaveText(
+        'analysis'
+      );
       const truncated = await label.evaluate(
         node => node.scrollWidth > node.clientWidth
       );
