@@ -1,9 +1,10 @@
 """The hub's record of what each server was given, and of reports that claimed more.
 
-`usage_allocations` (schema.py): one row per spawn the hub's hook reported (user, server name, when,
-the `Allocation`). A session's allocation is the one recorded for its user and server
-name closest to its start, within `MATCH_SECONDS` (the hook runs as the spawn begins;
-the hub's start time is the spawn's, the extension's first sample may come minutes later).
+`usage_allocations` (its tables are in schema.py): one row per spawn the hub's hook
+reported (user, server name, when, the `Allocation`). A session's allocation is the one
+recorded for its user and server name closest to its start, within `MATCH_SECONDS` (the
+hook runs as the spawn begins; the hub's start time is the spawn's, the extension's first
+sample may come minutes later).
 
 `usage_over_allocation`: one row per report that claimed more than its allocation allows
 (the figures it claimed were clipped); `over_allocation_counts` says how many per user.
@@ -21,8 +22,8 @@ from .allocation import Allocation, AllocationError, parse_allocation
 from .schema import allocations, over_allocation
 
 MATCH_SECONDS = 900.0
-"""As intake/hub_sessions.TWIN_TOLERANCE_SECONDS: how far a spawn's record may lie from the start
-of the session it is the allocation of."""
+"""As intake/hub_sessions.TWIN_TOLERANCE_SECONDS: how far a spawn's record may lie from
+the start of the session it is the allocation of."""
 
 
 def record(
