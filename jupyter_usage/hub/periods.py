@@ -2,13 +2,15 @@
 months as unix seconds, and the day and month names the API and the report show.
 
 Days and months are UTC whatever the hub's time zone, so that a day's figures are the same
-for every reader; budgets, which reset at local midnight, keep their own zone.
+for every reader; budgets, which reset at local midnight, keep their own zone, and a time
+people read (a budget's reset, a peak's moment) is written in that zone (`zone_time`).
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
 HOUR_SECONDS = 3600.0
 DAY_SECONDS = 86400.0
@@ -26,6 +28,16 @@ def utc_day(time: float) -> str:
 def utc_month(time: float) -> str:
     """`2026-11`: the UTC month of `time`."""
     return datetime.fromtimestamp(time, timezone.utc).strftime("%Y-%m")
+
+
+def zone_time(time: float, zone_name: str = "UTC") -> str:
+    """`2026-11-30 15:05 CET`: `time` in the hub's time zone, as the report and the spawn
+    refusal write it (`UTC` when the zone is unknown)."""
+    try:
+        zone: tzinfo = ZoneInfo(zone_name)
+    except (ValueError, KeyError, OSError):  # not a zone name, not installed, a folder
+        zone = timezone.utc
+    return datetime.fromtimestamp(time, zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def day_start(day: str) -> float:

@@ -28,11 +28,11 @@ import inspect
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from jupyter_usage.hub.periods import zone_time
 
 from .rules import refusal_message
 from .spawn_refusal import refusal_error, spawn_error
@@ -101,15 +101,6 @@ async def _ask(url: str, token: str, method: str = "GET", body: Any = None) -> A
         raise BudgetUnknown("the answer was not JSON") from None
 
 
-def reset_time(resets_at: float, zone_name: str) -> str:
-    try:
-        zone: Any = ZoneInfo(zone_name)
-    except Exception:
-        zone = timezone.utc
-    moment = datetime.fromtimestamp(resets_at, zone)
-    return moment.strftime("%Y-%m-%d %H:%M %Z").strip()
-
-
 async def refuse_over_budget(spawner: Any) -> None:
     """A `c.Spawner.pre_spawn_hook`: a 403 with the reason when the user's budget is spent."""
     settings = _settings(spawner)
@@ -155,7 +146,7 @@ async def refuse_over_budget(spawner: Any) -> None:
     # The budget that frees up last is the one that keeps the user waiting.
     entry = max(spent, key=lambda e: float(e.get("resets_at") or 0))
     zone = str(settings.get("budget_timezone") or "UTC")
-    when = reset_time(float(entry["resets_at"]), zone)
+    when = zone_time(float(entry["resets_at"]), zone)
     message = refusal_message(entry, when)
     try:
         refusal = {"scope": entry["scope"], "message": message}

@@ -7,11 +7,11 @@ money as the budget texts write it too (jupyter_usage.currencies.format_money).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, timezone
 
 from jupyter_usage.currencies import format_money as money
 from jupyter_usage.currencies import significant as significant
+from jupyter_usage.hub.periods import zone_time
 
 GIB = 1024**3
 NONE = "\N{EN DASH}"
@@ -90,12 +90,6 @@ def format_utc(time: float | None, *, seconds: bool = False) -> str:
 
 
 def format_time(time: float | None, zone_name: str = "UTC") -> str:
-    """`2026-11-30 15:05 CET`: a time in the hub's time zone, as every text of the report
-    and the spawn refusal write it (`UTC` when the zone is unknown)."""
-    if time is None:
-        return NONE
-    try:
-        zone: tzinfo = ZoneInfo(zone_name)
-    except (ValueError, KeyError, ZoneInfoNotFoundError):
-        zone = timezone.utc
-    return datetime.fromtimestamp(time, zone).strftime("%Y-%m-%d %H:%M %Z")
+    """`2026-11-30 15:05 CET`: a time in the hub's time zone (periods.zone_time), as every
+    text of the report and the spawn refusal write it; a dash when unknown."""
+    return NONE if time is None else zone_time(time, zone_name)
