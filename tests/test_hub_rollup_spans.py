@@ -16,7 +16,14 @@ from support.kpi_reference import compute_kpis
 from jupyter_usage.hub.db import rollups
 from jupyter_usage.hub.db.migrations import MIGRATIONS
 from jupyter_usage.hub.db.rollups import TOTAL
-from jupyter_usage.hub.db.schema import SessionRow, day_users, user_days, user_weeks
+from jupyter_usage.hub.db.schema import (
+    ROLLUP_TABLES,
+    SessionRow,
+    day_users,
+    session_groups,
+    user_days,
+    user_weeks,
+)
 from jupyter_usage.hub.db.storage import SessionInput, UsageDB
 from jupyter_usage.hub.kpis.database import _Window, database_kpis
 from jupyter_usage.hub.kpis.model import MAU_SECONDS
@@ -227,3 +234,40 @@ def test_the_edges_of_a_window_find_long_sessions_by_their_length(db: UsageDB) -
     report = database_kpis(db, since=window[0], until=window[1])
     assert report["kpis"]["active_users"]["value"] == 4
     assert report["kpis"]["peak_concurrent_servers"]["value"] == 4
+
+
+def test_an_import_and_a_report_of_one_of_its_users_do_not_deadlock(db: UsageDB) -> None:
+    """A report holds its user's lock while the import (one transaction, users by rounds
+    of 200) moves the counts of users per day: the import takes every user's lock first,
+    so the report gets the counts and the import waits for it, not both for each other."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: nothing to deadlock")
+    empty(db)
+    users = [f"u{n:03d}" for n in range(201)]
+    for user in users:
+        db.upsert_session(user, session(1, MONDAY + 3600, 1.0), [], now=MONDAY)
+    with db.engine.begin() as connection:
+        # As an import finds them: sessions without rollups, so each round moves counts.
+        for table in ROLLUP_TABLES:
+            if table is not session_groups:
+                connection.execute(delete(table))
+    ranges = {user: [MONDAY, MONDAY] for user in users}
+    errors: list[BaseException] = []
+
+    def run_import() -> None:
+        try:
+            with db.engine.begin() as connection:
+                rollups.refresh_ranges(connection, SessionRow.__table__, ranges)
+        except BaseException as error:
+            errors.append(error)
+
+    with db.engine.begin() as report:
+        # The report of the last user: her lock first, as `refresh_rollups` takes it.
+        report.execute(text("SELECT pg_advisory_xact_lock(hashtext('jupyter_usage:u200'))"))
+        importer = threading.Thread(target=run_import)
+        importer.start()
+        importer.join(2)  # the import's first round, had it not waited for u200
+        rollups.refresh_rollups(report, SessionRow.__table__, "u200", MONDAY, MONDAY)
+    importer.join(60)
+    assert errors == []
+    assert kept_counts(db) == counted_from_rows(db) == {("", MONDAY): 201}

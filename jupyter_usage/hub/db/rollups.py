@@ -368,6 +368,10 @@ def refresh_ranges(
 ) -> None:
     """Refresh each user's range of days, 200 users per round of statements."""
     users = sorted(ranges)
+    # Every user's lock before any count of users per day is moved: a report of a user
+    # of a later round, holding her lock, may then wait for those counts without the
+    # import waiting for her lock in turn.
+    _lock_users(connection, users)
     for start in range(0, len(users), 200):
         chunk = users[start : start + 200]
         low = min(ranges[user][0] for user in chunk)
