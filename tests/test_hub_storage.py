@@ -63,19 +63,20 @@ def test_upgrade_creates_a_versioned_schema_once(db_url: str) -> None:
     database = UsageDB(db_url)
     try:
         assert database.schema_version() == 0
-        assert database.upgrade() == len(MIGRATIONS) == 7
-        assert database.upgrade() == 7  # again: nothing to do
-        assert database.schema_version() == 7
+        assert database.upgrade() == len(MIGRATIONS) == 8
+        assert database.upgrade() == 8  # again: nothing to do
+        assert database.schema_version() == 8
     finally:
         database.close()
 
 
 def test_a_newer_schema_is_left_alone(db: UsageDB) -> None:
+    newer = len(MIGRATIONS) + 1
     with db.engine.begin() as connection:
-        connection.execute(text("INSERT INTO usage_schema_version (version) VALUES (8)"))
-    with pytest.raises(NewerSchemaError, match="schema version 8"):
+        connection.execute(text(f"INSERT INTO usage_schema_version (version) VALUES ({newer})"))
+    with pytest.raises(NewerSchemaError, match=f"schema version {newer}"):
         db.upgrade()
-    assert db.schema_version() == 8
+    assert db.schema_version() == newer
 
 
 def test_a_session_round_trips(db: UsageDB) -> None:
@@ -205,7 +206,7 @@ def test_a_version_6_database_gets_the_covering_indexes_of_sizing(db_url: str) -
         )
     database = UsageDB(db_url)
     try:
-        assert database.upgrade() == 7
+        assert database.upgrade() == len(MIGRATIONS)
         with database.engine.connect() as connection:
             found = {
                 index["name"]: index["column_names"]

@@ -60,6 +60,7 @@ class BudgetEnforcer:
         """User → (groups, budgets) as last evaluated: the metrics and the report read it."""
         self.stopped_servers = 0
         self._failing = False
+        self._timers: dict[str, asyncio.Task[None]] = {}
 
     def stop_at(self, user: str) -> float | None:
         return self.stops.get(user)
@@ -69,6 +70,60 @@ class BudgetEnforcer:
             self.latest[user] = (tuple(groups), entries)
         else:
             self.latest.pop(user, None)
+
+    def schedule(self, user: str, entries: Entries) -> None:
+        """A budget found spent (by a report, the panel or a check) schedules the stop at
+        once, with a timer for its `stop_at`: the stop comes when the panel's countdown
+        ends, not at the check after it. Cancelling is left to the checks, which also see
+        whether the user still runs a server."""
+        spent = [entry for entry in entries if entry["exhausted"]]
+        if self.enforcement != "stop" or self.client is None or not spent:
+            return
+        if user not in self.stops:
+            self.stops[user] = self.clock() + self.grace_seconds
+            self.log.warning(
+                "%s's budget %s is spent; their servers stop in %.0f s",
+                user,
+                spent[0]["scope"],
+                self.grace_seconds,
+            )
+        for entry in spent:
+            entry["stop_at"] = self.stops[user]
+        timer = self._timers.get(user)
+        if timer is None or timer.done():
+            self._timers[user] = asyncio.get_running_loop().create_task(self._stop_when_due(user))
+
+    async def _stop_when_due(self, user: str) -> None:
+        try:
+            while (when := self.stops.get(user)) is not None and when > self.clock():
+                await asyncio.sleep(when - self.clock())
+            if user not in self.stops or self.client is None:
+                return
+            client = self.client
+            loop = asyncio.get_running_loop()
+            servers = await loop.run_in_executor(None, running_servers, client)
+            running = [server for server in servers if server.user == user]
+            if not running:
+                self.stops.pop(user, None)
+                return
+            # Still spent? A raised limit or a new period in the meantime cancels it.
+            entries = await self._evaluate(user, running[0].groups)
+            self.remember(user, running[0].groups, entries)
+            await self._enforce(user, running, entries)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the next check tries again
+            self.log.warning(
+                "The stop of %s's servers failed: %s; the next check retries", user, error
+            )
+        finally:
+            if self._timers.get(user) is asyncio.current_task():
+                del self._timers[user]
+
+    def cancel_timers(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
 
     async def run(self) -> None:
         while True:

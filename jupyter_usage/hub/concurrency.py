@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from .rollups import insert_rows
+from .session_query import counted
 
 HOUR_SECONDS = 3600.0
 
@@ -195,7 +196,7 @@ def refresh_hours(
         )
         query = (
             select(c.started, c.last_seen, c.groups, c.cpu_throttled_seconds)
-            .where(c.last_seen > first, c.started < last + HOUR_SECONDS)
+            .where(c.last_seen > first, c.started < last + HOUR_SECONDS, counted(c))
             .order_by(c.started)
             .execution_options(yield_per=5000)
         )
@@ -255,7 +256,9 @@ def _edge_peak(
     sessions active in it."""
     c = sessions_table.c
     rows = connection.execute(
-        select(c.started, c.last_seen, c.groups).where(c.last_seen > start, c.started < end)
+        select(c.started, c.last_seen, c.groups).where(
+            c.last_seen > start, c.started < end, counted(c)
+        )
     ).all()
     return _peak(
         (max(r[0], start), min(r[1], end)) for r in rows if group is None or group in (r[2] or ())

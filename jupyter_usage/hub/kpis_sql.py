@@ -44,7 +44,7 @@ from .rollups import (
     user_month_costs,
     user_months,
 )
-from .session_query import active_in, kpi_columns
+from .session_query import active_in, counted, kpi_columns
 
 _DAYS = (user_days, user_day_costs)
 _MONTHS = (user_months, user_month_costs)
@@ -77,7 +77,8 @@ class _Window:
             c = self.sessions.c
             query = select(*kpi_columns(c)).where(active_in(c, since, until))
             rows = self.connection.execute(self._in_group(query)).all()
-            self._edges[(since, until)] = [rollups.kpi_session(row) for row in rows]
+            sessions = (rollups.kpi_session(row) for row in rows)
+            self._edges[(since, until)] = [s for s in sessions if not s.unconfirmed]
         return in_group(self._edges[(since, until)], self.group)
 
     def _in_group(self, query: Any) -> Any:
@@ -304,6 +305,7 @@ class _Window:
                         started < until,
                         c.ended.is_not(None),
                         c.duration_seconds.is_not(None),
+                        counted(c),
                     )
                 )
             ).scalar()
@@ -335,7 +337,7 @@ class _Window:
         started = self._started_for_lengths()
         query = self._in_group(
             select(c.duration_seconds)
-            .where(started >= since, started < until, c.ended.is_not(None))
+            .where(started >= since, started < until, c.ended.is_not(None), counted(c))
             .order_by(c.duration_seconds)
             .offset(lower)
             .limit(upper - lower + 1)

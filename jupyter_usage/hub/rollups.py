@@ -166,6 +166,7 @@ def kpi_session(row: Any) -> KpiSession:
         cost_total=row.cost_total,
         currency=row.currency,
         totals=row.totals or {},
+        unconfirmed=row.hub_check == "unconfirmed",
     )
 
 
@@ -204,6 +205,8 @@ def refresh_many(
     for row in rows:
         session = kpi_session(row)
         links.extend((row.pk, g) for g in session.groups)
+        if session.unconfirmed:
+            continue  # out of the KPIs (hub_check.py); its groups stay linked for budgets
         rows_of_session = scopes(session.groups)
         for day in session_days(session):
             if not first_day <= day <= last_day:

@@ -17,7 +17,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -36,6 +36,7 @@ from jupyter_usage._version import __version__
 from jupyter_usage.hubclient import HubClient
 from jupyter_usage.traits import BoundedFloat
 
+from . import hub_watch
 from .availability import (
     UNAVAILABLE,
     DatabaseHealth,
@@ -60,6 +61,8 @@ class UsageService(Application, BudgetConfig):
 
     # BudgetConfig comes second: its traits count as this class's own (`c.UsageService.…`).
     _budget_keeper: BudgetKeeper | None = None
+    hub_watch_gap: float | None = None
+    """The longest gap between two polls of one watched period; None while not polling."""
 
     name = "jupyter-usage-hub"
     description = __doc__ or ""
@@ -394,6 +397,7 @@ class UsageService(Application, BudgetConfig):
         if not self.hub_poll_interval or client is None:
             return None
         self.hub_sessions = HubSessions(db)
+        self.hub_watch_gap = hub_watch.max_gap(self.hub_poll_interval)
         return HubPoller(self.hub_sessions, client, self.hub_poll_interval, self.run_db, self.log)
 
     @property
@@ -402,6 +406,11 @@ class UsageService(Application, BudgetConfig):
         if self._budget_keeper is None:
             self._budget_keeper = BudgetKeeper(self)
         return self._budget_keeper
+
+    def report_arrived(self, user: str, groups: Sequence[str]) -> None:
+        """A session report was stored: budgets it may have spent are evaluated now."""
+        if self.budgets:
+            self.budget_keeper.on_report(user, groups)
 
     def is_reader_of_all(self, model: dict[str, Any]) -> bool:
         """Admins, and holders of the admin scope, read everyone's sessions."""
@@ -450,6 +459,8 @@ class UsageService(Application, BudgetConfig):
             for task in (poll_task, budget_task):
                 if task is not None:
                     task.cancel()
+            if self._budget_keeper is not None:
+                self._budget_keeper.enforcer.cancel_timers()
             await self.drain(server)
         finally:
             if opening is not None:

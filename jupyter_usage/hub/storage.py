@@ -49,6 +49,7 @@ from jupyter_usage.records import LIMITS_KEY
 
 from . import concurrency, rollups
 from .kpis import KpiSession
+from .report_guard import LoweringRefused, lowered_figures
 from .session_query import active_in
 from .sqlite_lock import SingleProcessLock, sqlite_path
 
@@ -57,6 +58,9 @@ log = logging.getLogger(__name__)
 Upsert = Literal["created", "updated", "unchanged", "stale"]
 """What storing a report did: a new session, a newer report, the same report again, or an
 older report than the stored one (which is kept)."""
+
+_GUARDED_TRIES = 20
+"""Reports of one session racing each other: each round one of them wins."""
 
 MAX_NAME_LENGTH = 255
 MAX_ID_LENGTH = 200
@@ -101,6 +105,8 @@ class SessionRow(Base):
             "started",
             "from_hub",
         ),
+        # Coverage's counts of the sessions checked against the hub, as a range of entries.
+        Index("usage_sessions_hub_check", "hub_check", "last_seen", "started"),
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -135,6 +141,8 @@ class SessionRow(Base):
     report_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """SHA-256 of the stored report: tells "the same report again" from "a different one
     of the same moment" inside the UPDATE's WHERE (PostgreSQL's `json` has no `=`)."""
+    hub_check: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """`confirmed` or `unconfirmed` by the hub's record (hub_check.py); NULL unchecked."""
 
     def to_json(self) -> dict[str, Any]:
         """The record as the single-user store shows it, plus `received_at`."""
@@ -165,6 +173,7 @@ class SessionRow(Base):
             cost_total=self.cost_total,
             currency=self.currency,
             totals=self.totals or {},
+            unconfirmed=self.hub_check == "unconfirmed",
         )
 
 
@@ -275,6 +284,21 @@ def _migrate_v7(connection: Connection) -> None:
             index.create(connection, checkfirst=True)
 
 
+def _migrate_v8(connection: Connection) -> None:
+    # Reports that cannot lie: each session's check against the hub's record, the periods
+    # the service watched the hub, and what it noticed in reports, per user and kind.
+    from . import hub_watch, report_flags
+
+    columns = {c["name"] for c in inspect(connection).get_columns(SessionRow.__tablename__)}
+    if "hub_check" not in columns:
+        connection.execute(text("ALTER TABLE usage_sessions ADD COLUMN hub_check VARCHAR(16)"))
+    for index in Base.metadata.tables[SessionRow.__tablename__].indexes:
+        if index.name == "usage_sessions_hub_check":
+            index.create(connection, checkfirst=True)
+    hub_watch.create_tables(connection)
+    report_flags.create_tables(connection)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -283,6 +307,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v5,
     _migrate_v6,
     _migrate_v7,
+    _migrate_v8,
 )
 
 
@@ -373,7 +398,13 @@ class UsageDB:
     # -- writes ----------------------------------------------------------------------
 
     def upsert_session(
-        self, user: str, body: SessionInput, groups: Sequence[str], now: float
+        self,
+        user: str,
+        body: SessionInput,
+        groups: Sequence[str],
+        now: float,
+        *,
+        only_adds: bool = False,
     ) -> Upsert:
         """Store a session report unless the stored one is newer; say what happened.
 
@@ -383,9 +414,12 @@ class UsageDB:
         whole: never one report's end with another's figures. The KPIs' rollups of the
         days the session covered before and covers now are then recomputed from the raw
         sessions (see rollups.py), which no race can make drift.
+
+        `only_adds` (a user's report): a newer report that lowers a cumulative figure
+        raises `LoweringRefused` and writes nothing (report_guard.py).
         """
         before = self._extent(user, body.session_id)
-        outcome = self._store(user, body, groups, now)
+        outcome = self._store(user, body, groups, now, only_adds)
         if outcome in ("created", "updated"):
             times = (body.started, body.last_seen)
             changed = [times]
@@ -398,9 +432,18 @@ class UsageDB:
             self._refresh_rollups(user, (*(before or ())[:2], *times), changed)
         return outcome
 
-    def _store(self, user: str, body: SessionInput, groups: Sequence[str], now: float) -> Upsert:
+    def _store(
+        self,
+        user: str,
+        body: SessionInput,
+        groups: Sequence[str],
+        now: float,
+        only_adds: bool = False,
+    ) -> Upsert:
         values = _values(body, groups)
         with self._write_lock, self.engine.begin() as connection:
+            if only_adds:
+                return self._store_only_adds(connection, user, body, values, now)
             inserted = connection.execute(
                 self._insert()
                 .values(
@@ -436,6 +479,67 @@ class UsageDB:
                 )
             ).scalar()
             return "unchanged" if digest == values["report_digest"] else "stale"
+
+    def _store_only_adds(
+        self,
+        connection: Connection,
+        user: str,
+        body: SessionInput,
+        values: dict[str, Any],
+        now: float,
+    ) -> Upsert:
+        """`_store`, checking the newer report against the stored one first: the UPDATE
+        then requires the stored report to be the one checked (its digest), so a report
+        that lands in between sends this one round again."""
+        where = (SessionRow.user == user, SessionRow.session_id == body.session_id)
+        for _ in range(_GUARDED_TRIES):
+            inserted = connection.execute(
+                self._insert()
+                .values(
+                    user=user, session_id=body.session_id, received_at=now, updated_at=now, **values
+                )
+                .on_conflict_do_nothing(index_elements=["user_name", "session_id"])
+                .returning(SessionRow.pk)
+            )
+            if inserted.first() is not None:
+                return "created"
+            stored = connection.execute(
+                select(
+                    SessionRow.report_digest,
+                    SessionRow.ended,
+                    SessionRow.last_seen,
+                    SessionRow.duration_seconds,
+                    SessionRow.totals,
+                    SessionRow.cost,
+                ).where(*where)
+            ).first()
+            if stored is None:
+                continue  # deleted in between (a merge): insert it
+            if stored.report_digest == values["report_digest"]:
+                return "unchanged"
+            if stored_is_newer(stored, body):
+                return "stale"
+            lowered = lowered_figures(
+                stored.duration_seconds,
+                stored.totals,
+                stored.cost,
+                values["duration_seconds"],
+                body.totals,
+                body.cost,
+            )
+            if lowered:
+                raise LoweringRefused(lowered)
+            same = (
+                SessionRow.report_digest.is_(None)
+                if stored.report_digest is None
+                else SessionRow.report_digest == stored.report_digest
+            )
+            updated = connection.execute(
+                update(SessionRow).where(*where, same).values(updated_at=now, **values)
+            )
+            if updated.rowcount == 1:
+                return "updated"
+        raise RuntimeError(f"session {body.session_id!r} kept changing while it was stored")
 
     def _insert(self) -> Any:
         if self.engine.dialect.name == "postgresql":
