@@ -189,3 +189,14 @@ def test_sessions_of_a_time_not_watched_cannot_be_checked(db: UsageDB) -> None:
     cover = coverage(db, T0 - 86400, T0 + 86400)
     assert (cover["not_checkable"], cover["unconfirmed"]) == (2, 0)
     assert database_kpis(db, since=T0 - 86400, until=T0 + 86400)["kpis"]["sessions"]["value"] == 2
+
+
+def test_a_session_posted_right_after_its_end_is_checked_at_the_next_poll(db: UsageDB) -> None:
+    watch(db, T0 - 100, T0 + 590)
+    db.upsert_session("alice", report(600, 0.5, started=T0 + 570, ended=T0 + 600), [], T0 + 600)
+    # The watched period ends at its last poll, before the stretch the session claims.
+    assert check_session(db, "alice", "s1", GAP, T0 + 600).after is None
+    hub = HubSessions(db, clock=lambda: T0 + 605)
+    hub.record_poll([])
+    hub.record_watch(T0 + 605, GAP)
+    assert coverage(db, T0 - 86400, T0 + 86400)["unconfirmed"] == 1

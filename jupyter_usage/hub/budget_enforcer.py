@@ -27,6 +27,7 @@ from tornado.web import HTTPError
 from jupyter_usage.hubclient import HubClient
 
 from .hub_servers import HubUnavailable, RunningServer, running_servers
+from .report_flags import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -216,12 +217,19 @@ class BudgetEnforcer:
 
     # -- metrics ---------------------------------------------------------------------
 
-    def exposition(self, refused_by_scope: Mapping[str, int]) -> bytes:
+    def exposition(
+        self,
+        refused_by_scope: Mapping[str, int],
+        flagged: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> bytes:
         """The metrics in Prometheus text format (a registry of their own, made per scrape:
         the service's process has no other metrics to mix in), with the spawns refused per
         budget scope as the database counts them."""
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(self.metrics(refused_by_scope)))
+        metrics = self.metrics(refused_by_scope)
+        if flagged is not None:
+            metrics.append(report_flag_metric(flagged))
+        registry.register(_Collector(metrics))
         return generate_latest(registry)
 
     def metrics(self, refused_by_scope: Mapping[str, int]) -> list[Metric]:
@@ -290,6 +298,21 @@ class BudgetEnforcer:
         )
         pending.add_metric([], float(len(self.stops)))
         return [used, limit, exhausted, group_used, group_limit, refused, stops, pending]
+
+
+def report_flag_metric(flagged: Mapping[str, Mapping[str, Any]]) -> Metric:
+    """What the service noticed in each user's reports (report_flags.py), by kind."""
+    metric = GaugeMetricFamily(
+        "jupyter_usage_report_flags",
+        "Reports and sessions the service flagged, per user and kind: lowering_refused "
+        "(reports that lowered a session's figures, refused), unconfirmed (sessions the hub "
+        "never ran), above_allocation (reports claiming more than the allocation allows)",
+        labels=["user", "kind"],
+    )
+    for user, counts in sorted(flagged.items()):
+        for kind in sorted(set(KINDS) | set(counts) - {"latest"}):
+            metric.add_metric([user, kind], float(counts.get(kind, 0)))
+    return metric
 
 
 class _Collector:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from jupyter_usage.hubclient import HubClient
 
-from . import budget_refusals
+from . import budget_refusals, report_flags
 from .budget_enforcer import BudgetEnforcer
 from .budget_use import budgets_of, everyone_budgets, latest_groups
 
@@ -162,9 +162,9 @@ class BudgetKeeper:
         """The budget metrics in Prometheus text; the refusals counted over all time."""
         db = self.service.db
 
-        def read() -> dict[str, Any]:
+        def read() -> tuple[dict[str, Any], dict[str, Any]]:
             with db.engine.connect() as connection:
-                return budget_refusals.counts(connection)
+                return budget_refusals.counts(connection), report_flags.by_user(connection)
 
-        refused = await self.service.run_db(read)
-        return self.enforcer.exposition(refused["by_scope"])
+        refused, flagged = await self.service.run_db(read)
+        return self.enforcer.exposition(refused["by_scope"], flagged)

@@ -25,6 +25,8 @@ UNCONFIRMED = "unconfirmed"
 
 SETTLE_SECONDS = 10.0
 """Clock skew between a server and the service that a session's start may carry."""
+RECHECK_GAPS = 3
+"""How long after its last report (in poll gaps) an unchecked session is checked again."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,26 @@ def check_session(
             report_flags.forget(connection, user, report_flags.UNCONFIRMED)
     db._refresh_rollups(user, (row.started, row.last_seen), [(row.started, row.last_seen)])
     return Checked(row.hub_check, after)
+
+
+def recheck_recent(db: UsageDB, now: float, max_gap_seconds: float) -> int:
+    """After a poll: sessions reported lately that could not be checked yet (the watched
+    period did not yet reach past the stretch they claim, as with a session posted right
+    after its end), checked again; returns how many it marked."""
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            select(SessionRow.user, SessionRow.session_id).where(
+                SessionRow.hub_check.is_(None),
+                SessionRow.last_seen >= now - RECHECK_GAPS * max_gap_seconds,
+                SessionRow.started <= now - SETTLE_SECONDS - max_gap_seconds,
+                SessionRow.from_hub.is_(False),
+            )
+        ).all()
+    marked = 0
+    for user, session_id in rows:
+        if check_session(db, user, session_id, max_gap_seconds, now).changed:
+            marked += 1
+    return marked
 
 
 def classify(

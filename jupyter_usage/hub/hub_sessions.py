@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import hub_watch
-from .hub_check import CONFIRMED, confirm
+from .hub_check import CONFIRMED, confirm, recheck_recent
 from .hub_servers import RunningServer
 from .server_events import InferredSession, hub_session_id
 from .storage import HUB_SOURCE, SOURCE_KEY, SessionInput, SessionRow, UsageDB
@@ -135,6 +135,7 @@ class HubSessions:
         """A complete list of the hub's servers as of `listed_at` (hub_watch.py)."""
         with self.db.engine.begin() as connection:
             hub_watch.record_poll(connection, listed_at, max_gap_seconds)
+        recheck_recent(self.db, listed_at, max_gap_seconds)
 
     # -- JupyterHub's events -----------------------------------------------------------
 

@@ -20,6 +20,7 @@ from jupyter_usage.records import iso_utc
 from . import formatting as fmt
 from .export import KPI_TABLES
 from .report_budgets import budgets_view
+from .report_checks import report_checks_view
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -30,6 +31,7 @@ REPORT_SECTIONS = (
     "cards",
     "running",
     "budgets",
+    "report_checks",
     "active_users",
     "concurrency",
     "hour_of_week",
@@ -413,6 +415,7 @@ def render_report(
         coverage=report.get("coverage"),
         running=report.get("running"),
         budgets=budgets_view(report.get("budgets")),
+        report_checks=report_checks_view(report.get("report_flags")),
         sizing=report.get("sizing"),
         exports=exports,
         window=window,
