@@ -13,7 +13,10 @@ checked and counts as before. A later poll that finds the server running confirm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 
@@ -25,6 +28,9 @@ UNCONFIRMED = "unconfirmed"
 
 SETTLE_SECONDS = 10.0
 """Clock skew between a server and the service that a session's start may carry."""
+Watched = Callable[[float, float], bool]
+"""Whether one watched period covers `[since, until]` (hub_watch.watched_throughout)."""
+
 RECHECK_GAPS = 3
 """How long after its last report (in poll gaps) an unchecked session is checked again."""
 
@@ -44,6 +50,36 @@ def check_session(
 ) -> Checked:
     """Classify the stored session of `user` (after a report); counts and rollups follow."""
     with db.engine.begin() as connection:
+        checked, span = check_in(connection, user, session_id, max_gap_seconds, now)
+    if span is not None:
+        db._refresh_rollups(user, span, [span])
+    return checked
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the check reads of a stored session, when the caller has it already."""
+
+    server_name: str
+    started: float
+    last_seen: float
+    from_hub: bool
+    hub_check: str | None
+
+
+def check_in(
+    connection: Connection,
+    user: str,
+    session_id: str,
+    max_gap_seconds: float,
+    now: float,
+    known: Known | None = None,
+    watched: Watched | None = None,
+) -> tuple[Checked, tuple[float, float] | None]:
+    """`check_session` inside the caller's transaction: what it found, and the span whose
+    rollups must be refreshed when the session's state changed (else None)."""
+    row: Any = known
+    if row is None:
         row = connection.execute(
             select(
                 SessionRow.server_name,
@@ -53,24 +89,27 @@ def check_session(
                 SessionRow.hub_check,
             ).where(SessionRow.user == user, SessionRow.session_id == session_id)
         ).first()
-        if row is None or row.from_hub or row.hub_check == CONFIRMED:
-            return Checked(row.hub_check if row else None, row.hub_check if row else None)
-        after = classify(
-            connection, user, row.server_name, row.started, row.last_seen, max_gap_seconds
-        )
-        if after is None or after == row.hub_check:
-            return Checked(row.hub_check, row.hub_check)
-        connection.execute(
-            update(SessionRow)
-            .where(SessionRow.user == user, SessionRow.session_id == session_id)
-            .values(hub_check=after)
-        )
-        if after == UNCONFIRMED:
-            report_flags.record(connection, user, report_flags.UNCONFIRMED, now)
-        elif row.hub_check == UNCONFIRMED:
-            report_flags.forget(connection, user, report_flags.UNCONFIRMED)
-    db._refresh_rollups(user, (row.started, row.last_seen), [(row.started, row.last_seen)])
-    return Checked(row.hub_check, after)
+    if row is None:
+        return Checked(None, None), None
+    if row.from_hub or row.hub_check == CONFIRMED:
+        return Checked(row.hub_check, row.hub_check), None
+    after = classify(
+        connection, user, row.server_name, row.started, row.last_seen, max_gap_seconds, watched
+    )
+    if after is None or after == row.hub_check:
+        return Checked(row.hub_check, row.hub_check), None
+    connection.execute(
+        update(SessionRow)
+        .where(SessionRow.user == user, SessionRow.session_id == session_id)
+        .values(hub_check=after)
+    )
+    if after == UNCONFIRMED:
+        report_flags.record(connection, user, report_flags.UNCONFIRMED, now)
+    elif row.hub_check == UNCONFIRMED:
+        report_flags.forget(connection, user, report_flags.UNCONFIRMED)
+    # Only unconfirmed sessions are out of the KPIs: a change from or to it moves them.
+    moved = UNCONFIRMED in (row.hub_check, after)
+    return Checked(row.hub_check, after), (row.started, row.last_seen) if moved else None
 
 
 def recheck_recent(db: UsageDB, now: float, max_gap_seconds: float) -> int:
@@ -100,7 +139,14 @@ def classify(
     started: float,
     last_seen: float,
     max_gap_seconds: float,
+    watched: Watched | None = None,
 ) -> str | None:
+    since = started + SETTLE_SECONDS
+    until = since + max_gap_seconds
+    if watched is None:
+        watched = partial(hub_watch.watched_throughout, connection)
+    if last_seen < until or not watched(since, until):
+        return None  # no poll fell inside the stretch: the hub's word is not known
     hub_known = connection.execute(
         select(SessionRow.pk)
         .where(
@@ -112,13 +158,7 @@ def classify(
         )
         .limit(1)
     ).first()
-    if hub_known is not None:
-        return CONFIRMED
-    since = started + SETTLE_SECONDS
-    until = since + max_gap_seconds
-    if last_seen >= until and hub_watch.watched_throughout(connection, since, until):
-        return UNCONFIRMED
-    return None
+    return CONFIRMED if hub_known is not None else UNCONFIRMED
 
 
 def confirm(db: UsageDB, user: str, session_ids: list[str], now: float) -> int:

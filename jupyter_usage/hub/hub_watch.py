@@ -9,6 +9,8 @@ claimed for a time the service watched can be checked against what the hub said 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import (
     Column,
     Connection,
@@ -64,6 +66,13 @@ def watched_throughout(connection: Connection, since: float, until: float) -> bo
         .where(periods.c.started <= since, periods.c.ended >= until)
     ).scalar()
     return bool(found)
+
+
+def covering(connection: Connection) -> Callable[[float, float], bool]:
+    """`watched_throughout` over the periods as they are now, read once: a batch of
+    reports asks it for each of its sessions."""
+    spans = connection.execute(select(periods.c.started, periods.c.ended)).all()
+    return lambda since, until: any(a <= since and b >= until for a, b in spans)
 
 
 def first_watched(connection: Connection) -> float | None:

@@ -189,7 +189,7 @@ def refresh_many(
     first_day = month_of(day_of(first_day))
     last_day = next_month(month_of(day_of(last_day))) - DAY_SECONDS
     chosen = sorted(set(users))
-    _lock_users(connection, chosen)
+    lock_users(connection, chosen)
     # Writing first: on SQLite the transaction then holds the write lock before it reads,
     # so the sessions it recomputes from are the latest (another process may be writing).
     for table in (user_days, user_day_costs, user_months, user_month_costs):
@@ -291,16 +291,18 @@ def insert_rows(
     connection.exec_driver_sql(sql, list(rows))
 
 
-def _lock_users(connection: Connection, users: Sequence[str]) -> None:
+def lock_users(connection: Connection, users: Sequence[str]) -> None:
     """On PostgreSQL, one refresh of a user's rollups at a time, across threads, processes
     and replicas: two at once would each delete, then both insert the same rows. The lock
     ends with the transaction; users are taken in order, so two refreshes never deadlock."""
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql" or not users:
         return
-    for user in users:
-        connection.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"jupyter_usage:{user}"}
-        )
+    # One statement for all (a batch of reports locks several users): unnest yields the
+    # keys in the array's order, and each row's lock is taken as the row is produced.
+    connection.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(CAST(:keys AS text[])) AS k"),
+        {"keys": [f"jupyter_usage:{user}" for user in users]},
+    )
 
 
 def _add(

@@ -47,6 +47,7 @@ from .budget_config import BudgetConfig
 from .budget_keeper import BudgetKeeper
 from .handlers import Unavailable, routes
 from .hub_sessions import HubSessions
+from .report_intake import ReportIntake
 from .server_poller import HubPoller
 from .storage import NewerSchemaError, UsageDB
 from .validation import (
@@ -62,6 +63,7 @@ class UsageService(Application, BudgetConfig):
     # BudgetConfig comes second: its traits count as this class's own (`c.UsageService.…`).
     _budget_keeper: BudgetKeeper | None = None
     hub_watch_gap: float | None = None
+    _report_intake: ReportIntake | None = None
     """The longest gap between two polls of one watched period; None while not polling."""
 
     name = "jupyter-usage-hub"
@@ -406,6 +408,13 @@ class UsageService(Application, BudgetConfig):
         if self._budget_keeper is None:
             self._budget_keeper = BudgetKeeper(self)
         return self._budget_keeper
+
+    @property
+    def report_intake(self) -> ReportIntake:
+        """Users' reports, written a batch per transaction (made on first use)."""
+        if self._report_intake is None:
+            self._report_intake = ReportIntake(self.db, self.run_db, lambda: self.hub_watch_gap)
+        return self._report_intake
 
     def report_arrived(self, user: str, groups: Sequence[str]) -> None:
         """A session report was stored: budgets it may have spent are evaluated now."""

@@ -13,10 +13,10 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -26,6 +26,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     UniqueConstraint,
     and_,
     bindparam,
@@ -54,6 +55,11 @@ from .session_query import active_in
 from .sqlite_lock import SingleProcessLock, sqlite_path
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+Extent = tuple[float, float, list[str]]
+"""A stored session's start, end and groups."""
 
 Upsert = Literal["created", "updated", "unchanged", "stale"]
 """What storing a report did: a new session, a newer report, the same report again, or an
@@ -339,6 +345,24 @@ class SessionInput:
         return self.started
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What storing a user's report did, and what was stored before it."""
+
+    outcome: Upsert
+    before: Extent | None
+    """Start, end and groups of the stored session, None when the report created it."""
+    hub_check: str | None
+    """The session's check against the hub (hub_check.py) before the report."""
+
+
+@dataclass(frozen=True)
+class _Guarded:
+    read: Any
+    insert: Any
+    update: Any
+
+
 class UsageDB:
     """The service's database: sessions in, sessions and KPI rows out."""
 
@@ -354,6 +378,7 @@ class UsageDB:
             url, echo=echo, pool_pre_ping=True, connect_args=connect_args
         )
         self._write_lock: AbstractContextManager[Any] = contextlib.nullcontext()
+        self._guarded: _Guarded | None = None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # SQLite has one writer at a time anyway; queueing here avoids "database is
@@ -421,15 +446,8 @@ class UsageDB:
         before = self._extent(user, body.session_id)
         outcome = self._store(user, body, groups, now, only_adds)
         if outcome in ("created", "updated"):
-            times = (body.started, body.last_seen)
-            changed = [times]
-            if before is not None:
-                changed = [before[:2], times]
-                if before[0] == body.started and before[2] == sorted(set(groups)):
-                    # Only the end moved (a checkpoint): only the hours it crossed change.
-                    ends = sorted((before[1], body.last_seen))
-                    changed = [(ends[0], ends[1])]
-            self._refresh_rollups(user, (*(before or ())[:2], *times), changed)
+            times, changed = changed_spans(before, body, groups)
+            self._refresh_rollups(user, times, changed)
         return outcome
 
     def _store(
@@ -443,7 +461,7 @@ class UsageDB:
         values = _values(body, groups)
         with self._write_lock, self.engine.begin() as connection:
             if only_adds:
-                return self._store_only_adds(connection, user, body, values, now)
+                return self._store_only_adds(connection, user, body, values, now).outcome
             inserted = connection.execute(
                 self._insert()
                 .values(
@@ -480,6 +498,18 @@ class UsageDB:
             ).scalar()
             return "unchanged" if digest == values["report_digest"] else "stale"
 
+    def store_report(
+        self,
+        connection: Connection,
+        user: str,
+        body: SessionInput,
+        groups: Sequence[str],
+        now: float,
+    ) -> Stored:
+        """A user's report inside the caller's transaction (a batch of them, see
+        report_intake.py): `_store_only_adds`, with what was stored before it."""
+        return self._store_only_adds(connection, user, body, _values(body, groups), now)
+
     def _store_only_adds(
         self,
         connection: Connection,
@@ -487,38 +517,30 @@ class UsageDB:
         body: SessionInput,
         values: dict[str, Any],
         now: float,
-    ) -> Upsert:
+    ) -> Stored:
         """`_store`, checking the newer report against the stored one first: the UPDATE
         then requires the stored report to be the one checked (its digest), so a report
-        that lands in between sends this one round again."""
-        where = (SessionRow.user == user, SessionRow.session_id == body.session_id)
+        that lands in between sends this one round again. The statements are built once
+        (`_guarded_statements`): building them per report cost more than running them."""
+        statements = self._guarded_statements()
+        key = {"key_user": user, "key_session": body.session_id}
         for _ in range(_GUARDED_TRIES):
-            inserted = connection.execute(
-                self._insert()
-                .values(
-                    user=user, session_id=body.session_id, received_at=now, updated_at=now, **values
-                )
-                .on_conflict_do_nothing(index_elements=["user_name", "session_id"])
-                .returning(SessionRow.pk)
-            )
-            if inserted.first() is not None:
-                return "created"
-            stored = connection.execute(
-                select(
-                    SessionRow.report_digest,
-                    SessionRow.ended,
-                    SessionRow.last_seen,
-                    SessionRow.duration_seconds,
-                    SessionRow.totals,
-                    SessionRow.cost,
-                ).where(*where)
-            ).first()
+            stored = connection.execute(statements.read, key).first()
             if stored is None:
-                continue  # deleted in between (a merge): insert it
+                inserted = connection.execute(
+                    statements.insert,
+                    {"user_name": user, "session_id": body.session_id, "received_at": now}
+                    | {"updated_at": now, "hub_check": None}
+                    | values,
+                )
+                if inserted.first() is not None:
+                    return Stored("created", None, None)
+                continue  # created by a report in between: check against it
+            before = (stored.started, stored.last_seen, list(stored.groups or ()))
             if stored.report_digest == values["report_digest"]:
-                return "unchanged"
+                return Stored("unchanged", before, stored.hub_check)
             if stored_is_newer(stored, body):
-                return "stale"
+                return Stored("stale", before, stored.hub_check)
             lowered = lowered_figures(
                 stored.duration_seconds,
                 stored.totals,
@@ -529,17 +551,95 @@ class UsageDB:
             )
             if lowered:
                 raise LoweringRefused(lowered)
-            same = (
-                SessionRow.report_digest.is_(None)
-                if stored.report_digest is None
-                else SessionRow.report_digest == stored.report_digest
-            )
             updated = connection.execute(
-                update(SessionRow).where(*where, same).values(updated_at=now, **values)
+                statements.update,
+                {**key, "key_digest": stored.report_digest, "updated_at": now, **values},
             )
             if updated.rowcount == 1:
-                return "updated"
+                return Stored("updated", before, stored.hub_check)
         raise RuntimeError(f"session {body.session_id!r} kept changing while it was stored")
+
+    def _guarded_statements(self) -> _Guarded:
+        if self._guarded is None:
+            table = cast(Table, SessionRow.__table__)
+            c = table.c
+            written = [*REPORT_COLUMNS, "updated_at"]
+            where = (c.user_name == bindparam("key_user"), c.session_id == bindparam("key_session"))
+            self._guarded = _Guarded(
+                read=select(
+                    c.started,
+                    c.groups,
+                    c.report_digest,
+                    c.ended,
+                    c.last_seen,
+                    c.duration_seconds,
+                    c.totals,
+                    c.cost,
+                    c.hub_check,
+                ).where(*where),
+                insert=self._insert()
+                .values(
+                    {
+                        name: bindparam(name)
+                        for name in (
+                            *written,
+                            "user_name",
+                            "session_id",
+                            "received_at",
+                            "hub_check",
+                        )
+                    }
+                )
+                .on_conflict_do_nothing(index_elements=["user_name", "session_id"])
+                .returning(c.pk),
+                update=update(table)
+                .where(*where, c.report_digest.is_not_distinct_from(bindparam("key_digest")))
+                .values({name: bindparam(name) for name in written}),
+            )
+        return self._guarded
+
+    def write_reports(self, work: Callable[[Connection], _T]) -> _T:
+        """`work` in one transaction: a batch of reports, one commit (one flush to disk)."""
+        with self._write_lock, self.engine.begin() as connection:
+            return work(connection)
+
+    def refresh_in(
+        self,
+        connection: Connection,
+        days: Mapping[str, Sequence[float]],
+        hours: Sequence[tuple[float, float]],
+    ) -> None:
+        """`_refresh_rollups` of several users inside the caller's transaction; on
+        PostgreSQL every user's lock is taken, in order, before the hour peaks' lock."""
+        rollups.lock_users(connection, sorted(days))
+        # Users whose reports touched the same days (checkpoints of now, mostly) are
+        # refreshed together: a handful of statements for all of them.
+        by_days: dict[tuple[float, float], list[str]] = {}
+        for user, times in days.items():
+            span = (rollups.day_of(min(times)), rollups.day_of(max(times)))
+            by_days.setdefault(span, []).append(user)
+        for (first, last), users in sorted(by_days.items()):
+            rollups.refresh_many(connection, SessionRow.__table__, sorted(users), first, last)
+        concurrency.refresh_hours(connection, SessionRow.__table__, hours)
+
+    def delete_in(
+        self, connection: Connection, user: str, session_ids: Sequence[str]
+    ) -> list[tuple[float, float]]:
+        """`delete_sessions` inside the caller's transaction, rollups left to the caller:
+        the spans of the sessions removed."""
+        where = (SessionRow.user == user, SessionRow.session_id.in_(list(session_ids)))
+        found = connection.execute(
+            select(SessionRow.pk, SessionRow.started, SessionRow.last_seen).where(*where)
+        ).all()
+        if not found:
+            return []
+        connection.execute(
+            delete(rollups.session_groups).where(
+                rollups.session_groups.c.session_pk.in_([row.pk for row in found])
+            )
+        )
+        connection.execute(delete(SessionRow).where(*where))
+        return [(row.started, row.last_seen) for row in found]
 
     def _insert(self) -> Any:
         if self.engine.dialect.name == "postgresql":
@@ -656,6 +756,21 @@ def _not_newer_than(body: SessionInput) -> Any:
     if body.ended is not None:
         return SessionRow.last_seen <= body.last_seen
     return and_(SessionRow.ended.is_(None), SessionRow.last_seen <= body.last_seen)
+
+
+def changed_spans(
+    before: Extent | None, body: SessionInput, groups: Sequence[str]
+) -> tuple[list[float], list[tuple[float, float]]]:
+    """What a stored report changes: the times whose days' rollups and the ranges whose
+    hour peaks are recomputed."""
+    times = (body.started, body.last_seen)
+    if before is None:
+        return list(times), [times]
+    if before[0] == body.started and before[2] == sorted(set(groups)):
+        # Only the end moved (a checkpoint): only the hours it crossed change.
+        ends = sorted((before[1], body.last_seen))
+        return [*before[:2], *times], [(ends[0], ends[1])]
+    return [*before[:2], *times], [before[:2], times]
 
 
 class StoredExtent(Protocol):

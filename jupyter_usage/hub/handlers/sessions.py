@@ -3,16 +3,12 @@ own, readers of all everyone's."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from tornado import web
 
 from jupyter_usage.hub.export import sessions_csv
-from jupyter_usage.hub.hub_check import check_session
-from jupyter_usage.hub.hub_sessions import HubSessions
-from jupyter_usage.hub.report_flags import LOWERING_REFUSED, record_flag
-from jupyter_usage.hub.report_guard import LoweringRefused
+from jupyter_usage.hub.report_intake import Report
 from jupyter_usage.hub.validation import BadRequest, claimed_groups, parse_session
 
 from .base import ApiHandler
@@ -65,28 +61,8 @@ class SessionsHandler(SessionsReader):
             )
         # The hub's word on groups beats the server's, which a user could edit.
         groups = model["groups"] if isinstance(model.get("groups"), list) else claimed_groups(body)
-        db = self.service.db
-        watch_gap = self.service.hub_watch_gap
-
-        def store() -> tuple[str, dict[str, Any]]:
-            now = time.time()
-            try:
-                outcome = db.upsert_session(user, session, groups, now, only_adds=True)
-            except LoweringRefused as error:
-                record_flag(db, user, LOWERING_REFUSED, now)
-                return "refused", {"message": str(error), "figures": error.figures}
-            extra: dict[str, Any] = {}
-            if outcome in ("created", "updated") and watch_gap is not None:
-                extra["hub_check"] = check_session(
-                    db, user, session.session_id, watch_gap, now
-                ).after
-            if outcome == "created":
-                # The hub's poll or its events may have known this session first.
-                HubSessions(db).absorb_twins(user, session)
-            return outcome, extra
-
-        outcome, extra = await self.service.run_db(store)
-        answer = {"id": session.session_id, "user": user, "status": outcome, **extra}
+        answer = await self.service.report_intake.store(Report(user, session, tuple(groups)))
+        outcome = answer["status"]
         if outcome == "refused":
             self.write_json(answer, 409)
             return
