@@ -83,11 +83,13 @@ bench-load: install
 	@$(ACTIVATE) && python benchmarks/load.py --output docs/performance.md
 
 # The hub service's KPIs, CSV and report over 10k, 100k and 1M imported sessions, on SQLite
-# and PostgreSQL: writes its section of docs/performance.md. BENCH_HUB_SIZES picks sizes.
+# and PostgreSQL, then session reports through the hub's proxy from 8 servers at once:
+# writes their sections of docs/performance.md. BENCH_HUB_SIZES picks sizes.
 BENCH_HUB_SIZES ?= 10000 100000 1000000
 bench-hub: install
 	@$(ACTIVATE) && python benchmarks/bench_hub.py --sizes $(BENCH_HUB_SIZES) \
 	    --output docs/performance.md
+	@$(ACTIVATE) && python benchmarks/report_throughput.py --output docs/performance.md
 
 # The reliability and security tests once more, with a log of what they did: writes
 # docs/reliability.md (requests tried, faults injected, sessions recovered, 5xx seen).

@@ -280,6 +280,7 @@ def measure(
             if "jupyter_usage.hub" not in " ".join(child.cmdline())
         ],
         "PostgreSQL": postgres_processes(postgres_dir),
+        "senders": [psutil.Process()],
     }
     before = {key: cpu_of(value) for key, value in processes.items()}
     began = time.perf_counter()
@@ -313,8 +314,9 @@ def measure(
     return Run(name, senders, wall, cpu, lost)
 
 
-def run_all(args: argparse.Namespace) -> list[Run]:
+def run_all(args: argparse.Namespace) -> tuple[list[Run], list[Breakdown]]:
     runs: list[Run] = []
+    parts: list[Breakdown] = []
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         db_urls = {}
@@ -335,7 +337,73 @@ def run_all(args: argparse.Namespace) -> list[Run]:
             for name, url in db_urls.items():
                 runs.append(measure(proxy, hub, name, url, args, postgres_dir))
                 print(summary_line(runs[-1]), file=sys.stderr)
-    return runs
+        if args.breakdown:
+            urls = {"sqlite": f"sqlite:///{workdir / 'breakdown.sqlite'}"}
+            if "postgresql" in db_urls:
+                urls["postgresql"] = stack.enter_context(server.database())
+            for name, url in urls.items():
+                parts.append(breakdown(name, url, args.senders))
+    return runs, parts
+
+
+@dataclass
+class Breakdown:
+    database: str
+    commit_ms: float
+    """One empty transaction's commit: the flush to disk (SQLite) or to the WAL."""
+    alone_ms: tuple[float, float]
+    """Wall and CPU ms per report, each in transactions of its own, as before batching:
+    the report, then its check against the hub, then its rollups."""
+    batched_ms: tuple[float, float]
+    """The same per report in batches of `senders` (report_intake.write_batch)."""
+
+
+def breakdown(name: str, db_url: str, senders: int, rounds: int = 40) -> Breakdown:
+    """Where a report's time goes, in this process, without HTTP: the database work."""
+    from jupyter_usage.hub.hub_check import check_session
+    from jupyter_usage.hub.report_intake import Report, write_batch
+    from jupyter_usage.hub.storage import UsageDB
+    from jupyter_usage.hub.validation import parse_session
+
+    db = UsageDB(db_url)
+    try:
+        db.upgrade()
+        gap = 95.0  # the default poll's
+        now = time.time()
+        alone = [Sender(f"alone-{i}", "", f"alone-{i}", now - 3600) for i in range(senders)]
+        batched = [Sender(f"batch-{i}", "", f"batch-{i}", now - 3600) for i in range(senders)]
+
+        def one_by_one(at: float) -> None:
+            for sender in alone:
+                session = parse_session(checkpoint(sender, at))
+                db.upsert_session(sender.user, session, [], time.time(), only_adds=True)
+                check_session(db, sender.user, session.session_id, gap, time.time())
+
+        def in_a_batch(at: float) -> None:
+            reports = [Report(s.user, parse_session(checkpoint(s, at)), ()) for s in batched]
+            write_batch(db, reports, time.time(), gap)
+
+        def per_report(step: Any) -> tuple[float, float]:
+            step(now)  # creates the sessions
+            wall, cpu = time.perf_counter(), time.process_time()
+            for k in range(rounds):
+                step(now + 1 + k)
+            count = rounds * senders
+            return (
+                1000 * (time.perf_counter() - wall) / count,
+                1000 * (time.process_time() - cpu) / count,
+            )
+
+        with db.engine.connect() as connection:
+            began = time.perf_counter()
+            for _ in range(20):
+                with connection.begin():
+                    connection.execute(sqlalchemy.text("SELECT 1"))
+                    connection.exec_driver_sql("UPDATE usage_schema_version SET version = version")
+            commit_ms = 1000 * (time.perf_counter() - began) / 20
+        return Breakdown(name, commit_ms, per_report(one_by_one), per_report(in_a_batch))
+    finally:
+        db.close()
 
 
 def summary_line(run: Run) -> str:
@@ -352,7 +420,7 @@ def profile_top(path: Path, count: int = 25) -> str:
     return out.getvalue()
 
 
-def report(runs: Sequence[Run], args: argparse.Namespace) -> str:
+def report(runs: Sequence[Run], args: argparse.Namespace, parts: Sequence[Breakdown] = ()) -> str:
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "## Session reports through the hub (`make bench-hub`)",
@@ -387,6 +455,7 @@ def report(runs: Sequence[Run], args: argparse.Namespace) -> str:
                 f"{1000 * run.cpu['service'] / stored:.1f}",
                 f"{1000 * run.cpu['hub and proxy'] / stored:.1f}",
                 f"{1000 * run.cpu['PostgreSQL'] / stored:.1f}" if run.cpu["PostgreSQL"] else "n/a",
+                f"{1000 * run.cpu['senders'] / stored:.1f}",
                 str(len(run.lost)),
             ]
         )
@@ -401,11 +470,37 @@ def report(runs: Sequence[Run], args: argparse.Namespace) -> str:
             "CPU ms per report: service",
             "hub and proxy",
             "PostgreSQL",
+            "senders",
             "sessions lost",
         ],
         rows,
     )
     lines.append("")
+    if parts:
+        lines += [
+            "",
+            f"Where a report's time goes: the database work of {args.senders} reports at a "
+            "time in the benchmark's own process (no HTTP), each in transactions of its own "
+            "(the report, its check against the hub, its rollups: how the service wrote "
+            "them before) and in one batch (how it writes them now); ms per report. A "
+            "commit is one empty transaction's.",
+            "",
+        ]
+        lines += table(
+            ["Database", "commit ms", "alone: wall", "CPU", "batched: wall", "CPU"],
+            [
+                [
+                    "SQLite" if part.database == "sqlite" else "PostgreSQL",
+                    f"{part.commit_ms:.2f}",
+                    f"{part.alone_ms[0]:.2f}",
+                    f"{part.alone_ms[1]:.2f}",
+                    f"{part.batched_ms[0]:.2f}",
+                    f"{part.batched_ms[1]:.2f}",
+                ]
+                for part in parts
+            ],
+        )
+        lines.append("")
     for run in runs:
         verdict = "PASS" if run.per_second >= TARGET_PER_SECOND and not run.lost else "FAIL"
         lines.append(
@@ -424,10 +519,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--databases", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"]
     )
     parser.add_argument("--profile", help="a folder for the services' cProfile statistics")
+    parser.add_argument(
+        "--no-breakdown",
+        dest="breakdown",
+        action="store_false",
+        help="skip the in-process measurement of where a report's time goes",
+    )
     parser.add_argument("--output", help="the Markdown file to write the section into")
     args = parser.parse_args(argv)
-    runs = run_all(args)
-    text = report(runs, args)
+    runs, parts = run_all(args)
+    text = report(runs, args, parts)
     if args.profile:
         for path in sorted(Path(args.profile).glob("*.prof")):
             print(f"== {path.name}\n{profile_top(path)}", file=sys.stderr)

@@ -26,12 +26,15 @@ from tornado.web import HTTPError
 
 from jupyter_usage.hubclient import HubClient
 
-from .hub_servers import HubUnavailable, RunningServer, running_servers
+from .hub_servers import HubUnavailable, RunningServer, running_servers, servers_of
 from .report_flags import KINDS
 
 log = logging.getLogger(__name__)
 
 Entries = list[dict[str, Any]]
+
+PREPARE_SECONDS = 2.0
+"""How long before a scheduled stop the user's servers and budgets are read again."""
 
 
 class BudgetEnforcer:
@@ -96,20 +99,30 @@ class BudgetEnforcer:
 
     async def _stop_when_due(self, user: str) -> None:
         try:
-            while (when := self.stops.get(user)) is not None and when > self.clock():
-                await asyncio.sleep(when - self.clock())
+            # The user's servers and the budget's state are read a moment before the stop,
+            # so that a slow hub answer does not delay it past `stop_at`.
+            while (when := self.stops.get(user)) is not None and when - PREPARE_SECONDS > (
+                now := self.clock()
+            ):
+                await asyncio.sleep(when - PREPARE_SECONDS - now)
             if user not in self.stops or self.client is None:
                 return
             client = self.client
             loop = asyncio.get_running_loop()
-            servers = await loop.run_in_executor(None, running_servers, client)
-            running = [server for server in servers if server.user == user]
+            answer = await loop.run_in_executor(
+                None, client.request, "GET", f"{client.api_url}/users/{quote(user, safe='')}"
+            )
+            if not answer.ok or not isinstance(answer.body, dict):
+                raise HubUnavailable(answer.message())
+            running = list(servers_of(answer.body))
             if not running:
                 self.stops.pop(user, None)
                 return
             # Still spent? A raised limit or a new period in the meantime cancels it.
             entries = await self._evaluate(user, running[0].groups)
             self.remember(user, running[0].groups, entries)
+            while (when := self.stops.get(user)) is not None and when > (now := self.clock()):
+                await asyncio.sleep(when - now)
             await self._enforce(user, running, entries)
         except asyncio.CancelledError:
             raise
