@@ -123,7 +123,8 @@ class BudgetEnforcer:
             self.remember(user, running[0].groups, entries)
             while (when := self.stops.get(user)) is not None and when > (now := self.clock()):
                 await asyncio.sleep(when - now)
-            await self._enforce(user, running, entries)
+            if user in self.stops:  # else cancelled meanwhile
+                await self._enforce(user, running, entries)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the next check tries again
@@ -194,6 +195,9 @@ class BudgetEnforcer:
             return
         for entry in spent:
             entry["stop_at"] = self.stops[user]
+        timer = self._timers.get(user)
+        if timer is not None and not timer.done() and timer is not asyncio.current_task():
+            return  # its timer stops them at stop_at: one stop, not two
         if now < self.stops[user]:
             return
         assert self.client is not None
