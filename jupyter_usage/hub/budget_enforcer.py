@@ -76,10 +76,10 @@ class BudgetEnforcer:
             self.latest.pop(user, None)
 
     def schedule(self, user: str, entries: Entries) -> None:
-        """A budget found spent (by a report, the panel or a check) schedules the stop at
-        once, with a timer for its `stop_at`: the stop comes when the panel's countdown
-        ends, not at the check after it. Cancelling is left to the checks, which also see
-        whether the user still runs a server."""
+        """A budget found spent by a report schedules the stop at once, with a timer for
+        its `stop_at`: the stop comes when the panel's countdown ends, not at the check
+        after it. Cancelling is left to the checks, which also see whether the user still
+        runs a server."""
         spent = [entry for entry in entries if entry["exhausted"]]
         if self.enforcement != "stop" or self.client is None or not spent:
             return

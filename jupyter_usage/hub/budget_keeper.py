@@ -58,7 +58,6 @@ class BudgetKeeper:
             )
         )
         self.enforcer.remember(user, groups, entries)
-        self.enforcer.schedule(user, entries)
         return entries
 
     def on_report(self, user: str, groups: Sequence[str]) -> None:
@@ -73,7 +72,9 @@ class BudgetKeeper:
 
     async def _after_report(self, user: str, groups: list[str]) -> None:
         try:
-            await self.evaluate(user, groups)
+            # Only a report schedules a stop here: it comes from a running server, where
+            # the panel's or the spawn hook's question may come while none runs.
+            self.enforcer.schedule(user, await self.evaluate(user, groups))
         except Exception as error:  # the database: the next check evaluates again
             self.service.log.debug("Budgets of %s not evaluated after a report: %s", user, error)
         finally:
