@@ -2,7 +2,8 @@
 service stores, and whether any is lost.
 
     python benchmarks/report_throughput.py [--senders 8] [--seconds 30]
-        [--databases sqlite postgresql] [--profile DIR] [--output docs/performance.md]
+        [--databases sqlite postgresql] [--profile DIR] [--no-breakdown]
+        [--output docs/performance.md]
 
 A real JupyterHub (dummy authenticator, configurable-http-proxy) runs the history service
 twice as hub-managed services, on SQLite and on PostgreSQL (the Debian binaries, as
@@ -15,7 +16,10 @@ one before and every figure grows, as a server's do.
 
 Measured: reports stored per second, latency, errors, the CPU of the service, the hub
 (and its proxy) and PostgreSQL; then the database is read: every session must hold its
-sender's last checkpoint (0 lost). With `--profile DIR` the services run under cProfile
+sender's last checkpoint (0 lost). Then, in this process and without HTTP, where a
+report's time goes: the database work of the same reports committed one by one, as the
+service wrote them before batching, and in one batch (`--no-breakdown` skips it). With
+`--profile DIR` the services run under cProfile
 and DIR gets each one's statistics (the profiled run is slower: for where the time goes,
 not for the rate).
 
@@ -478,12 +482,12 @@ def report(runs: Sequence[Run], args: argparse.Namespace, parts: Sequence[Breakd
     lines.append("")
     if parts:
         lines += [
-            "",
             f"Where a report's time goes: the database work of {args.senders} reports at a "
-            "time in the benchmark's own process (no HTTP), each in transactions of its own "
-            "(the report, its check against the hub, its rollups: how the service wrote "
-            "them before) and in one batch (how it writes them now); ms per report. A "
-            "commit is one empty transaction's.",
+            "time in the benchmark's own process (no HTTP), with today's statements: each "
+            "report in transactions of its own, committed one by one as the service wrote "
+            "them before batching (the report with its rollups, then its check against the "
+            "hub), and in one batch as it writes them now; ms per report. A commit is one "
+            "empty transaction's.",
             "",
         ]
         lines += table(
