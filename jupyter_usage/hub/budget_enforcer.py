@@ -26,11 +26,15 @@ from tornado.web import HTTPError
 
 from jupyter_usage.hubclient import HubClient
 
-from .hub_servers import HubUnavailable, RunningServer, running_servers
+from .hub_servers import HubUnavailable, RunningServer, running_servers, servers_of
+from .report_flags import KINDS
 
 log = logging.getLogger(__name__)
 
 Entries = list[dict[str, Any]]
+
+PREPARE_SECONDS = 2.0
+"""How long before a scheduled stop the user's servers and budgets are read again."""
 
 
 class BudgetEnforcer:
@@ -60,6 +64,7 @@ class BudgetEnforcer:
         """User → (groups, budgets) as last evaluated: the metrics and the report read it."""
         self.stopped_servers = 0
         self._failing = False
+        self._timers: dict[str, asyncio.Task[None]] = {}
 
     def stop_at(self, user: str) -> float | None:
         return self.stops.get(user)
@@ -69,6 +74,71 @@ class BudgetEnforcer:
             self.latest[user] = (tuple(groups), entries)
         else:
             self.latest.pop(user, None)
+
+    def schedule(self, user: str, entries: Entries) -> None:
+        """A budget found spent by a report schedules the stop at once, with a timer for
+        its `stop_at`: the stop comes when the panel's countdown ends, not at the check
+        after it. Cancelling is left to the checks, which also see whether the user still
+        runs a server."""
+        spent = [entry for entry in entries if entry["exhausted"]]
+        if self.enforcement != "stop" or self.client is None or not spent:
+            return
+        if user not in self.stops:
+            self.stops[user] = self.clock() + self.grace_seconds
+            self.log.warning(
+                "%s's budget %s is spent; their servers stop in %.0f s",
+                user,
+                spent[0]["scope"],
+                self.grace_seconds,
+            )
+        for entry in spent:
+            entry["stop_at"] = self.stops[user]
+        timer = self._timers.get(user)
+        if timer is None or timer.done():
+            self._timers[user] = asyncio.get_running_loop().create_task(self._stop_when_due(user))
+
+    async def _stop_when_due(self, user: str) -> None:
+        try:
+            # The user's servers and the budget's state are read a moment before the stop,
+            # so that a slow hub answer does not delay it past `stop_at`.
+            while (when := self.stops.get(user)) is not None and when - PREPARE_SECONDS > (
+                now := self.clock()
+            ):
+                await asyncio.sleep(when - PREPARE_SECONDS - now)
+            if user not in self.stops or self.client is None:
+                return
+            client = self.client
+            loop = asyncio.get_running_loop()
+            answer = await loop.run_in_executor(
+                None, client.request, "GET", f"{client.api_url}/users/{quote(user, safe='')}"
+            )
+            if not answer.ok or not isinstance(answer.body, dict):
+                raise HubUnavailable(answer.message())
+            running = list(servers_of(answer.body))
+            if not running:
+                self.stops.pop(user, None)
+                return
+            # Still spent? A raised limit or a new period in the meantime cancels it.
+            entries = await self._evaluate(user, running[0].groups)
+            self.remember(user, running[0].groups, entries)
+            while (when := self.stops.get(user)) is not None and when > (now := self.clock()):
+                await asyncio.sleep(when - now)
+            if user in self.stops:  # else cancelled meanwhile
+                await self._enforce(user, running, entries)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the next check tries again
+            self.log.warning(
+                "The stop of %s's servers failed: %s; the next check retries", user, error
+            )
+        finally:
+            if self._timers.get(user) is asyncio.current_task():
+                del self._timers[user]
+
+    def cancel_timers(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
 
     async def run(self) -> None:
         while True:
@@ -125,6 +195,9 @@ class BudgetEnforcer:
             return
         for entry in spent:
             entry["stop_at"] = self.stops[user]
+        timer = self._timers.get(user)
+        if timer is not None and not timer.done() and timer is not asyncio.current_task():
+            return  # its timer stops them at stop_at: one stop, not two
         if now < self.stops[user]:
             return
         assert self.client is not None
@@ -161,12 +234,19 @@ class BudgetEnforcer:
 
     # -- metrics ---------------------------------------------------------------------
 
-    def exposition(self, refused_by_scope: Mapping[str, int]) -> bytes:
+    def exposition(
+        self,
+        refused_by_scope: Mapping[str, int],
+        flagged: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> bytes:
         """The metrics in Prometheus text format (a registry of their own, made per scrape:
         the service's process has no other metrics to mix in), with the spawns refused per
         budget scope as the database counts them."""
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(self.metrics(refused_by_scope)))
+        metrics = self.metrics(refused_by_scope)
+        if flagged is not None:
+            metrics.append(report_flag_metric(flagged))
+        registry.register(_Collector(metrics))
         return generate_latest(registry)
 
     def metrics(self, refused_by_scope: Mapping[str, int]) -> list[Metric]:
@@ -235,6 +315,21 @@ class BudgetEnforcer:
         )
         pending.add_metric([], float(len(self.stops)))
         return [used, limit, exhausted, group_used, group_limit, refused, stops, pending]
+
+
+def report_flag_metric(flagged: Mapping[str, Mapping[str, Any]]) -> Metric:
+    """What the service noticed in each user's reports (report_flags.py), by kind."""
+    metric = GaugeMetricFamily(
+        "jupyter_usage_report_flags",
+        "Reports and sessions the service flagged, per user and kind: lowering_refused "
+        "(reports that lowered a session's figures, refused), unconfirmed (sessions the hub "
+        "never ran), above_allocation (reports claiming more than the allocation allows)",
+        labels=["user", "kind"],
+    )
+    for user, counts in sorted(flagged.items()):
+        for kind in sorted(set(KINDS) | set(counts) - {"latest"}):
+            metric.add_metric([user, kind], float(counts.get(kind, 0)))
+    return metric
 
 
 class _Collector:

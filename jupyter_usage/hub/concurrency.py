@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 
 from .rollups import insert_rows
-from .session_query import active_in_parts
+from .session_query import active_in_parts, counted
 
 HOUR_SECONDS = 3600.0
 
@@ -196,7 +196,7 @@ def refresh_hours(
         )
         query = (
             select(c.started, c.last_seen, c.groups, c.cpu_throttled_seconds)
-            .where(c.last_seen > first, c.started < last + HOUR_SECONDS)
+            .where(c.last_seen > first, c.started < last + HOUR_SECONDS, counted(c))
             .order_by(c.started)
             .execution_options(yield_per=5000)
         )
@@ -260,7 +260,7 @@ def _edge_peak(
         for part in active_in_parts(c, start, end)
         # Instants do not run: only the sessions with time inside.
         for row in connection.execute(
-            select(c.started, c.last_seen, c.groups).where(part, c.last_seen > start)
+            select(c.started, c.last_seen, c.groups).where(part, c.last_seen > start, counted(c))
         )
     ]
     return _peak(

@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import hub_watch
+from .hub_check import CONFIRMED, confirm, recheck_recent
 from .hub_servers import RunningServer
 from .server_events import InferredSession, hub_session_id
 from .storage import HUB_SOURCE, SOURCE_KEY, SessionInput, SessionRow, UsageDB
@@ -87,6 +89,12 @@ class HubSessions:
                 # The extension reports this session itself: the hub's copy would count
                 # it twice.
                 result.merged += self._drop(server.user, [row["id"] for row in hub_rows])
+                unchecked = [
+                    row["id"]
+                    for row in twins
+                    if not is_hub_only(row["meta"]) and row["hub_check"] != CONFIRMED
+                ]
+                confirm(self.db, server.user, unchecked, now)
                 continue
             session_id = hub_rows[0]["id"] if hub_rows else None
             if session_id is None:
@@ -122,6 +130,12 @@ class HubSessions:
             )
             result.closed += 1
         return result
+
+    def record_watch(self, listed_at: float, max_gap_seconds: float) -> None:
+        """A complete list of the hub's servers as of `listed_at` (hub_watch.py)."""
+        with self.db.engine.begin() as connection:
+            hub_watch.record_poll(connection, listed_at, max_gap_seconds)
+        recheck_recent(self.db, listed_at, max_gap_seconds)
 
     # -- JupyterHub's events -----------------------------------------------------------
 
@@ -231,6 +245,7 @@ def _row(row: SessionRow) -> dict[str, Any]:
         "groups": list(row.groups or ()),
         "profile": row.profile,
         "meta": dict(row.meta or {}),
+        "hub_check": row.hub_check,
     }
 
 

@@ -41,6 +41,9 @@ class KpiSession:
     cost_total: float | None = None
     currency: str | None = None
     totals: Mapping[str, Any] = field(default_factory=dict)
+    unconfirmed: bool = False
+    """Reported while the service watched the hub, yet the hub never ran it (hub_check.py):
+    budgets count it, the KPIs leave it out."""
 
     @property
     def duration_seconds(self) -> float:
@@ -292,7 +295,7 @@ def compute_kpis(
     """
     if not until > since:
         raise ValueError(f"until ({until}) must be later than since ({since})")
-    chosen = in_group(sessions, group)
+    chosen = [s for s in in_group(sessions, group) if not s.unconfirmed]
     daily = daily_active_users(chosen, since, until)
     last_30_days = daily_active_users(chosen, until - MAU_SECONDS, until)
     started_here = [s for s in chosen if since <= s.started < until]

@@ -49,7 +49,7 @@ from .rollups import (
     user_weeks,
     week_of,
 )
-from .session_query import active_in_parts, kpi_columns
+from .session_query import active_in_parts, counted, kpi_columns
 
 _DAYS = (user_days, user_day_costs)
 _WEEKS = (user_weeks, user_week_costs)
@@ -85,7 +85,7 @@ class _Window:
             for part in active_in_parts(c, since, until):
                 query = self._in_group(select(*kpi_columns(c)).where(part))
                 sessions += [rollups.kpi_session(row) for row in self.connection.execute(query)]
-            self._edges[(since, until)] = sessions
+            self._edges[(since, until)] = [s for s in sessions if not s.unconfirmed]
         return in_group(self._edges[(since, until)], self.group)
 
     def _in_group(self, query: Any) -> Any:
@@ -348,6 +348,7 @@ class _Window:
                         started < until,
                         c.ended.is_not(None),
                         c.duration_seconds.is_not(None),
+                        counted(c),
                     )
                 )
             ).scalar()
@@ -379,7 +380,7 @@ class _Window:
         started = self._started_for_lengths()
         query = self._in_group(
             select(c.duration_seconds)
-            .where(started >= since, started < until, c.ended.is_not(None))
+            .where(started >= since, started < until, c.ended.is_not(None), counted(c))
             .order_by(c.duration_seconds)
             .offset(lower)
             .limit(upper - lower + 1)

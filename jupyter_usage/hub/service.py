@@ -18,7 +18,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -38,6 +38,7 @@ from jupyter_usage.cost import CostModel
 from jupyter_usage.hubclient import HubClient
 from jupyter_usage.traits import BoundedFloat
 
+from . import hub_watch
 from .availability import (
     UNAVAILABLE,
     DatabaseHealth,
@@ -50,6 +51,7 @@ from .handlers import Unavailable, routes
 from .hub_sessions import HubSessions
 from .metering import Metering
 from .metering_config import MeteringConfig
+from .report_intake import ReportIntake
 from .report_limits import AllocationLookup
 from .server_poller import HubPoller
 from .storage import NewerSchemaError, UsageDB
@@ -69,6 +71,9 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
     _metering: Metering | None = None
     _allocation_lookup: AllocationLookup | None = None
     classes = [CostModel]
+    hub_watch_gap: float | None = None
+    """The longest gap between two polls of one watched period; None while not polling."""
+    _report_intake: ReportIntake | None = None
 
     name = "jupyter-usage-hub"
     description = __doc__ or ""
@@ -410,6 +415,7 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
         if not self.hub_poll_interval or client is None:
             return None
         self.hub_sessions = HubSessions(db)
+        self.hub_watch_gap = hub_watch.max_gap(self.hub_poll_interval)
         return HubPoller(
             self.hub_sessions,
             client,
@@ -444,6 +450,20 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
         if self._allocation_lookup is None:
             self._allocation_lookup = AllocationLookup(self.db)
         return self._allocation_lookup
+
+    @property
+    def report_intake(self) -> ReportIntake:
+        """Users' reports, written a batch per transaction (made on first use)."""
+        if self._report_intake is None:
+            self._report_intake = ReportIntake(
+                self.db, self.run_db, lambda: self.hub_watch_gap, self.allocation_lookup
+            )
+        return self._report_intake
+
+    def report_arrived(self, user: str, groups: Sequence[str]) -> None:
+        """A session report was stored: budgets it may have spent are evaluated now."""
+        if self.budgets:
+            self.budget_keeper.on_report(user, groups)
 
     def is_reader_of_all(self, model: dict[str, Any]) -> bool:
         """Admins, and holders of the admin scope, read everyone's sessions."""
@@ -507,6 +527,8 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
             for task in (poll_task, budget_task):
                 if task is not None:
                     task.cancel()
+            if self._budget_keeper is not None:
+                self._budget_keeper.enforcer.cancel_timers()
             await self.drain(server)
         finally:
             if opening is not None:

@@ -15,6 +15,11 @@ def active_in(c: Any, since: float, until: float) -> ColumnElement[bool]:
     return and_(c.started < until, or_(c.last_seen > since, c.started >= since))
 
 
+def counted(c: Any) -> ColumnElement[bool]:
+    """Sessions the KPIs count: all but those the hub never ran (hub_check.py)."""
+    return or_(c.hub_check.is_(None), c.hub_check != "unconfirmed")
+
+
 def kpi_columns(c: Any) -> tuple[Any, ...]:
     """What `rollups.kpi_session` reads of a row."""
     return (
@@ -27,6 +32,7 @@ def kpi_columns(c: Any) -> tuple[Any, ...]:
         c.cost_total,
         c.currency,
         c.totals,
+        c.hub_check,
     )
 
 
