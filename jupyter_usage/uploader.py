@@ -130,9 +130,12 @@ class SessionUploader:
                 accepted += 1
                 self.delivered_total += 1
                 continue
-            if answer.status in (400, 413, 422):
-                # This record will never be accepted: skip it, keep delivering the rest.
-                self._rejected.add(str(record.get("id")))
+            if answer.status in (400, 409, 413, 422):
+                # This record will never be accepted (409: the service holds higher figures
+                # of the session, which only grow): skip it, keep delivering the rest. A
+                # running session's next report, grown since, may be.
+                if not is_current:
+                    self._rejected.add(str(record.get("id")))
                 self.client.log_once(
                     f"rejected:{record.get('id')}",
                     logging.WARNING,

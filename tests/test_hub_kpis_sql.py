@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from support.approx import close
 from support.hub_db import empty, kpi_sessions
 from support.kpi_reference import compute_kpis
 
+from jupyter_usage.hub.db import watch_periods as hub_watch
 from jupyter_usage.hub.db.migrations import MIGRATIONS
 from jupyter_usage.hub.db.schema import user_months
 from jupyter_usage.hub.db.storage import SessionInput, UsageDB
+from jupyter_usage.hub.intake.hub_check import check_session
 from jupyter_usage.hub.intake.jsonl import import_files
 from jupyter_usage.hub.kpis.database import database_kpis
 from jupyter_usage.hub.kpis.model import MAU_SECONDS
@@ -45,16 +47,29 @@ stored = st.fixed_dictionaries(
         "cost": st.one_of(st.none(), st.floats(0, 100)),
         "currency": st.sampled_from([None, "EUR", "USD"]),
         "cpu": st.floats(0, 1e6),
+        # A session the hub never ran, reported while the service watched it.
+        "fabricated": st.booleans(),
     }
 )
 
 
 def store(db: UsageDB, sessions: list[dict[str, Any]]) -> None:
+    watched = False
     for number, item in enumerate(sessions):
         end = item["start"] + item["hours"] * 3600
-        db.upsert_session(
-            item["user"], _body(number, item, end, item["ended"]), item["groups"], now=T0
-        )
+        body = _body(number, item, end, item["ended"])
+        db.upsert_session(item["user"], body, item["groups"], now=T0)
+        if item.get("fabricated"):
+            if not watched:
+                # The service watched the hub all along, and the hub never listed these.
+                with db.engine.begin() as connection:
+                    connection.execute(
+                        insert(hub_watch.periods).values(
+                            started=T0 - 400 * DAY_SECONDS, ended=T0 + 400 * DAY_SECONDS
+                        )
+                    )
+                watched = True
+            check_session(db, item["user"], body.session_id, max_gap_seconds=60.0, now=T0)
 
 
 def reference(db: UsageDB, **window: Any) -> dict[str, Any]:

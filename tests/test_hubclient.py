@@ -512,6 +512,19 @@ def test_a_rejected_session_does_not_block_the_others(
     assert len(hub.requests_to(SESSIONS)) == 2  # s0 is not posted again by this process
 
 
+def test_a_session_the_service_refuses_as_lowering_does_not_block_the_others(
+    hub: FakeHub, clock: Clock, store: SessionStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    refused = {"message": "The report lowers figures of the stored session (cost.total)"}
+    hub.on(SESSIONS, Reply(409, {**refused, "status": "refused"}), Reply(201, {"id": "s1"}))
+    uploader = uploader_for(hub, clock, store)
+    with caplog.at_level(logging.WARNING, logger="jupyter_usage.hubclient"):
+        assert uploader.deliver_pending() == 1
+    assert [r["id"] for r in store.undelivered()] == ["s0"]
+    assert "rejected session s0" in caplog.text
+    assert uploader.status()["last_error"] is None
+
+
 def test_403_names_the_scope_once(
     hub: FakeHub, clock: Clock, store: SessionStore, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -18,7 +18,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -42,6 +42,7 @@ from .budgets.config import BudgetConfig
 from .budgets.keeper import BudgetKeeper
 from .budgets.metering import Metering
 from .budgets.metering_config import MeteringConfig
+from .db import watch_periods
 from .db.availability import (
     UNAVAILABLE,
     DatabaseHealth,
@@ -52,6 +53,7 @@ from .db.storage import NewerSchemaError, UsageDB
 from .handlers import Unavailable, routes
 from .intake.hub_sessions import HubSessions
 from .intake.hub_watch import HubPoller
+from .intake.report_intake import ReportIntake
 from .intake.report_limits import AllocationLookup
 from .intake.validation import (
     MAX_BODY_BYTES,
@@ -69,6 +71,9 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
     _metering: Metering | None = None
     _allocation_lookup: AllocationLookup | None = None
     classes = [CostModel]
+    hub_watch_gap: float | None = None
+    """The longest gap between two polls of one watched period; None while not polling."""
+    _report_intake: ReportIntake | None = None
 
     name = "jupyter-usage-hub"
     description = __doc__ or ""
@@ -410,6 +415,7 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
         if not self.hub_poll_interval or client is None:
             return None
         self.hub_sessions = HubSessions(db)
+        self.hub_watch_gap = watch_periods.max_gap(self.hub_poll_interval)
         return HubPoller(
             self.hub_sessions,
             client,
@@ -444,6 +450,20 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
         if self._allocation_lookup is None:
             self._allocation_lookup = AllocationLookup(self.db)
         return self._allocation_lookup
+
+    @property
+    def report_intake(self) -> ReportIntake:
+        """Users' reports, written a batch per transaction (made on first use)."""
+        if self._report_intake is None:
+            self._report_intake = ReportIntake(
+                self.db, self.run_db, lambda: self.hub_watch_gap, self.allocation_lookup
+            )
+        return self._report_intake
+
+    def report_arrived(self, user: str, groups: Sequence[str]) -> None:
+        """A session report was stored: budgets it may have spent are evaluated now."""
+        if self.budgets:
+            self.budget_keeper.on_report(user, groups)
 
     def is_reader_of_all(self, model: dict[str, Any]) -> bool:
         """Admins, and holders of the admin scope, read everyone's sessions."""
@@ -507,6 +527,8 @@ class UsageService(Application, BudgetConfig, MeteringConfig):
             for task in (poll_task, budget_task):
                 if task is not None:
                     task.cancel()
+            if self._budget_keeper is not None:
+                self._budget_keeper.enforcer.cancel_timers()
             await self.drain(server)
         finally:
             if opening is not None:

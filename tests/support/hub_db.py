@@ -7,14 +7,20 @@ from sqlalchemy import delete
 
 from jupyter_usage.hub.db.queries import KpiSession, active_in
 from jupyter_usage.hub.db.queries import kpi_sessions as matching
-from jupyter_usage.hub.db.schema import CONCURRENCY_TABLES, ROLLUP_TABLES, SessionRow
+from jupyter_usage.hub.db.schema import (
+    CONCURRENCY_TABLES,
+    REPORT_CHECK_TABLES,
+    ROLLUP_TABLES,
+    SessionRow,
+)
 from jupyter_usage.hub.db.storage import UsageDB
 
 
 def empty(db: UsageDB) -> None:
     """Delete every session and every table derived from them."""
     with db.engine.begin() as connection:
-        for table in (*ROLLUP_TABLES, *CONCURRENCY_TABLES, SessionRow.__table__):
+        tables = (*ROLLUP_TABLES, *CONCURRENCY_TABLES, *REPORT_CHECK_TABLES, SessionRow.__table__)
+        for table in tables:
             connection.execute(delete(table))
 
 

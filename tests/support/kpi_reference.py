@@ -154,7 +154,7 @@ def compute_kpis(
     """
     if not until > since:
         raise ValueError(f"until ({until}) must be later than since ({since})")
-    chosen = in_group(sessions, group)
+    chosen = [s for s in in_group(sessions, group) if not s.unconfirmed]
     daily = daily_active_users(chosen, since, until)
     last_30_days = daily_active_users(chosen, until - MAU_SECONDS, until)
     started_here = [s for s in chosen if since <= s.started < until]

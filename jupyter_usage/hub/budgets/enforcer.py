@@ -15,16 +15,25 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from tornado.web import HTTPError
 
-from jupyter_usage.hub.intake.hub_servers import HubUnavailable, RunningServer, running_servers
+from jupyter_usage.hub.intake.hub_servers import (
+    HubUnavailable,
+    RunningServer,
+    running_servers,
+    servers_of,
+)
 from jupyter_usage.hubclient import HubClient
 
 from .metrics import Entries, exposition
 
 log = logging.getLogger(__name__)
+
+PREPARE_SECONDS = 2.0
+"""How long before a scheduled stop the user's servers and budgets are read again."""
 
 
 class BudgetEnforcer:
@@ -54,6 +63,7 @@ class BudgetEnforcer:
         """User → (groups, budgets) as last evaluated: the metrics and the report read it."""
         self.stopped_servers = 0
         self._failing = False
+        self._timers: dict[str, asyncio.Task[None]] = {}
 
     def stop_at(self, user: str) -> float | None:
         return self.stops.get(user)
@@ -63,6 +73,71 @@ class BudgetEnforcer:
             self.latest[user] = (tuple(groups), entries)
         else:
             self.latest.pop(user, None)
+
+    def schedule(self, user: str, entries: Entries) -> None:
+        """A budget found spent by a report schedules the stop at once, with a timer for
+        its `stop_at`: the stop comes when the panel's countdown ends, not at the check
+        after it. Cancelling is left to the checks, which also see whether the user still
+        runs a server."""
+        spent = [entry for entry in entries if entry["exhausted"]]
+        if self.enforcement != "stop" or self.client is None or not spent:
+            return
+        if user not in self.stops:
+            self.stops[user] = self.clock() + self.grace_seconds
+            self.log.warning(
+                "%s's budget %s is spent; their servers stop in %.0f s",
+                user,
+                spent[0]["scope"],
+                self.grace_seconds,
+            )
+        for entry in spent:
+            entry["stop_at"] = self.stops[user]
+        timer = self._timers.get(user)
+        if timer is None or timer.done():
+            self._timers[user] = asyncio.get_running_loop().create_task(self._stop_when_due(user))
+
+    async def _stop_when_due(self, user: str) -> None:
+        try:
+            # The user's servers and the budget's state are read a moment before the stop,
+            # so that a slow hub answer does not delay it past `stop_at`.
+            while (when := self.stops.get(user)) is not None and when - PREPARE_SECONDS > (
+                now := self.clock()
+            ):
+                await asyncio.sleep(when - PREPARE_SECONDS - now)
+            if user not in self.stops or self.client is None:
+                return
+            client = self.client
+            loop = asyncio.get_running_loop()
+            answer = await loop.run_in_executor(
+                None, client.request, "GET", f"{client.api_url}/users/{quote(user, safe='')}"
+            )
+            if not answer.ok or not isinstance(answer.body, dict):
+                raise HubUnavailable(answer.message())
+            running = list(servers_of(answer.body))
+            if not running:
+                self.stops.pop(user, None)
+                return
+            # Still spent? A raised limit or a new period in the meantime cancels it.
+            entries = await self._evaluate(user, running[0].groups)
+            self.remember(user, running[0].groups, entries)
+            while (when := self.stops.get(user)) is not None and when > (now := self.clock()):
+                await asyncio.sleep(when - now)
+            if user in self.stops:  # else cancelled meanwhile
+                await self._enforce(user, running, entries)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the next check tries again
+            self.log.warning(
+                "The stop of %s's servers failed: %s; the next check retries", user, error
+            )
+        finally:
+            if self._timers.get(user) is asyncio.current_task():
+                del self._timers[user]
+
+    def cancel_timers(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
 
     async def run(self) -> None:
         while True:
@@ -119,6 +194,9 @@ class BudgetEnforcer:
             return
         for entry in spent:
             entry["stop_at"] = self.stops[user]
+        timer = self._timers.get(user)
+        if timer is not None and not timer.done() and timer is not asyncio.current_task():
+            return  # its timer stops them at stop_at: one stop, not two
         if now < self.stops[user]:
             return
         assert self.client is not None
@@ -155,6 +233,11 @@ class BudgetEnforcer:
 
     # -- metrics (metrics.py) ---------------------------------------------------------
 
-    def exposition(self, refused_by_scope: Mapping[str, int]) -> bytes:
-        """The budget metrics in Prometheus text, with the spawns refused per scope."""
-        return exposition(self, refused_by_scope)
+    def exposition(
+        self,
+        refused_by_scope: Mapping[str, int],
+        flagged: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> bytes:
+        """The budget metrics in Prometheus text, with the spawns refused per scope, and
+        the users' flagged reports when given."""
+        return exposition(self, refused_by_scope, flagged)

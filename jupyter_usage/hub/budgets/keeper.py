@@ -16,6 +16,7 @@ from datetime import tzinfo
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
+from jupyter_usage.hub.db import report_flags
 from jupyter_usage.hub.db.storage import UsageDB
 from jupyter_usage.hubclient import HubClient
 
@@ -65,6 +66,8 @@ class BudgetKeeper:
             shared_scopes={b.scope for b in service.parsed_budgets if b.shared},
             logger=service.log,
         )
+        self._evaluating: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def evaluate(self, user: str, groups: Sequence[str]) -> list[dict[str, Any]]:
         service = self.service
@@ -87,6 +90,26 @@ class BudgetKeeper:
         )
         self.enforcer.remember(user, groups, entries)
         return entries
+
+    def on_report(self, user: str, groups: Sequence[str]) -> None:
+        """A report was stored: the user's budgets are evaluated now (in the background,
+        one evaluation per user at a time), so that one it spends schedules its stop."""
+        if self.service.budget_enforcement != "stop" or user in self._evaluating:
+            return
+        self._evaluating.add(user)
+        task = asyncio.get_running_loop().create_task(self._after_report(user, list(groups)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _after_report(self, user: str, groups: list[str]) -> None:
+        try:
+            # Only a report schedules a stop here: it comes from a running server, where
+            # the panel's or the spawn hook's question may come while none runs.
+            self.enforcer.schedule(user, await self.evaluate(user, groups))
+        except Exception as error:  # the database: the next check evaluates again
+            self.service.log.debug("Budgets of %s not evaluated after a report: %s", user, error)
+        finally:
+            self._evaluating.discard(user)
 
     async def groups_of(self, user: str) -> list[str]:
         """The user's groups, from the hub (the service's own token, `read:users:groups`),
@@ -172,9 +195,9 @@ class BudgetKeeper:
         """The budget metrics in Prometheus text; the refusals counted over all time."""
         db = self.service.db
 
-        def read() -> dict[str, Any]:
+        def read() -> tuple[dict[str, Any], dict[str, Any]]:
             with db.engine.connect() as connection:
-                return budget_refusals.counts(connection)
+                return budget_refusals.counts(connection), report_flags.by_user(connection)
 
-        refused = await self.service.run_db(read)
-        return self.enforcer.exposition(refused["by_scope"])
+        refused, flagged = await self.service.run_db(read)
+        return self.enforcer.exposition(refused["by_scope"], flagged)

@@ -1,7 +1,8 @@
 """The budgets' Prometheus metrics, from what the stop loop (enforcer.py) last saw: each
 user's use and limit per budget, the groups' totals, the spawns refused (counted by the
-database), the servers stopped and the stops scheduled. A registry of their own, made per
-scrape: the service's process has no other metrics to mix in."""
+database), the servers stopped and the stops scheduled; and what the service noticed in
+each user's reports (db/report_flags.py). A registry of their own, made per scrape: the
+service's process has no other metrics to mix in."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+
+from jupyter_usage.hub.db.report_flags import KINDS
 
 Entries = list[dict[str, Any]]
 
@@ -25,12 +28,34 @@ class Watched(Protocol):
     stops: dict[str, float]
 
 
-def exposition(watched: Watched, refused_by_scope: Mapping[str, int]) -> bytes:
+def exposition(
+    watched: Watched,
+    refused_by_scope: Mapping[str, int],
+    flagged: Mapping[str, Mapping[str, Any]] | None = None,
+) -> bytes:
     """The metrics in Prometheus text format, with the spawns refused per budget scope as
-    the database counts them."""
+    the database counts them, and the users' flagged reports when given."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(metrics(watched, refused_by_scope)))
+    found = metrics(watched, refused_by_scope)
+    if flagged is not None:
+        found.append(report_flag_metric(flagged))
+    registry.register(_Collector(found))
     return generate_latest(registry)
+
+
+def report_flag_metric(flagged: Mapping[str, Mapping[str, Any]]) -> Metric:
+    """What the service noticed in each user's reports (db/report_flags.py), by kind."""
+    metric = GaugeMetricFamily(
+        "jupyter_usage_report_flags",
+        "Reports and sessions the service flagged, per user and kind: lowering_refused "
+        "(reports that lowered a session's figures, refused), unconfirmed (sessions the hub "
+        "never ran), above_allocation (reports claiming more than the allocation allows)",
+        labels=["user", "kind"],
+    )
+    for user, counts in sorted(flagged.items()):
+        for kind in sorted(set(KINDS) | set(counts) - {"latest"}):
+            metric.add_metric([user, kind], float(counts.get(kind, 0)))
+    return metric
 
 
 def metrics(watched: Watched, refused_by_scope: Mapping[str, int]) -> list[Metric]:

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from jupyter_usage.hub.db.schema import hour_peaks
 from jupyter_usage.hub.periods import HOUR_SECONDS, hour_of
 
-from .queries import active_in_parts
+from .queries import active_in_parts, counted
 from .rollups import insert_rows
 
 
@@ -166,7 +166,7 @@ def refresh_hours(
         )
         query = (
             select(c.started, c.last_seen, c.groups, c.cpu_throttled_seconds)
-            .where(c.last_seen > first, c.started < last + HOUR_SECONDS)
+            .where(c.last_seen > first, c.started < last + HOUR_SECONDS, counted(c))
             .order_by(c.started)
             .execution_options(yield_per=5000)
         )
@@ -230,7 +230,7 @@ def _edge_peak(
         for part in active_in_parts(c, start, end)
         # Instants do not run: only the sessions with time inside.
         for row in connection.execute(
-            select(c.started, c.last_seen, c.groups).where(part, c.last_seen > start)
+            select(c.started, c.last_seen, c.groups).where(part, c.last_seen > start, counted(c))
         )
     ]
     return _peak(

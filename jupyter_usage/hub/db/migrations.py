@@ -16,6 +16,7 @@ from .schema import (
     CONCURRENCY_TABLES,
     DERIVED_COLUMNS,
     REFUSAL_TABLES,
+    REPORT_CHECK_TABLES,
     ROLLUP_TABLES,
     Base,
     SessionRow,
@@ -136,6 +137,18 @@ def _migrate_v9(connection: Connection) -> None:
     metadata.create_all(connection, tables=ALLOCATION_TABLES)
 
 
+def _migrate_v10(connection: Connection) -> None:
+    # Reports that cannot lie: each session's check against the hub's record, the periods
+    # the service watched the hub, and what it noticed in reports, per user and kind.
+    columns = {c["name"] for c in inspect(connection).get_columns(SessionRow.__tablename__)}
+    if "hub_check" not in columns:
+        connection.execute(text("ALTER TABLE usage_sessions ADD COLUMN hub_check VARCHAR(16)"))
+    for index in Base.metadata.tables[SessionRow.__tablename__].indexes:
+        if index.name == "usage_sessions_hub_check":
+            index.create(connection, checkfirst=True)
+    metadata.create_all(connection, tables=REPORT_CHECK_TABLES)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -146,4 +159,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v7,
     _migrate_v8,
     _migrate_v9,
+    _migrate_v10,
 )

@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from jupyter_usage.hub.periods import DAY_SECONDS
 
-from .schema import SessionRow, session_groups
+from .schema import UNCONFIRMED, SessionRow, session_groups
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class KpiSession:
     cost_total: float | None = None
     currency: str | None = None
     totals: Mapping[str, Any] = field(default_factory=dict)
+    unconfirmed: bool = False
+    """Reported while the service watched the hub, yet the hub never ran it
+    (intake/hub_check.py): budgets count it, the KPIs leave it out."""
 
     @property
     def duration_seconds(self) -> float:
@@ -68,6 +71,11 @@ def active_in(c: Any, since: float, until: float) -> ColumnElement[bool]:
     return and_(c.started < until, or_(c.last_seen > since, c.started >= since))
 
 
+def counted(c: Any) -> ColumnElement[bool]:
+    """Sessions the KPIs count: all but those the hub never ran (intake/hub_check.py)."""
+    return or_(c.hub_check.is_(None), c.hub_check != UNCONFIRMED)
+
+
 def kpi_columns(c: Any) -> tuple[Any, ...]:
     """What `kpi_session` reads of a row."""
     return (
@@ -81,6 +89,7 @@ def kpi_columns(c: Any) -> tuple[Any, ...]:
         c.cost_total,
         c.currency,
         c.totals,
+        c.hub_check,
     )
 
 
@@ -128,6 +137,7 @@ def kpi_session(row: Any) -> KpiSession:
         cost_total=row.cost_total,
         currency=row.currency,
         totals=row.totals or {},
+        unconfirmed=row.hub_check == UNCONFIRMED,
     )
 
 

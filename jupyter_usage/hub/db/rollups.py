@@ -125,7 +125,7 @@ def refresh_many(
     # recomputed are those of the weeks.
     first_month, last_month, first_day, last_day = refreshed_spans(first_day, last_day)
     chosen = sorted(set(users))
-    _lock_users(connection, chosen)
+    lock_users(connection, chosen)
     # Writing first: on SQLite the transaction then holds the write lock before it reads,
     # so the sessions it recomputes from are the latest (another process may be writing).
     gone = connection.execute(
@@ -156,6 +156,8 @@ def refresh_many(
     for row in rows:
         session = kpi_session(row)
         links.extend((row.pk, g) for g in session.groups)
+        if session.unconfirmed:
+            continue  # out of the KPIs (intake/hub_check.py); its groups stay linked for budgets
         rows_of_session = scopes(session.groups)
         for day in session_days(session):
             if not first_day <= day <= last_day:
@@ -280,16 +282,18 @@ def insert_rows(
     connection.exec_driver_sql(sql, list(rows))
 
 
-def _lock_users(connection: Connection, users: Sequence[str]) -> None:
+def lock_users(connection: Connection, users: Sequence[str]) -> None:
     """On PostgreSQL, one refresh of a user's rollups at a time, across threads, processes
     and replicas: two at once would each delete, then both insert the same rows. The lock
     ends with the transaction; users are taken in order, so two refreshes never deadlock."""
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql" or not users:
         return
-    for user in users:
-        connection.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"jupyter_usage:{user}"}
-        )
+    # One statement for all (a batch of reports locks several users): unnest yields the
+    # keys in the array's order, and each row's lock is taken as the row is produced.
+    connection.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest(CAST(:keys AS text[])) AS k"),
+        {"keys": [f"jupyter_usage:{user}" for user in users]},
+    )
 
 
 def _add(
@@ -371,7 +375,7 @@ def refresh_ranges(
     # Every user's lock before any count of users per day is moved: a report of a user
     # of a later round, holding her lock, may then wait for those counts without the
     # import waiting for her lock in turn.
-    _lock_users(connection, users)
+    lock_users(connection, users)
     for start in range(0, len(users), 200):
         chunk = users[start : start + 200]
         low = min(ranges[user][0] for user in chunk)

@@ -4,7 +4,8 @@ The sessions as their servers last reported them, with the columns SQL reads ins
 their JSON; the rollups per user and UTC day, ISO week and month, and the users of each
 day (rollups.py keeps them); the peak concurrency per hour (concurrency.py); the groups
 of each session; the spawns refused over a budget; the allocations the hub's spawn hook
-recorded and the reports that claimed more; the schema version. migrations.py creates
+recorded and the reports that claimed more; the periods the service watched the hub and
+what it noticed in users' reports; the schema version. migrations.py creates
 and alters them, one version after another; nothing else does DDL.
 """
 
@@ -36,6 +37,9 @@ MAX_ID_LENGTH = 200
 SOURCE_KEY = "source"
 HUB_SOURCE = "hub"
 """`meta.source` of a session known from the hub alone (its server has no extension)."""
+CONFIRMED = "confirmed"
+UNCONFIRMED = "unconfirmed"
+"""`hub_check` of a session the hub's record shows, or does not (intake/hub_check.py)."""
 
 
 class Base(DeclarativeBase):
@@ -77,6 +81,8 @@ class SessionRow(Base):
             "started",
             "from_hub",
         ),
+        # Coverage's counts of the sessions checked against the hub, as a range of entries.
+        Index("usage_sessions_hub_check", "hub_check", "last_seen", "started"),
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -111,6 +117,9 @@ class SessionRow(Base):
     report_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """SHA-256 of the stored report: tells "the same report again" from "a different one
     of the same moment" inside the UPDATE's WHERE (PostgreSQL's `json` has no `=`)."""
+    hub_check: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """`confirmed` or `unconfirmed` by the hub's record (intake/hub_check.py); NULL
+    unchecked."""
 
     def to_json(self) -> dict[str, Any]:
         """The record as the single-user store shows it, plus `received_at`."""
@@ -298,6 +307,34 @@ over_allocation = Table(
 
 
 ALLOCATION_TABLES = (allocations, over_allocation)
+
+
+# -- the periods the service watched the hub (watch_periods.py) ------------------------
+
+watch_periods = Table(
+    "usage_hub_watch",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("started", Float, nullable=False),
+    Column("ended", Float, nullable=False),
+    Index("usage_hub_watch_ended", "ended"),
+)
+
+
+# -- what the service noticed in users' reports (report_flags.py) -----------------------
+
+report_flags = Table(
+    "usage_report_flags",
+    metadata,
+    Column("user_name", String(MAX_NAME_LENGTH), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("latest", Float, nullable=False),
+    PrimaryKeyConstraint("user_name", "kind", name="usage_report_flags_pk"),
+)
+
+
+REPORT_CHECK_TABLES = (watch_periods, report_flags)
 
 
 # -- columns derived from a report ------------------------------------------------------

@@ -13,13 +13,16 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 from sqlalchemy import (
+    Connection,
+    Table,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -43,15 +46,25 @@ from jupyter_usage.hub.db.schema import (
     derived_values,
     session_groups,
 )
+from jupyter_usage.hub.periods import day_of
 
 from . import concurrency, rollups
+from .report_guard import LoweringRefused, lowered_figures
 from .sqlite_lock import SingleProcessLock, sqlite_path
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
+Extent = tuple[float, float, list[str]]
+"""A stored session's start, end and groups."""
+
 Upsert = Literal["created", "updated", "unchanged", "stale"]
 """What storing a report did: a new session, a newer report, the same report again, or an
 older report than the stored one (which is kept)."""
+
+_GUARDED_TRIES = 20
+"""Reports of one session racing each other: each round one of them wins."""
 
 
 class NewerSchemaError(RuntimeError):
@@ -82,6 +95,24 @@ class SessionInput:
         return self.started
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What storing a user's report did, and what was stored before it."""
+
+    outcome: Upsert
+    before: Extent | None
+    """Start, end and groups of the stored session, None when the report created it."""
+    hub_check: str | None
+    """The session's check against the hub (hub_check.py) before the report."""
+
+
+@dataclass(frozen=True)
+class _Guarded:
+    read: Any
+    insert: Any
+    update: Any
+
+
 class UsageDB:
     """The service's database: sessions in, sessions and KPI rows out."""
 
@@ -97,6 +128,7 @@ class UsageDB:
             url, echo=echo, pool_pre_ping=True, connect_args=connect_args
         )
         self._write_lock: AbstractContextManager[Any] = contextlib.nullcontext()
+        self._guarded: _Guarded | None = None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # SQLite has one writer at a time anyway; queueing here avoids "database is
@@ -141,7 +173,13 @@ class UsageDB:
     # -- writes ----------------------------------------------------------------------
 
     def upsert_session(
-        self, user: str, body: SessionInput, groups: Sequence[str], now: float
+        self,
+        user: str,
+        body: SessionInput,
+        groups: Sequence[str],
+        now: float,
+        *,
+        only_adds: bool = False,
     ) -> Upsert:
         """Store a session report unless the stored one is newer; say what happened.
 
@@ -151,24 +189,29 @@ class UsageDB:
         whole: never one report's end with another's figures. The KPIs' rollups of the
         days the session covered before and covers now are then recomputed from the raw
         sessions (see rollups.py), which no race can make drift.
+
+        `only_adds` (a user's report): a newer report that lowers a cumulative figure
+        raises `LoweringRefused` and writes nothing (report_guard.py).
         """
         before = self._extent(user, body.session_id)
-        outcome = self._store(user, body, groups, now)
+        outcome = self._store(user, body, groups, now, only_adds)
         if outcome in ("created", "updated"):
-            times = (body.started, body.last_seen)
-            changed = [times]
-            if before is not None:
-                changed = [before[:2], times]
-                if before[0] == body.started and before[2] == sorted(set(groups)):
-                    # Only the end moved (a checkpoint): only the hours it crossed change.
-                    ends = sorted((before[1], body.last_seen))
-                    changed = [(ends[0], ends[1])]
-            self._refresh_rollups(user, (*(before or ())[:2], *times), changed)
+            times, changed = changed_spans(before, body, groups)
+            self._refresh_rollups(user, times, changed)
         return outcome
 
-    def _store(self, user: str, body: SessionInput, groups: Sequence[str], now: float) -> Upsert:
+    def _store(
+        self,
+        user: str,
+        body: SessionInput,
+        groups: Sequence[str],
+        now: float,
+        only_adds: bool = False,
+    ) -> Upsert:
         values = _values(body, groups)
         with self._write_lock, self.engine.begin() as connection:
+            if only_adds:
+                return self._store_only_adds(connection, user, body, values, now).outcome
             inserted = connection.execute(
                 self._insert()
                 .values(
@@ -204,6 +247,147 @@ class UsageDB:
                 )
             ).scalar()
             return "unchanged" if digest == values["report_digest"] else "stale"
+
+    def store_report(
+        self,
+        connection: Connection,
+        user: str,
+        body: SessionInput,
+        groups: Sequence[str],
+        now: float,
+    ) -> Stored:
+        """A user's report inside the caller's transaction (a batch of them, see
+        report_intake.py): `_store_only_adds`, with what was stored before it."""
+        return self._store_only_adds(connection, user, body, _values(body, groups), now)
+
+    def _store_only_adds(
+        self,
+        connection: Connection,
+        user: str,
+        body: SessionInput,
+        values: dict[str, Any],
+        now: float,
+    ) -> Stored:
+        """`_store`, checking the newer report against the stored one first: the UPDATE
+        then requires the stored report to be the one checked (its digest), so a report
+        that lands in between sends this one round again. The statements are built once
+        (`_guarded_statements`): building them per report cost more than running them."""
+        statements = self._guarded_statements()
+        key = {"key_user": user, "key_session": body.session_id}
+        for _ in range(_GUARDED_TRIES):
+            stored = connection.execute(statements.read, key).first()
+            if stored is None:
+                inserted = connection.execute(
+                    statements.insert,
+                    {"user_name": user, "session_id": body.session_id, "received_at": now}
+                    | {"updated_at": now, "hub_check": None}
+                    | values,
+                )
+                if inserted.first() is not None:
+                    return Stored("created", None, None)
+                continue  # created by a report in between: check against it
+            before = (stored.started, stored.last_seen, list(stored.groups or ()))
+            if stored.report_digest == values["report_digest"]:
+                return Stored("unchanged", before, stored.hub_check)
+            if stored_is_newer(stored, body):
+                return Stored("stale", before, stored.hub_check)
+            lowered = lowered_figures(
+                stored.duration_seconds,
+                stored.totals,
+                stored.cost,
+                values["duration_seconds"],
+                body.totals,
+                body.cost,
+            )
+            if lowered:
+                raise LoweringRefused(lowered)
+            updated = connection.execute(
+                statements.update,
+                {**key, "key_digest": stored.report_digest, "updated_at": now, **values},
+            )
+            if updated.rowcount == 1:
+                return Stored("updated", before, stored.hub_check)
+        raise RuntimeError(f"session {body.session_id!r} kept changing while it was stored")
+
+    def _guarded_statements(self) -> _Guarded:
+        if self._guarded is None:
+            table = cast(Table, SessionRow.__table__)
+            c = table.c
+            written = [*REPORT_COLUMNS, "updated_at"]
+            where = (c.user_name == bindparam("key_user"), c.session_id == bindparam("key_session"))
+            self._guarded = _Guarded(
+                read=select(
+                    c.started,
+                    c.groups,
+                    c.report_digest,
+                    c.ended,
+                    c.last_seen,
+                    c.duration_seconds,
+                    c.totals,
+                    c.cost,
+                    c.hub_check,
+                ).where(*where),
+                insert=self._insert()
+                .values(
+                    {
+                        name: bindparam(name)
+                        for name in (
+                            *written,
+                            "user_name",
+                            "session_id",
+                            "received_at",
+                            "hub_check",
+                        )
+                    }
+                )
+                .on_conflict_do_nothing(index_elements=["user_name", "session_id"])
+                .returning(c.pk),
+                update=update(table)
+                .where(*where, c.report_digest.is_not_distinct_from(bindparam("key_digest")))
+                .values({name: bindparam(name) for name in written}),
+            )
+        return self._guarded
+
+    def write_reports(self, work: Callable[[Connection], _T]) -> _T:
+        """`work` in one transaction: a batch of reports, one commit (one flush to disk)."""
+        with self._write_lock, self.engine.begin() as connection:
+            return work(connection)
+
+    def refresh_in(
+        self,
+        connection: Connection,
+        days: Mapping[str, Sequence[float]],
+        hours: Sequence[tuple[float, float]],
+    ) -> None:
+        """`_refresh_rollups` of several users inside the caller's transaction; on
+        PostgreSQL every user's lock is taken, in order, before the hour peaks' lock."""
+        rollups.lock_users(connection, sorted(days))
+        # Users whose reports touched the same days (checkpoints of now, mostly) are
+        # refreshed together: a handful of statements for all of them.
+        by_days: dict[tuple[float, float], list[str]] = {}
+        for user, times in days.items():
+            span = (day_of(min(times)), day_of(max(times)))
+            by_days.setdefault(span, []).append(user)
+        for (first, last), users in sorted(by_days.items()):
+            rollups.refresh_many(connection, SessionRow.__table__, sorted(users), first, last)
+        concurrency.refresh_hours(connection, SessionRow.__table__, hours)
+
+    def delete_in(
+        self, connection: Connection, user: str, session_ids: Sequence[str]
+    ) -> list[tuple[float, float]]:
+        """`delete_sessions` inside the caller's transaction, rollups left to the caller:
+        the spans of the sessions removed."""
+        where = (SessionRow.user == user, SessionRow.session_id.in_(list(session_ids)))
+        found = connection.execute(
+            select(SessionRow.pk, SessionRow.started, SessionRow.last_seen).where(*where)
+        ).all()
+        if not found:
+            return []
+        connection.execute(
+            delete(session_groups).where(session_groups.c.session_pk.in_([row.pk for row in found]))
+        )
+        connection.execute(delete(SessionRow).where(*where))
+        return [(row.started, row.last_seen) for row in found]
 
     def _insert(self) -> Any:
         if self.engine.dialect.name == "postgresql":
@@ -311,6 +495,21 @@ def _not_newer_than(body: SessionInput) -> Any:
     if body.ended is not None:
         return SessionRow.last_seen <= body.last_seen
     return and_(SessionRow.ended.is_(None), SessionRow.last_seen <= body.last_seen)
+
+
+def changed_spans(
+    before: Extent | None, body: SessionInput, groups: Sequence[str]
+) -> tuple[list[float], list[tuple[float, float]]]:
+    """What a stored report changes: the times whose days' rollups and the ranges whose
+    hour peaks are recomputed."""
+    times = (body.started, body.last_seen)
+    if before is None:
+        return list(times), [times]
+    if before[0] == body.started and before[2] == sorted(set(groups)):
+        # Only the end moved (a checkpoint): only the hours it crossed change.
+        ends = sorted((before[1], body.last_seen))
+        return [*before[:2], *times], [(ends[0], ends[1])]
+    return [*before[:2], *times], [before[:2], times]
 
 
 class StoredExtent(Protocol):

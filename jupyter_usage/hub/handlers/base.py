@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
@@ -18,7 +18,7 @@ from jupyter_usage.hub.budgets.rules import Budget
 from jupyter_usage.hub.db.availability import RETRY_AFTER_SECONDS
 from jupyter_usage.hub.db.schema import MAX_NAME_LENGTH
 from jupyter_usage.hub.db.storage import UsageDB
-from jupyter_usage.hub.intake.report_limits import AllocationLookup
+from jupyter_usage.hub.intake.report_intake import ReportIntake
 from jupyter_usage.hub.intake.validation import (
     MAX_BODY_BYTES,
     BadRequest,
@@ -34,7 +34,7 @@ _T = TypeVar("_T")
 class Service(Protocol):
     """What the handlers use of the service, as the single-user handlers use `UsageCore`:
     its settings, its database (through `run_db`: off the loop, 503 while it is away), its
-    budgets, its price list and the allocations reports are bounded by, and the count of
+    budgets, its price list, the batches its users' reports are stored in, and the count of
     requests in flight that its stop waits for."""
 
     hub_auth: Any
@@ -60,7 +60,9 @@ class Service(Protocol):
     def metering(self) -> Metering: ...
 
     @property
-    def allocation_lookup(self) -> AllocationLookup: ...
+    def report_intake(self) -> ReportIntake: ...
+
+    def report_arrived(self, user: str, groups: Sequence[str]) -> None: ...
 
     def is_reader_of_all(self, model: dict[str, Any]) -> bool: ...
 

@@ -10,6 +10,7 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
+from jupyter_usage.hub.db import report_flags
 from jupyter_usage.hub.kpis.activity import database_activity, known_groups
 from jupyter_usage.hub.kpis.sizing import sizing
 from jupyter_usage.hub.periods import DAY_SECONDS
@@ -79,16 +80,22 @@ class ReportHandler(PageHandler):
             with db.engine.connect() as connection:
                 return known_groups(connection, since)
 
+        def flags() -> dict[str, Any]:
+            with db.engine.connect() as connection:
+                return report_flags.by_user(connection)
+
         # The sections are independent reads: asked at once, the page takes as long as the
         # slowest (the database works while Python waits), not as long as all of them.
-        report, groups, report_sizing, activity, budgets = await asyncio.gather(
+        report, groups, report_sizing, activity, budgets, flagged = await asyncio.gather(
             kpi_report(self.service, since, until, group),
             self.service.run_db(groups_of_window),
             self.service.run_db(lambda: sizing(db, since, until, group)),
             self.service.run_db(lambda: database_activity(db, since, until, group)),
             self.service.budget_keeper.overview(since, until),
+            self.service.run_db(flags),
         )
         report["sizing"], report["budgets"] = report_sizing, budgets
+        report["report_flags"] = flagged
         state = await group_state(self.service, group, report["kpis"]["active_users"]["value"])
         self.write_html(
             render_report(

@@ -3,13 +3,11 @@ own, readers of all everyone's."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from tornado import web
 
-from jupyter_usage.hub.intake.hub_sessions import HubSessions
-from jupyter_usage.hub.intake.report_limits import bound_by_allocation
+from jupyter_usage.hub.intake.report_intake import Report
 from jupyter_usage.hub.intake.validation import BadRequest, claimed_groups, parse_session
 from jupyter_usage.hub.kpis.export import sessions_csv
 
@@ -63,27 +61,13 @@ class SessionsHandler(SessionsReader):
             )
         # The hub's word on groups beats the server's, which a user could edit.
         groups = model["groups"] if isinstance(model.get("groups"), list) else claimed_groups(body)
-        db = self.service.db
-
-        def store() -> tuple[str, tuple[str, ...]]:
-            now = time.time()
-            bounded, clipped = bound_by_allocation(
-                db, user, session, now, self.service.allocation_lookup
-            )
-            outcome = db.upsert_session(user, bounded, groups, now)
-            if outcome == "created":
-                # The hub's poll or its events may have known this session first.
-                HubSessions(db).absorb_twins(user, bounded)
-            return outcome, clipped
-
-        outcome, clipped = await self.service.run_db(store)
-        answer: dict[str, Any] = {"id": session.session_id, "user": user, "status": outcome}
-        if clipped:
-            answer["clipped"] = list(clipped)
-            answer["message"] = (
-                f"{', '.join(clipped)} claimed more than the server's allocation allows; "
-                "stored at the most it allows"
-            )
+        answer = await self.service.report_intake.store(Report(user, session, tuple(groups)))
+        outcome = answer["status"]
+        if outcome == "refused":
+            self.write_json(answer, 409)
+            return
+        if outcome in ("created", "updated"):
+            self.service.report_arrived(user, groups)
         self.write_json(answer, 201 if outcome == "created" else 200)
 
 

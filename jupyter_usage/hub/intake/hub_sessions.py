@@ -24,9 +24,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jupyter_usage.hub.db.schema import HUB_SOURCE, SOURCE_KEY, SessionRow
+from jupyter_usage.hub.db import watch_periods
+from jupyter_usage.hub.db.schema import CONFIRMED, HUB_SOURCE, SOURCE_KEY, SessionRow
 from jupyter_usage.hub.db.storage import SessionInput, UsageDB
 
+from .hub_check import confirm, recheck_recent
 from .hub_servers import RunningServer
 from .server_events import InferredSession, hub_session_id
 
@@ -89,6 +91,12 @@ class HubSessions:
                 # The extension reports this session itself: the hub's copy would count
                 # it twice.
                 result.merged += self._drop(server.user, [row["id"] for row in hub_rows])
+                unchecked = [
+                    row["id"]
+                    for row in twins
+                    if not is_hub_only(row["meta"]) and row["hub_check"] != CONFIRMED
+                ]
+                confirm(self.db, server.user, unchecked, now)
                 continue
             session_id = hub_rows[0]["id"] if hub_rows else None
             if session_id is None:
@@ -124,6 +132,12 @@ class HubSessions:
             )
             result.closed += 1
         return result
+
+    def record_watch(self, listed_at: float, max_gap_seconds: float) -> None:
+        """A complete list of the hub's servers as of `listed_at` (db/watch_periods.py)."""
+        with self.db.engine.begin() as connection:
+            watch_periods.record_poll(connection, listed_at, max_gap_seconds)
+        recheck_recent(self.db, listed_at, max_gap_seconds)
 
     # -- JupyterHub's events -----------------------------------------------------------
 
@@ -233,6 +247,7 @@ def _row(row: SessionRow) -> dict[str, Any]:
         "groups": list(row.groups or ()),
         "profile": row.profile,
         "meta": dict(row.meta or {}),
+        "hub_check": row.hub_check,
     }
 
 

@@ -12,6 +12,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 
+from jupyter_usage.hub.db import watch_periods
 from jupyter_usage.hubclient import HubClient
 
 from .hub_servers import HubUnavailable, RunningServer, running_servers
@@ -53,6 +54,7 @@ class HubPoller:
 
     def poll_once(self) -> PollResult | None:
         """One poll; never raises (a poll that fails leaves every session as it was)."""
+        listed_at = self.sessions.now()
         try:
             servers = running_servers(self.client)
         except HubUnavailable as error:
@@ -60,6 +62,7 @@ class HubPoller:
             return None
         try:
             result = self.sessions.record_poll(servers)
+            self.sessions.record_watch(listed_at, watch_periods.max_gap(self.interval_seconds))
         except Exception as error:  # the database: its own outage handling answers for it
             self._failed("the database", f"{type(error).__name__}: {error}")
             return None

@@ -53,6 +53,19 @@ class AllocationLookup:
         return allocation
 
 
+def within_allocation(
+    user: str, session: SessionInput, lookup: Callable[[str, str, float], Allocation | None]
+) -> tuple[SessionInput, tuple[str, ...]]:
+    """`session` with its figures within its allocation, and the figures that were not."""
+    allocation = lookup(user, session.server_name, session.started)
+    if allocation is None:
+        return session, ()
+    totals, clipped = clip_report(session.totals, allocation, session.last_seen - session.started)
+    if not clipped:
+        return session, ()
+    return dataclasses.replace(session, totals=totals), clipped
+
+
 def bound_by_allocation(
     db: UsageDB,
     user: str,
@@ -60,15 +73,9 @@ def bound_by_allocation(
     now: float,
     lookup: Callable[[str, str, float], Allocation | None] | None = None,
 ) -> tuple[SessionInput, tuple[str, ...]]:
-    """`session` with its figures within its allocation, and the figures that were not."""
-    if lookup is None:
-        lookup = AllocationLookup(db)
-    allocation = lookup(user, session.server_name, session.started)
-    if allocation is None:
-        return session, ()
-    totals, clipped = clip_report(session.totals, allocation, session.last_seen - session.started)
-    if not clipped:
-        return session, ()
-    with db.engine.begin() as connection:
-        record_over_allocation(connection, user, session.session_id, now, clipped)
-    return dataclasses.replace(session, totals=totals), clipped
+    """`within_allocation`, with the clip counted in a transaction of its own."""
+    bounded, clipped = within_allocation(user, session, lookup or AllocationLookup(db))
+    if clipped:
+        with db.engine.begin() as connection:
+            record_over_allocation(connection, user, session.session_id, now, clipped)
+    return bounded, clipped

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jupyter_usage.hub.db.queries import active_in, of_group
-from jupyter_usage.hub.db.schema import SessionRow
+from jupyter_usage.hub.db.schema import CONFIRMED, UNCONFIRMED, SessionRow
 from jupyter_usage.hub.db.storage import UsageDB
 
 STALE_REPORT_SECONDS = 15 * 60.0
@@ -32,12 +32,32 @@ def coverage(db: UsageDB, since: float, until: float, group: str | None = None) 
         from_hub = (
             session.scalar(select(func.count()).where(*overlapping, SessionRow.from_hub)) or 0
         )
+        # Each from the index on (hub_check, last_seen, started): the ones checked are a
+        # range of it, without a scan of the window's sessions.
+        checked = {
+            state: session.scalar(
+                select(func.count()).where(SessionRow.hub_check == state, *overlapping)
+            )
+            or 0
+            for state in (CONFIRMED, UNCONFIRMED)
+        }
     with_figures = total - from_hub
     return {
         "sessions": total,
         "sessions_with_figures": with_figures,
         "sessions_from_hub_only": from_hub,
         "figures_share": with_figures / total if total else None,
+        "confirmed": checked[CONFIRMED],
+        "unconfirmed": checked[UNCONFIRMED],
+        "not_checkable": max(0, with_figures - checked[CONFIRMED] - checked[UNCONFIRMED]),
+        "hub_check_explanation": (
+            "Reported sessions checked against the hub's own record of its servers: "
+            "confirmed (the hub ran it), unconfirmed (reported for a time the service "
+            "watched the hub, yet the hub never listed such a server; left out of every "
+            "KPI, still counted in budgets), or not checkable (reported for a time the "
+            "service did not watch, such as a late delivery or an import, or too short to "
+            "check yet; counted as any session)."
+        ),
         "explanation": (
             "Sessions in the window by where they are known from. Resource and cost KPIs "
             "cover only the sessions with figures (servers whose image has jupyter_usage); "

@@ -21,6 +21,7 @@ from jupyter_usage.hub.db import concurrency
 from jupyter_usage.hub.db.queries import (
     KpiSession,
     active_in_parts,
+    counted,
     kpi_columns,
     kpi_session,
     of_group,
@@ -85,7 +86,7 @@ class _Window:
             for part in active_in_parts(c, since, until):
                 query = self._in_group(select(*kpi_columns(c)).where(part))
                 sessions += [kpi_session(row) for row in self.connection.execute(query)]
-            self._edges[(since, until)] = sessions
+            self._edges[(since, until)] = [s for s in sessions if not s.unconfirmed]
         return in_group(self._edges[(since, until)], self.group)
 
     def _in_group(self, query: Any) -> Any:
@@ -345,6 +346,7 @@ class _Window:
                         started < until,
                         c.ended.is_not(None),
                         c.duration_seconds.is_not(None),
+                        counted(c),
                     )
                 )
             ).scalar()
@@ -376,7 +378,7 @@ class _Window:
         started = self._started_for_lengths()
         query = self._in_group(
             select(c.duration_seconds)
-            .where(started >= since, started < until, c.ended.is_not(None))
+            .where(started >= since, started < until, c.ended.is_not(None), counted(c))
             .order_by(c.duration_seconds)
             .offset(lower)
             .limit(upper - lower + 1)

@@ -23,6 +23,7 @@ from jupyter_usage.records import iso_utc
 
 from . import formatting as fmt
 from .budgets import budgets_view
+from .checks import report_checks_view
 from .columns import usage_cells
 
 CONTENT_SECURITY_POLICY = (
@@ -34,6 +35,7 @@ REPORT_SECTIONS = (
     "cards",
     "running",
     "budgets",
+    "report_checks",
     "active_users",
     "concurrency",
     "hour_of_week",
@@ -445,6 +447,7 @@ def render_report(
             members={row["user"] for row in kpis["cost_by_user"]["value"]} if chosen else None,
             group=chosen,
         ),
+        report_checks=report_checks_view(report.get("report_flags")),
         sizing=report.get("sizing"),
         exports=exports,
         window=window,
