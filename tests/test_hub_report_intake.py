@@ -14,10 +14,13 @@ from support.kpi_reference import compute_kpis
 
 from jupyter_usage.hub.db import report_flags
 from jupyter_usage.hub.db import watch_periods as hub_watch
+from jupyter_usage.hub.db.allocation import Allocation
+from jupyter_usage.hub.db.allocation_records import over_allocation_counts
 from jupyter_usage.hub.db.storage import UsageDB
 from jupyter_usage.hub.intake.hub_servers import RunningServer
 from jupyter_usage.hub.intake.hub_sessions import HubSessions
 from jupyter_usage.hub.intake.report_intake import Report, ReportIntake, write_batch
+from jupyter_usage.hub.intake.trusted_cost import allowed_figures
 from jupyter_usage.hub.intake.validation import parse_session
 from jupyter_usage.hub.kpis.coverage import coverage
 from jupyter_usage.hub.kpis.database import database_kpis
@@ -147,3 +150,27 @@ async def test_a_failed_batch_answers_each_of_its_reports_with_the_error(db: Usa
     # The next report is tried afresh.
     intake._run_db = lambda function: asyncio.get_running_loop().run_in_executor(None, function)  # type: ignore[method-assign]
     assert (await intake.store(report("alice", "a", 60, 0.1)))["status"] == "created"
+
+
+def test_a_report_above_its_allocation_is_clipped_counted_and_flagged(db: UsageDB) -> None:
+    # Half a core for 600 s allows 300 core-seconds; the report claims 600.
+    def allocation_of(user: str, server_name: str, started: float) -> Allocation | None:
+        return Allocation(cpu_limit_cores=0.5) if user == "alice" else None
+
+    claimed = report("alice", "a", 600, 0.1, totals={"cpu_core_seconds": 600.0})
+    fine = report("bob", "b", 600, 0.1, totals={"cpu_core_seconds": 600.0})
+    answers = write_batch(db, [claimed, fine], T0 + 600, None, allocation_of)
+    assert answers[0]["clipped"] == ["cpu_core_seconds"]
+    assert "allocation" in answers[0]["message"]
+    assert "clipped" not in answers[1]
+    [alice] = db.list_sessions(user="alice")
+    [bob] = db.list_sessions(user="bob")
+    bound = allowed_figures(Allocation(cpu_limit_cores=0.5), 600)["cpu_core_seconds"]
+    assert 300.0 <= bound < 600.0
+    assert alice["totals"]["cpu_core_seconds"] == pytest.approx(bound)
+    assert bob["totals"]["cpu_core_seconds"] == pytest.approx(600.0)
+    with db.engine.connect() as connection:
+        assert over_allocation_counts(connection) == {"alice": 1}
+        flags = report_flags.by_user(connection)
+    assert flags["alice"]["above_allocation"] == 1
+    assert "bob" not in flags

@@ -130,6 +130,7 @@ def write_batch(
             answer, touched = _one(db, connection, report, now, watch_gap, watched)
             if clipped and answer["status"] != "refused":
                 record_over_allocation(connection, report.user, answer["id"], now, clipped)
+                report_flags.record(connection, report.user, report_flags.ABOVE_ALLOCATION, now)
                 answer["clipped"] = list(clipped)
                 answer["message"] = (
                     f"{', '.join(clipped)} claimed more than the server's allocation allows; "
