@@ -27,6 +27,23 @@ def _wait_for(check, timeout_seconds: float, what: str):  # type: ignore[no-unty
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _kernel_pid(server: ServerProcess, kernel_id: str) -> int:
+    def pid() -> int | None:
+        kernels = server.get("api/usage/v1/snapshot")["kernels"]
+        return next((k["pid"] for k in kernels if k["id"] == kernel_id and k["pid"]), None)
+
+    found: int = _wait_for(pid, 120, "the kernel in the snapshot")
+    return found
+
+
+def _ready_client(runtime: Path, kernel_id: str) -> BlockingKernelClient:
+    client = BlockingKernelClient()
+    client.load_connection_info(json.loads((runtime / f"kernel-{kernel_id}.json").read_text()))
+    client.start_channels()
+    client.wait_for_ready(timeout=120)  # a loaded CI machine is slow to start one
+    return client
+
+
 def test_a_real_oom_kill_names_the_notebook(tmp_path: Path) -> None:
     with memory_cgroup(f"jupyter-usage-oom-{os.getpid()}", LIMIT_BYTES) as group:
         if group is None:
@@ -54,21 +71,9 @@ def test_a_real_oom_kill_names_the_notebook(tmp_path: Path) -> None:
                 },
             )
             kernel_id = session["kernel"]["id"]
-            _wait_for(
-                lambda: any(
-                    k["id"] == kernel_id and k["pid"]
-                    for k in server.get("api/usage/v1/snapshot")["kernels"]
-                ),
-                30,
-                "the kernel in the snapshot",
-            )
-            client = BlockingKernelClient()
-            client.load_connection_info(
-                json.loads((runtime / f"kernel-{kernel_id}.json").read_text())
-            )
-            client.start_channels()
+            first_pid = _kernel_pid(server, kernel_id)
+            client = _ready_client(runtime, kernel_id)
             try:
-                client.wait_for_ready(timeout=120)  # a loaded CI machine is slow to start one
                 client.execute("blocks = []\nwhile True:\n    blocks.append(b'\\x01' * 2**25)\n")
                 notices = _wait_for(
                     lambda: server.get("api/usage/v1/snapshot")["notices"], 60, "a notice"
@@ -82,4 +87,8 @@ def test_a_real_oom_kill_names_the_notebook(tmp_path: Path) -> None:
             assert notice["params"]["notebook"] == "analysis.ipynb"
             assert notice["params"]["limit_bytes"] == LIMIT_BYTES
             assert notice["message"].startswith("Your kernel in analysis.ipynb was stopped")
-            server.stop()
+            # The restarter starts the kernel again; a server asked to stop before that kernel
+            # answers waits for it, and a loaded machine is slow to start one.
+            _wait_for(lambda: _kernel_pid(server, kernel_id) != first_pid, 120, "the restart")
+            _ready_client(runtime, kernel_id).stop_channels()
+            server.stop(timeout_seconds=120)
