@@ -18,8 +18,11 @@ rows only at its edges: a user who comes every day costs a few rows, not one per
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import defaultdict, deque, namedtuple
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from operator import add
 from typing import Any
 
 from sqlalchemy import (
@@ -38,6 +41,7 @@ from jupyter_usage.hub.db.queries import KpiSession, finite_number, kpi_session
 from jupyter_usage.hub.db.schema import (
     ROLLUP_KEY,
     ROLLUP_TABLES,
+    SessionRow,
     day_users,
     session_groups,
     user_day_costs,
@@ -120,11 +124,45 @@ def refresh_many(
     last_day: float,
 ) -> None:
     """The same for several users at once: a handful of statements, whatever their number."""
+    spans = refreshed_spans(first_day, last_day)
+    chosen = sorted(set(users))
+    gone = _clear(connection, chosen, spans)
+    rows = _read(connection, sessions_table, chosen, spans)
+    _store(connection, gone, recompute(rows, spans))
+
+
+KpiRow = namedtuple(  # type: ignore[misc]
+    "KpiRow", [column.name for column in kpi_columns(SessionRow.__table__.c)]
+)
+"""A session as the rollups read it: plain values, so that a worker process can take it."""
+
+
+FIGURE_COLUMNS = (*ROLLUP_KEY, "sessions", "server_seconds", *RESOURCE_TOTALS)
+COST_COLUMNS = (*ROLLUP_KEY, "currency", "amount")
+
+
+@dataclass
+class Recomputed:
+    """The rows a refresh writes, computed from its sessions (`recompute`)."""
+
+    pks: list[int]
+    """The sessions read, whose links to their groups are replaced by `links`."""
+    links: list[tuple[int, str]]
+    user_days: list[tuple[str, float]]
+    """(filter_group, day) of each user counted on a day."""
+    tables: list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]
+    """(table, columns, rows), each table's rows in key order."""
+
+
+def _clear(
+    connection: Connection, chosen: list[str], spans: tuple[float, float, float, float]
+) -> Sequence[Any]:
+    """Delete the rollups of `chosen` in the refreshed spans; the day rows' scopes and
+    days deleted (the users per day they counted in)."""
     # Whole months and whole weeks: their rows are the sums of the days, recomputed with
     # them; the weeks at a month's edges reach into the months around it, so the days
     # recomputed are those of the weeks.
-    first_month, last_month, first_day, last_day = refreshed_spans(first_day, last_day)
-    chosen = sorted(set(users))
+    first_month, last_month, first_day, last_day = spans
     lock_users(connection, chosen)
     # Writing first: on SQLite the transaction then holds the write lock before it reads,
     # so the sessions it recomputes from are the latest (another process may be writing).
@@ -149,7 +187,23 @@ def refresh_many(
                 table.c.user_name.in_(chosen), table.c.day >= low, table.c.day <= high
             )
         )
-    rows = connection.execute(_session_query(sessions_table, chosen, first_day, last_day)).all()
+    return gone
+
+
+def _read(
+    connection: Connection,
+    sessions_table: Any,
+    chosen: list[str],
+    spans: tuple[float, float, float, float],
+) -> list[Any]:
+    query = _session_query(sessions_table, chosen, spans[2], spans[3])
+    return [KpiRow(*row) for row in connection.execute(query)]
+
+
+def recompute(rows: Sequence[Any], spans: tuple[float, float, float, float]) -> Recomputed:
+    """The rollup rows of these sessions in the refreshed spans: plain Python, so that an
+    import runs it in a worker process while this one writes."""
+    first_month, last_month, first_day, last_day = spans
     days: dict[tuple[Any, ...], list[float]] = {}
     costs: dict[tuple[Any, ...], float] = defaultdict(float)
     links: list[tuple[int, str]] = []
@@ -163,47 +217,48 @@ def refresh_many(
             if not first_day <= day <= last_day:
                 continue
             _add(session, day, rows_of_session, days, costs)
-    pks = [row.pk for row in rows]
-    for chunk in range(0, len(pks), 500):
-        connection.execute(
-            delete(session_groups).where(session_groups.c.session_pk.in_(pks[chunk : chunk + 500]))
-        )
-    if links:
-        _insert_many(connection, session_groups, ("session_pk", "group_name"), links)
-    _count_day_users(connection, gone, days)
     months, month_costs = _by_period(days, costs, month_of, first_month, last_month)
     weeks, week_costs = _by_period(days, costs, week_of, first_day, last_day)
+    tables: list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]] = []
     for table, cost_table, values, amounts in (
         (user_days, user_day_costs, days, costs),
         (user_weeks, user_week_costs, weeks, week_costs),
         (user_months, user_month_costs, months, month_costs),
     ):
-        _insert_many(
-            connection,
-            table,
-            (*ROLLUP_KEY, "sessions", "server_seconds", *RESOURCE_TOTALS),
-            [(*key, int(figures[0]), *figures[1:]) for key, figures in values.items()],
+        # In key order: each row then lands next to the last in the table's b-tree.
+        figures = [(*key, int(row[0]), *row[1:]) for key, row in sorted(values.items())]
+        tables.append((table.name, FIGURE_COLUMNS, figures))
+        amounts_rows = [(*key, amount) for key, amount in sorted(amounts.items())]
+        tables.append((cost_table.name, COST_COLUMNS, amounts_rows))
+    counted = [(key[0], key[3]) for key in days if key[1] == TOTAL]
+    return Recomputed([row.pk for row in rows], links, counted, tables)
+
+
+def _store(connection: Connection, gone: Sequence[Any], recomputed: Recomputed) -> None:
+    pks = recomputed.pks
+    for chunk in range(0, len(pks), 500):
+        connection.execute(
+            delete(session_groups).where(session_groups.c.session_pk.in_(pks[chunk : chunk + 500]))
         )
-        _insert_many(
-            connection,
-            cost_table,
-            (*ROLLUP_KEY, "currency", "amount"),
-            [(*key, amount) for key, amount in amounts.items()],
-        )
+    if recomputed.links:
+        _insert_many(connection, session_groups, ("session_pk", "group_name"), recomputed.links)
+    _count_day_users(connection, gone, recomputed.user_days)
+    for table, columns, rows in recomputed.tables:
+        insert_rows(connection, table, columns, rows)
 
 
 def _count_day_users(
-    connection: Connection, gone: Sequence[Any], days: dict[tuple[Any, ...], list[float]]
+    connection: Connection, gone: Sequence[Any], counted: Sequence[tuple[str, float]]
 ) -> None:
     """Add to each scope's count of users per day the users this refresh added or
-    removed there: `gone` the day rows it deleted, `days` those it writes."""
+    removed there: `gone` the day rows it deleted, `counted` (scope, day) of those it
+    writes."""
     change: dict[tuple[str, float], int] = defaultdict(int)
     for filter_group, grouping, day in gone:
         if grouping == TOTAL:
             change[(filter_group, float(day))] -= 1
-    for filter_group, grouping, _name, day, _user in days:
-        if grouping == TOTAL:
-            change[(filter_group, day)] += 1
+    for filter_group, day in counted:
+        change[(filter_group, day)] += 1
     # In key order: two refreshes updating the same counts then never wait on each other
     # in a cycle (PostgreSQL locks each row it updates until the commit).
     rows = [(*key, amount) for key, amount in sorted(change.items()) if amount]
@@ -227,28 +282,31 @@ def _by_period(
 ) -> tuple[dict[tuple[Any, ...], list[float]], dict[tuple[Any, ...], float]]:
     """Day rows summed per period (`start_of` a day gives its period's start), for the
     periods starting in `first` … `last`: the key's `day` (index 3) becomes the start."""
-    starts: dict[float, float] = {}
+    starts: dict[float, float | None] = {}
 
-    def period_key(key: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        day = key[3]
-        if day not in starts:
-            starts[day] = start_of(day)
-        start = starts[day]
-        return (*key[:3], start, *key[4:]) if first <= start <= last else None
+    def start_in_range(day: float) -> float | None:
+        start: float | None = start_of(day)
+        if not first <= start <= last:  # type: ignore[operator]
+            start = None
+        starts[day] = start
+        return start
 
+    # Millions of keys on an import: tuples built by hand and sums in C, not per figure.
     periods: dict[tuple[Any, ...], list[float]] = {}
     for key, figures in days.items():
-        chosen = period_key(key)
-        if chosen is None:
+        day = key[3]
+        start = starts[day] if day in starts else start_in_range(day)
+        if start is None:
             continue
-        total = periods.setdefault(chosen, [0.0] * len(figures))
-        for index, amount in enumerate(figures):
-            total[index] += amount
+        chosen = (key[0], key[1], key[2], start, key[4])
+        total = periods.get(chosen)
+        periods[chosen] = figures.copy() if total is None else list(map(add, total, figures))
     period_costs: dict[tuple[Any, ...], float] = defaultdict(float)
     for key, amount in costs.items():
-        chosen = period_key(key)
-        if chosen is not None:
-            period_costs[chosen] += amount
+        day = key[3]
+        start = starts[day] if day in starts else start_in_range(day)
+        if start is not None:
+            period_costs[(key[0], key[1], key[2], start, key[4], key[5])] += amount
     return periods, period_costs
 
 
@@ -368,17 +426,37 @@ def fill_weeks_and_day_users(connection: Connection) -> None:
 
 
 def refresh_ranges(
-    connection: Connection, sessions_table: Any, ranges: dict[str, list[float]]
+    connection: Connection,
+    sessions_table: Any,
+    ranges: dict[str, list[float]],
+    pool: Executor | None = None,
 ) -> None:
-    """Refresh each user's range of days, 200 users per round of statements."""
+    """Refresh each user's range of days, 200 users per round of statements; with a
+    `pool` of worker processes, one round's rows are computed there while this process
+    writes the round before (the import: millions of rows)."""
     users = sorted(ranges)
     # Every user's lock before any count of users per day is moved: a report of a user
     # of a later round, holding her lock, may then wait for those counts without the
     # import waiting for her lock in turn.
     lock_users(connection, users)
+    computing: deque[tuple[Sequence[Any], Future[Recomputed]]] = deque()
     for start in range(0, len(users), 200):
         chunk = users[start : start + 200]
         low = min(ranges[user][0] for user in chunk)
         high = max(ranges[user][1] for user in chunk)
         # A wider range than some user needs costs time, never correctness: a recompute.
-        refresh_many(connection, sessions_table, chunk, low, high)
+        if pool is None:
+            refresh_many(connection, sessions_table, chunk, low, high)
+            continue
+        spans = refreshed_spans(low, high)
+        gone = _clear(connection, chunk, spans)
+        rows = _read(connection, sessions_table, chunk, spans)
+        computing.append((gone, pool.submit(recompute, rows, spans)))
+        if len(computing) > 1:
+            _store(connection, *_done(computing.popleft()))
+    while computing:
+        _store(connection, *_done(computing.popleft()))
+
+
+def _done(item: tuple[Sequence[Any], Future[Recomputed]]) -> tuple[Sequence[Any], Recomputed]:
+    return item[0], item[1].result()

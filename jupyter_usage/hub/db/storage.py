@@ -517,7 +517,14 @@ class StoredExtent(Protocol):
     last_seen: float
 
 
-def stored_is_newer(row: StoredExtent, body: SessionInput) -> bool:
+class ReportedExtent(Protocol):
+    @property
+    def ended(self) -> float | None: ...
+    @property
+    def last_seen(self) -> float: ...
+
+
+def stored_is_newer(row: StoredExtent, body: ReportedExtent) -> bool:
     """`_not_newer_than` in Python, for a row already read (the batched import)."""
     if row.ended is not None and body.ended is None:
         return True
@@ -557,6 +564,15 @@ JSON_COLUMNS = frozenset(("groups", "totals", "cost", "summary", "meta"))
 
 
 def _json(value: Any) -> str:
+    # Most of a report's values are plain numbers, strings or nothing: written as
+    # json.dumps writes them, without its machinery (the import encodes millions).
+    kind = type(value)
+    if value is None:
+        return "null"
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if kind is int:
+        return int.__repr__(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,6 +31,9 @@ def _no_constant(name: str) -> Any:
     raise BadRequest(f"numbers must be finite, got {name}")
 
 
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def parse_json_object(body: bytes, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The body as a JSON object with finite numbers only."""
     if len(body) > max_bytes:
@@ -42,6 +46,8 @@ def parse_json_object(body: bytes, max_bytes: int = MAX_BODY_BYTES) -> dict[str,
         raise BadRequest(f"the body is not valid JSON: {str(error)[:200]}") from None
     if not isinstance(value, dict):
         raise BadRequest("the body must be a JSON object")
+    if not _MAYBE_SURROGATE.search(body):
+        return value  # UTF-8 cannot hold a surrogate; only a \uD800-\uDFFF escape can
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
