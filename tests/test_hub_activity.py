@@ -186,6 +186,22 @@ def test_groups_are_known_from_the_rollups(db: UsageDB) -> None:
         assert not group_exists(connection, "nobody")
     chem = db.list_sessions(user=None, group="chem", limit=10)
     assert [s["user"] for s in chem] == ["ann"]
+    # A later report of ann's session in another group: chem has no session left.
+    store(
+        db,
+        [
+            {
+                "user": "ann",
+                "start": T0,
+                "hours": 2.0,
+                "ended": True,
+                "groups": ["phys"],
+                "cost": None,
+            }
+        ],
+    )
+    with db.engine.connect() as connection:
+        assert known_groups(connection) == ["phys"]
 
 
 def test_a_sessions_details_say_its_idle_share_and_idle_cost() -> None:

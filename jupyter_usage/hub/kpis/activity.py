@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from jupyter_usage.hub.db import concurrency, rollups
+from jupyter_usage.hub.db import concurrency
 from jupyter_usage.hub.db.queries import (
     active_in_parts,
     kpi_columns,
@@ -27,6 +27,7 @@ from jupyter_usage.hub.db.schema import (
     HUB_SOURCE,
     SOURCE_KEY,
     SessionRow,
+    day_users,
     user_day_costs,
     user_days,
 )
@@ -232,9 +233,10 @@ def _number(value: Any) -> float | None:
 
 def known_groups(connection: Connection, since: float | None = None) -> list[str]:
     """Groups with sessions on or after the UTC day of `since` (every group ever: None),
-    read from the rollups (rows: days by users), never from the raw sessions."""
-    c = user_days.c
-    query = select(c.group_name).where(c.filter_group == "", c.grouping == rollups.BY_GROUP)
+    read from the users counted per group and day (rows: days by groups), never from the
+    raw sessions nor the users' rows."""
+    c = day_users.c
+    query = select(c.filter_group).where(c.filter_group != "", c.users > 0)
     if since is not None:
         query = query.where(c.day >= day_of(since))
     return sorted(connection.execute(query.distinct()).scalars())
