@@ -189,7 +189,7 @@ def test_a_version_7_database_gets_its_weeks_and_daily_counts(db_url: str) -> No
     old.close()
     db = UsageDB(db_url)
     try:
-        assert db.upgrade() == len(MIGRATIONS) == 10
+        assert db.upgrade() == len(MIGRATIONS) == 11
         assert kept_counts(db) == counted_from_rows(db)
         with db.engine.begin() as connection:
             weeks = connection.execute(select(func.count()).select_from(user_weeks)).scalar()

@@ -64,9 +64,9 @@ def test_upgrade_creates_a_versioned_schema_once(db_url: str) -> None:
     database = UsageDB(db_url)
     try:
         assert database.schema_version() == 0
-        assert database.upgrade() == len(MIGRATIONS) == 10
-        assert database.upgrade() == 10  # again: nothing to do
-        assert database.schema_version() == 10
+        assert database.upgrade() == len(MIGRATIONS) == 11
+        assert database.upgrade() == 11  # again: nothing to do
+        assert database.schema_version() == 11
     finally:
         database.close()
 
