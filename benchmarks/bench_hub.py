@@ -300,7 +300,7 @@ def targets(
             out.append(f"| {target} | not run | — |")
             return
         worst = max(measured)
-        verdict = "met" if worst <= limit else f"**missed** ({worst / limit:.1f}x the target)"
+        verdict = "met" if worst <= limit else f"**missed** ({worst / limit:.2f}x the target)"
         out.append(f"| {target} | {text.format(worst=worst, unit=unit)} | {verdict} |")
 
     imports = [number(r[3]) for r in load_rows if r[0] == "SQLite" and r[1] == largest]
